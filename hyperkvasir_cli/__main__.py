@@ -1,0 +1,3 @@
+from hyperkvasir_cli.cli.app import main
+
+main()

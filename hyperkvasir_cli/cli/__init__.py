@@ -1,0 +1,1 @@
+"""The command layer: typer commands that call the library and render its results."""

@@ -1,0 +1,99 @@
+"""`hyperkvasir config path | show | set KEY VALUE | init`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hyperkvasir_cli.cli.options import JsonOption
+from hyperkvasir_cli.cli.runtime import Runtime, command
+from hyperkvasir_cli.config import ENV_PREFIX, SETTING_KEYS, ConfigFile, setting_description
+from hyperkvasir_cli.errors import UsageError
+
+config_app = typer.Typer(
+    help="Show and change settings; see where the config file is.", no_args_is_help=True
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return None if value is None else value if isinstance(value, (int, float, bool)) else str(value)
+
+
+@config_app.command("path")
+@command
+def config_path(rt: Runtime) -> None:
+    """Print the config file's path (it may not exist yet)."""
+    rt.console.out(str(rt.config_path))
+
+
+@config_app.command("show")
+@command
+def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
+    """Show every setting in effect, where it came from, and the recorded parts."""
+    settings, sources = rt.settings, rt.setting_sources
+    if json_output:
+        rt.console.emit_json(
+            {
+                "config_path": str(rt.config_path),
+                "settings": {
+                    key: {"value": _plain(getattr(settings, key)), "source": sources[key]}
+                    for key in SETTING_KEYS
+                },
+                "parts": {
+                    name: record.model_dump(mode="json", exclude_none=True)
+                    for name, record in rt.config_file.parts.items()
+                },
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"settings ({rt.config_path})")
+    for column in ("key", "value", "source", "environment variable"):
+        table.add_column(column)
+    for key in SETTING_KEYS:
+        value = _plain(getattr(settings, key))
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        table.add_row(key, shown, sources[key], f"{ENV_PREFIX}{key.upper()}")
+    rt.console.render(table)
+    for name, record in sorted(rt.config_file.parts.items()):
+        rt.console.out(
+            f"{name}: "
+            + ", ".join(
+                f"{k}={v}" for k, v in record.model_dump(mode="json", exclude_none=True).items()
+            )
+        )
+
+
+@config_app.command("set")
+@command
+def config_set(
+    rt: Runtime,
+    key: Annotated[str, typer.Argument(help=f"One of: {', '.join(SETTING_KEYS)}.")],
+    value: Annotated[str, typer.Argument(help="The new value (a list: comma separated).")],
+) -> None:
+    """Set one setting in the config file (validated, written atomically)."""
+    with rt.locked():
+        stored = rt.store.set_setting(key, value)
+    rt.console.info(f"{key} = {stored} in {rt.config_path}")
+
+
+@config_app.command("init")
+@command
+def config_init(
+    rt: Runtime,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a config file with the data folder in effect (never overwrites without --force)."""
+    path = rt.config_path
+    if path.exists() and not force:
+        raise UsageError(f"config file {path} exists already", hint="pass --force to replace it")
+    settings = rt.settings
+    rt.store.write(ConfigFile(settings={"data_dir": str(settings.data_dir)}))
+    rt.console.out(str(path))
+    rt.console.info(
+        f"wrote {path}; keys: " + "; ".join(f"{k} ({setting_description(k)})" for k in SETTING_KEYS)
+    )

@@ -1,0 +1,36 @@
+"""`hyperkvasir parts`: every part, its size, local state and paths."""
+
+from __future__ import annotations
+
+from hyperkvasir_cli.cli.options import JsonOption
+from hyperkvasir_cli.cli.runtime import Runtime, command
+from hyperkvasir_cli.status import part_status
+from hyperkvasir_cli.units import format_bytes
+
+
+@command
+def parts(rt: Runtime, json_output: JsonOption = False) -> None:
+    """List every part of the manifest with its size, local state and paths."""
+    records = rt.config_file.parts
+    statuses = [part_status(p, rt.layout, records.get(p.name)) for p in rt.manifest.parts]
+    if json_output:
+        rt.console.emit_json(
+            {
+                "manifest": rt.manifest.source,
+                "data_dir": str(rt.layout.data_dir),
+                "parts": [s.as_json() for s in statuses],
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"HyperKvasir parts (data folder {rt.layout.data_dir})")
+    for column in ("part", "file", "size", "state", "path"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for status in statuses:
+        state: str = status.state
+        if state == "partial" and status.percent is not None:
+            state = f"partial {status.percent:.1f}%"
+        path = status.extracted or status.archive or status.partial
+        table.add_row(status.name, status.file, format_bytes(status.size), state, str(path or ""))
+    rt.console.render(table)

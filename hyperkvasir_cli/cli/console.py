@@ -1,0 +1,199 @@
+"""The terminal environment: streams, is-a-tty, quiet/debug, and how output is rendered.
+
+Results go to stdout; logs, progress, warnings and errors to stderr. Progress bars only
+when stderr is a terminal; otherwise plain timestamped lines, at most one every few
+seconds per task. Tests replace the streams and the tty flag.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any, TextIO
+
+from hyperkvasir_cli.clock import Clock, SystemClock, iso_utc
+from hyperkvasir_cli.errors import HyperkvasirError
+from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.units import format_bytes, format_duration
+
+PLAIN_PROGRESS_INTERVAL = 5.0
+
+
+class Console:
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        debug: bool = False,
+        stderr_is_tty: bool | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.quiet = quiet
+        self.debug = debug
+        self._stderr_is_tty = stderr_is_tty
+        self.clock: Clock = clock or SystemClock()
+
+    @property
+    def stdout(self) -> TextIO:
+        return sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        return sys.stderr
+
+    @property
+    def stderr_is_tty(self) -> bool:
+        if self._stderr_is_tty is not None:
+            return self._stderr_is_tty
+        try:
+            return self.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    # results (stdout)
+    def out(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def emit_json(self, document: Any) -> None:
+        self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        self.stdout.flush()
+
+    def render(self, renderable: Any) -> None:
+        """Print a rich renderable (a table) to stdout."""
+        from rich.console import Console as RichConsole
+
+        RichConsole(file=self.stdout, highlight=False, soft_wrap=True).print(renderable)
+
+    # logs (stderr)
+    def _log_line(self, text: str) -> None:
+        if self.stderr_is_tty:
+            self.stderr.write(text + "\n")
+        else:
+            self.stderr.write(f"{iso_utc(self.clock.now())} {text}\n")
+        self.stderr.flush()
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._log_line(message)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self._log_line(f"warning: {message}")
+
+    def error(self, error: HyperkvasirError) -> None:
+        self.stderr.write(f"error: {error.message}\n")
+        if error.hint:
+            self.stderr.write(f"hint: {error.hint}\n")
+        self.stderr.flush()
+
+    def internal_error(self, exc: BaseException) -> None:
+        if self.debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=self.stderr)
+        self.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
+        self.stderr.write(
+            "hint: this is a bug; rerun with --debug for the traceback and report it\n"
+        )
+        self.stderr.flush()
+
+    def progress(self) -> ProgressReporter:
+        if self.quiet:
+            return SilentProgress()
+        if self.stderr_is_tty:
+            return RichProgress(self.stderr)
+        return PlainProgress(self)
+
+
+class PlainProgress:
+    """Timestamped lines for logs: a start line, at most one line every few seconds, an end."""
+
+    def __init__(self, console: Console, interval: float = PLAIN_PROGRESS_INTERVAL) -> None:
+        self._console = console
+        self._clock = console.clock
+        self._interval = interval
+        self._label = ""
+        self._total: int | None = None
+        self._done = 0
+        self._started_at = 0.0
+        self._started_done = 0
+        self._last_line = 0.0
+
+    def start(self, label: str, total: int | None, completed: int = 0) -> None:
+        self._label, self._total, self._done = label, total, completed
+        self._started_at = self._last_line = self._clock.monotonic()
+        self._started_done = completed
+        start = f" from {format_bytes(completed)}" if completed else ""
+        self._console.info(f"{label}: started{start}, {format_bytes(total)} in all")
+
+    def _status(self) -> str:
+        elapsed = max(self._clock.monotonic() - self._started_at, 1e-9)
+        rate = (self._done - self._started_done) / elapsed
+        parts = [format_bytes(self._done)]
+        if self._total:
+            parts[0] = (
+                f"{100 * self._done / self._total:.1f}% {parts[0]} of {format_bytes(self._total)}"
+            )
+            if rate > 0:
+                parts.append(f"ETA {format_duration((self._total - self._done) / rate)}")
+        parts.insert(1, f"{format_bytes(rate)}/s")
+        return ", ".join(parts)
+
+    def advance(self, amount: int) -> None:
+        self._done += amount
+        now = self._clock.monotonic()
+        if now - self._last_line >= self._interval:
+            self._last_line = now
+            self._console.info(f"{self._label}: {self._status()}")
+
+    def finish(self) -> None:
+        self._console.info(f"{self._label}: finished, {self._status()}")
+
+    def note(self, message: str) -> None:
+        self._console.info(message)
+
+
+class RichProgress:
+    """A rich bar with speed and ETA, for a person at a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from rich.console import Console as RichConsole
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._console = RichConsole(file=stream)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, label: str, total: int | None, completed: int = 0) -> None:
+        if self._task is None:
+            self._progress.start()
+        else:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(label, total=total, completed=completed)
+
+    def advance(self, amount: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+            self._task = None
+
+    def note(self, message: str) -> None:
+        self._console.print(message, highlight=False)

@@ -1,0 +1,223 @@
+"""What every command needs: options merged with the environment and config, the manifest,
+the console, and the single place where errors become exit codes.
+
+:func:`command` wraps a command function ``f(rt, ...)``: it adds the global options to the
+command's own (so they work after the command name too), builds the :class:`Runtime`, and
+turns a :class:`HyperkvasirError` into ``error:``/``hint:`` lines and its exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from hyperkvasir_cli.cli.console import Console
+from hyperkvasir_cli.cli.options import (
+    ConfigOption,
+    DataDirOption,
+    DebugOption,
+    ManifestOption,
+    QuietOption,
+)
+from hyperkvasir_cli.config import (
+    ENV_PREFIX,
+    ConfigFile,
+    ConfigStore,
+    Settings,
+    resolve_config_path,
+    resolve_settings,
+)
+from hyperkvasir_cli.errors import ExitCode, HyperkvasirError, UsageError
+from hyperkvasir_cli.layout import Layout
+from hyperkvasir_cli.lock import data_lock
+from hyperkvasir_cli.manifest import Manifest, Part, load_manifest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class GlobalOptions:
+    config: Path | None = None
+    manifest: Path | None = None
+    data_dir: Path | None = None
+    quiet: bool = False
+    debug: bool = False
+
+    def merged_with(self, later: GlobalOptions) -> GlobalOptions:
+        """Options given after the command name win over those given before it."""
+        return GlobalOptions(
+            config=later.config or self.config,
+            manifest=later.manifest or self.manifest,
+            data_dir=later.data_dir or self.data_dir,
+            quiet=later.quiet or self.quiet,
+            debug=later.debug or self.debug,
+        )
+
+
+def _env_flag(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Runtime:
+    """Everything a command reads, loaded lazily so that `--help` stays fast."""
+
+    options: GlobalOptions
+    console: Console
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    setting_overrides: dict[str, Any] = field(default_factory=dict)
+    _manifest: Manifest | None = None
+    _config_file: ConfigFile | None = None
+    _settings: Settings | None = None
+    _sources: dict[str, str] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return resolve_config_path(self.options.config, self.environ)
+
+    @property
+    def store(self) -> ConfigStore:
+        return ConfigStore(self.config_path)
+
+    @property
+    def config_file(self) -> ConfigFile:
+        if self._config_file is None:
+            self._config_file = self.store.read()
+        return self._config_file
+
+    def reload_config(self) -> ConfigFile:
+        self._config_file = None
+        return self.config_file
+
+    def override(self, **values: Any) -> None:
+        """Command options that are also settings (e.g. --connections)."""
+        self.setting_overrides.update({k: v for k, v in values.items() if v is not None})
+        self._settings = None
+
+    def _resolve(self) -> tuple[Settings, dict[str, str]]:
+        if self._settings is None or self._sources is None:
+            options = dict(self.setting_overrides)
+            if self.options.data_dir is not None:
+                options["data_dir"] = self.options.data_dir
+            self._settings, self._sources = resolve_settings(
+                self.config_file.settings, self.environ, options, self.config_path
+            )
+        return self._settings, self._sources
+
+    @property
+    def settings(self) -> Settings:
+        return self._resolve()[0]
+
+    @property
+    def setting_sources(self) -> dict[str, str]:
+        return self._resolve()[1]
+
+    @property
+    def layout(self) -> Layout:
+        return Layout.from_settings(self.settings)
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            path = self.options.manifest
+            if path is None and self.environ.get(f"{ENV_PREFIX}MANIFEST"):
+                path = Path(self.environ[f"{ENV_PREFIX}MANIFEST"])
+            self._manifest = load_manifest(path)
+        return self._manifest
+
+    def select_parts(self, names: list[str] | None, all_parts: bool = False) -> list[Part]:
+        if all_parts and names:
+            raise UsageError("name parts or pass --all, not both")
+        if all_parts:
+            return list(self.manifest.parts)
+        if not names:
+            return []
+        return self.manifest.select(names)
+
+    @contextmanager
+    def locked(self, wait_lock: float | None = None) -> Iterator[None]:
+        wait = self.settings.wait_lock if wait_lock is None else wait_lock
+        with data_lock(self.layout.lock_path, wait):
+            yield
+
+
+_GLOBAL_PARAMS = [
+    inspect.Parameter(
+        "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption
+    ),
+    inspect.Parameter(
+        "manifest", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ManifestOption
+    ),
+    inspect.Parameter(
+        "data_dir", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DataDirOption
+    ),
+    inspect.Parameter(
+        "quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOption
+    ),
+    inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOption
+    ),
+    inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+]
+_GLOBAL_NAMES = {p.name for p in _GLOBAL_PARAMS}
+
+
+def build_runtime(ctx: typer.Context, after: GlobalOptions) -> Runtime:
+    before = ctx.find_root().obj if isinstance(ctx.find_root().obj, GlobalOptions) else None
+    options = (before or GlobalOptions()).merged_with(after)
+    environ = dict(os.environ)
+    options.debug = options.debug or _env_flag(environ, f"{ENV_PREFIX}DEBUG")
+    console = Console(quiet=options.quiet, debug=options.debug)
+    return Runtime(options=options, console=console, environ=environ)
+
+
+def run_guarded(console: Console, action: Callable[[], Any]) -> Any:
+    """Run a command body; map expected errors to exit codes, the rest to exit 1."""
+    try:
+        return action()
+    except typer.Exit:
+        raise
+    except HyperkvasirError as exc:
+        console.error(exc)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        console.stderr.write(
+            "error: interrupted; everything done so far is kept, rerun to continue\n"
+        )
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except Exception as exc:
+        console.internal_error(exc)
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def command(func: F) -> F:
+    """Make ``func(rt, **options)`` a typer command with the global options added."""
+    signature = inspect.signature(func, eval_str=True)
+    own = [p for name, p in signature.parameters.items() if name != "rt"]
+    overlap = _GLOBAL_NAMES & {p.name for p in own}
+    if overlap:
+        raise TypeError(f"{func.__name__} redeclares global options: {sorted(overlap)}")
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        after = GlobalOptions(
+            **{k: kwargs.pop(k) for k in ("config", "manifest", "data_dir", "quiet", "debug")}
+        )
+        ctx = kwargs.pop("ctx")
+        rt = build_runtime(ctx, after)
+        return run_guarded(rt.console, lambda: func(rt, **kwargs))
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _GLOBAL_PARAMS
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    annotations = {p.name: p.annotation for p in params}
+    wrapper.__annotations__ = {**annotations, "return": signature.return_annotation}
+    del wrapper.__wrapped__  # typer must see the new signature, not the original
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,175 @@
+"""The config file and the manifest: precedence, validation, clear errors, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperkvasir_cli.config import ConfigStore, resolve_settings
+from hyperkvasir_cli.errors import ConfigError
+from hyperkvasir_cli.manifest import load_manifest
+from tests.cli import run_cli
+
+
+def test_bundled_manifest_lists_every_part_with_published_counts() -> None:
+    manifest = load_manifest()
+    assert manifest.names == [
+        "labeled-images",
+        "segmented-images",
+        "unlabeled-images",
+        "labeled-videos",
+        "full",
+        "official-splits",
+        "official-splits-5fold",
+    ]
+    labeled = manifest.part("labeled-images")
+    assert labeled.size == 3_928_814_344
+    assert len(labeled.expected.classes) == 23
+    assert sum(labeled.expected.classes.values()) == labeled.expected.files == 10_662
+    assert labeled.urls[0].startswith("https://datasets.simula.no/downloads/hyper-kvasir/")
+    assert manifest.part("full").contains == [
+        "labeled-images",
+        "segmented-images",
+        "unlabeled-images",
+        "labeled-videos",
+    ]
+    assert manifest.part("official-splits").archive_kind == "csv"
+
+
+def write_manifest(path: Path, part: dict[str, object]) -> Path:
+    path.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": [part]}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("part", "named"),
+    [
+        ({"name": "x", "file": "x.zip", "urls": ["ftp://h/x.zip"]}, "urls"),
+        ({"name": "x", "file": "x.zip", "urls": ["http://h/x.zip"], "size": "big"}, "size"),
+        ({"name": "x", "file": "x.zip", "urls": ["http://h/x.zip"], "colour": 1}, "colour"),
+        ({"name": "x", "file": "x.zip", "urls": ["http://h/x.zip"], "sha256": "abc"}, "sha256"),
+        ({"name": "x", "file": "../x.zip", "urls": ["http://h/x.zip"]}, "file"),
+        ({"name": "x", "urls": ["http://h/x.zip"]}, "file"),
+    ],
+)
+def test_bad_manifest_exits_3_naming_key_and_file(
+    tmp_path: Path, part: dict[str, object], named: str
+) -> None:
+    path = write_manifest(tmp_path / "m.yaml", part)
+    result = run_cli("parts", "--manifest", str(path))
+    assert result.exit_code == 3
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: manifest ")
+    assert str(path) in first and named in first
+    assert "Traceback" not in result.stderr
+
+
+def test_manifest_from_environment_replaces_bundled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_manifest(
+        tmp_path / "m.yaml", {"name": "tiny", "file": "tiny.zip", "urls": ["http://h/t.zip"]}
+    )
+    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(path))
+    result = run_cli("parts", "--json")
+    assert result.exit_code == 0
+    assert [p["name"] for p in result.json()["parts"]] == ["tiny"]
+
+
+def test_unknown_part_exits_2_listing_valid_names() -> None:
+    result = run_cli("parts")  # sanity: the command works
+    assert result.exit_code == 0
+    from hyperkvasir_cli.manifest import load_manifest as load
+
+    with pytest.raises(Exception) as info:
+        load().part("labelled")
+    assert "labeled-images" in str(info.value)
+
+
+def test_broken_config_yaml_exits_3_without_traceback(config_path: Path) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text("data_dir: [unclosed\n")
+    result = run_cli("parts")
+    assert result.exit_code == 3
+    assert str(config_path) in result.stderr
+    assert "not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_wrong_type_names_the_key(config_path: Path) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text("connections: many\n")
+    result = run_cli("parts")
+    assert result.exit_code == 3
+    assert "connections" in result.stderr and str(config_path) in result.stderr
+
+
+def test_unknown_config_key_is_an_error(config_path: Path) -> None:
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text("conections: 3\n")
+    result = run_cli("config", "show")
+    assert result.exit_code == 3
+    assert "conections: unknown key" in result.stderr
+
+
+def test_precedence_option_then_environment_then_file_then_default(tmp_path: Path) -> None:
+    file_settings = {"connections": 2, "retries": 3, "stall_timeout": 5}
+    environ = {"HYPERKVASIR_CONNECTIONS": "6", "HYPERKVASIR_RETRIES": "7"}
+    settings, sources = resolve_settings(
+        file_settings, environ, {"connections": 9}, tmp_path / "c.yaml"
+    )
+    assert settings.connections == 9 and sources["connections"] == "option"
+    assert settings.retries == 7 and sources["retries"] == "environment HYPERKVASIR_RETRIES"
+    assert settings.stall_timeout == 5 and sources["stall_timeout"].startswith("config ")
+    assert settings.wait_lock == 0 and sources["wait_lock"] == "default"
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_settings({}, {"HYPERKVASIR_CONNECTIONS": "zero"}, {}, tmp_path / "c.yaml")
+    assert "HYPERKVASIR_CONNECTIONS" in info.value.message
+
+
+def test_config_set_show_and_path(config_path: Path) -> None:
+    assert run_cli("config", "path").stdout.strip() == str(config_path)
+    assert run_cli("config", "set", "connections", "8").exit_code == 0
+    assert run_cli("config", "set", "mirrors", "http://a/x/,http://b/y/").exit_code == 0
+    shown = run_cli("config", "show", "--json").json()
+    assert shown["settings"]["connections"] == {
+        "value": 8,
+        "source": f"config {config_path}",
+    }
+    assert shown["settings"]["mirrors"]["value"] == ["http://a/x/", "http://b/y/"]
+    bad = run_cli("config", "set", "connections", "0")
+    assert bad.exit_code == 3
+    assert yaml.safe_load(config_path.read_text())["connections"] == 8  # untouched
+    assert run_cli("config", "set", "colour", "red").exit_code == 2
+
+
+def test_config_init_refuses_to_overwrite(config_path: Path) -> None:
+    assert run_cli("config", "init").exit_code == 0
+    assert config_path.exists()
+    assert run_cli("config", "init").exit_code == 2
+    assert run_cli("config", "init", "--force").exit_code == 0
+
+
+def test_part_records_survive_a_rewrite(config_path: Path) -> None:
+    store = ConfigStore(config_path)
+    store.set_setting("retries", "4")
+    store.update_part("segmented-images", size=10, sha256="a" * 64, sha256_source="manifest")
+    store.update_part("segmented-images", etag='"x"')
+    config = store.read()
+    assert config.settings["retries"] == 4
+    record = config.parts["segmented-images"]
+    assert (record.size, record.etag, record.sha256_source) == (10, '"x"', "manifest")
+    leftovers = [p for p in config_path.parent.iterdir() if p.name != "config.yaml"]
+    assert leftovers == []
+
+
+def test_global_options_work_before_and_after_the_command(tmp_path: Path) -> None:
+    before = run_cli("--data-dir", str(tmp_path / "a"), "parts", "--json").json()
+    after = run_cli("parts", "--json", "--data-dir", str(tmp_path / "b")).json()
+    assert before["data_dir"] == str(tmp_path / "a")
+    assert after["data_dir"] == str(tmp_path / "b")
