@@ -49,6 +49,7 @@ class Sidecar(BaseModel):
     etag: str | None = None
     last_modified: str | None = None
     size: int | None = None
+    accepts_ranges: bool = False
     segments: list[Segment] = Field(default_factory=list)
     updated_at: datetime | None = None
 

@@ -28,3 +28,45 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     return tmp_path / "home" / "config.yaml"
+
+
+class FakeClock:
+    """Time that moves only when code sleeps: backoff is recorded, never waited for."""
+
+    def __init__(self) -> None:
+        self.now_value = __import__("datetime").datetime(
+            2026, 1, 1, tzinfo=__import__("datetime").timezone.utc
+        )
+        self.elapsed = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.elapsed += max(seconds, 0.0)
+
+    def now(self):  # type: ignore[no-untyped-def]
+        import datetime
+
+        return self.now_value + datetime.timedelta(seconds=self.elapsed)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Every command run in this test uses a clock that never really waits."""
+    from hyperkvasir_cli.cli import runtime
+
+    clock = FakeClock()
+    monkeypatch.setattr(runtime, "clock_factory", lambda: clock)
+    return clock
+
+
+@pytest.fixture
+def http_server() -> Iterator[object]:
+    from tests.http_server import LocalServer
+
+    server = LocalServer().start()
+    yield server
+    server.stop()

@@ -147,7 +147,7 @@ class PlainProgress:
             self._console.info(f"{self._label}: {self._status()}")
 
     def finish(self) -> None:
-        self._console.info(f"{self._label}: finished, {self._status()}")
+        self._console.info(f"{self._label}: {self._status()}")
 
     def note(self, message: str) -> None:
         self._console.info(message)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hyperkvasir_cli.cli.downloading import download_options, make_downloader
 from hyperkvasir_cli.cli.runtime import Runtime
-from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.manifest import Part
 
 
 def ensure_archive(rt: Runtime, part: Part) -> Path:
-    """The part's verified archive path, downloading it first when it is missing."""
+    """The part's verified archive, downloaded (and verified) first when it is missing.
+
+    The caller must not hold the data lock; this takes it only when it has to download.
+    """
     path = rt.layout.archive_path(part)
     if path.exists():
         return path
-    raise UsageError(
-        f"{part.name} is not downloaded ({path} is missing)",
-        hint=f"run `hyperkvasir download {part.name}` first",
-    )
+    rt.console.info(f"{part.name} is not on disk yet; downloading it")
+    with rt.locked():
+        record = rt.reload_config().parts.get(part.name)
+        make_downloader(rt).download(part, record, download_options(rt))
+    rt.reload_config()
+    return path

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import typer
 
 from hyperkvasir_cli.cli.console import Console
+from hyperkvasir_cli.clock import Clock, SystemClock
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -41,6 +42,9 @@ from hyperkvasir_cli.lock import data_lock
 from hyperkvasir_cli.manifest import Manifest, Part, load_manifest
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The clock every command uses; tests install a fake one so that backoff never waits.
+clock_factory: Callable[[], Clock] = SystemClock
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Runtime:
     console: Console
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     setting_overrides: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
     _manifest: Manifest | None = None
     _config_file: ConfigFile | None = None
     _settings: Settings | None = None
@@ -175,8 +180,9 @@ def build_runtime(ctx: typer.Context, after: GlobalOptions) -> Runtime:
     options = (before or GlobalOptions()).merged_with(after)
     environ = dict(os.environ)
     options.debug = options.debug or _env_flag(environ, f"{ENV_PREFIX}DEBUG")
-    console = Console(quiet=options.quiet, debug=options.debug)
-    return Runtime(options=options, console=console, environ=environ)
+    clock = clock_factory()
+    console = Console(quiet=options.quiet, debug=options.debug, clock=clock)
+    return Runtime(options=options, console=console, environ=environ, clock=clock)
 
 
 def run_guarded(console: Console, action: Callable[[], Any]) -> Any:

@@ -1,0 +1,46 @@
+"""Building the downloader from the settings in effect (shared by download, resume, sync,
+split and any command that needs an archive on disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from hyperkvasir_cli.cli.runtime import Runtime
+from hyperkvasir_cli.download import DownloadOptions, PartDownloader
+from hyperkvasir_cli.engine import EngineOptions
+from hyperkvasir_cli.http_client import build_client
+from hyperkvasir_cli.ratelimit import RateLimiter
+from hyperkvasir_cli.retry import RetryPolicy
+
+
+def download_options(
+    rt: Runtime, *, mirrors: list[str] | None = None, force: bool = False
+) -> DownloadOptions:
+    settings = rt.settings
+    limit = settings.limit_rate_bytes
+    engine = EngineOptions(
+        connections=settings.connections,
+        policy=RetryPolicy(retries=settings.retries),
+        limiter=RateLimiter(limit, rt.clock) if limit else None,
+    )
+    return DownloadOptions(
+        mirrors=[*(mirrors or []), *settings.mirrors], force=force, engine=engine
+    )
+
+
+def make_downloader(rt: Runtime) -> PartDownloader:
+    settings = rt.settings
+
+    def client() -> httpx.Client:
+        ca_bundle: Path | None = settings.ca_bundle
+        return build_client(
+            connect_timeout=settings.connect_timeout,
+            stall_timeout=settings.stall_timeout,
+            ca_bundle=ca_bundle,
+            max_connections=max(settings.connections, 1) + 2,
+            environ=rt.environ,
+        )
+
+    return PartDownloader(rt.layout, rt.store, client, rt.clock, rt.console.progress())

@@ -1,0 +1,364 @@
+"""Downloading one part: decide, fetch from the first URL that works, verify, record.
+
+The guarantees: a verified part is never fetched again (no request is sent); bytes already
+fetched are never lost (the `.part` and its sidecar survive every failure, Ctrl-C and
+kill -9); two versions of the file are never spliced (see resume.py); the final name
+appears only after size and sha256 were verified, by an atomic rename.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import httpx
+
+from hyperkvasir_cli.atomic import fsync_directory
+from hyperkvasir_cli.clock import Clock, iso_utc
+from hyperkvasir_cli.config import ConfigStore, PartRecord
+from hyperkvasir_cli.diskspace import ensure_free_space
+from hyperkvasir_cli.engine import EngineOptions, FetchResult, TransferEngine
+from hyperkvasir_cli.errors import IntegrityError, NetworkError
+from hyperkvasir_cli.hashing import sha256_file
+from hyperkvasir_cli.http_client import INCOMPLETE_CHAIN_HINT
+from hyperkvasir_cli.layout import Layout
+from hyperkvasir_cli.manifest import Part
+from hyperkvasir_cli.partial import PartialFile
+from hyperkvasir_cli.progress import ProgressReporter
+from hyperkvasir_cli.status import record_matches_file
+from hyperkvasir_cli.transfer import UrlFailed
+from hyperkvasir_cli.verify import check_download
+
+
+class Action(Enum):
+    NOTHING = "nothing"  # verified earlier and unchanged on disk
+    CHECK_EXISTING = "check-existing"  # a file is at the final path but was never verified
+    RESUME = "resume"
+    FETCH = "fetch"
+
+
+def plan_download(
+    *, final_exists: bool, verified: bool, partial_exists: bool, force: bool
+) -> Action:
+    """What to do for one part, from what is on disk alone (no network)."""
+    if force:
+        return Action.FETCH
+    if final_exists:
+        return Action.NOTHING if verified else Action.CHECK_EXISTING
+    return Action.RESUME if partial_exists else Action.FETCH
+
+
+def candidate_urls(part: Part, mirrors: list[str]) -> list[str]:
+    """Extra mirrors first (base URLs: the file name is appended), then the manifest's."""
+    urls = []
+    for base in mirrors:
+        urls.append(base if base.endswith("/" + part.file) else base.rstrip("/") + "/" + part.file)
+    urls += part.urls
+    return list(dict.fromkeys(urls))
+
+
+@dataclass
+class DownloadOptions:
+    mirrors: list[str] = field(default_factory=list)
+    force: bool = False
+    engine: EngineOptions = field(default_factory=EngineOptions)
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    part: str
+    action: str  # skipped | downloaded | resumed | checked
+    path: Path
+    size: int
+    sha256: str
+    sha256_source: str  # manifest | recorded
+    url: str | None
+    bytes_fetched: int
+    resumed_from: int
+    restarts: int
+    connections: int
+    seconds: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "part": self.part,
+            "action": self.action,
+            "path": str(self.path),
+            "size": self.size,
+            "sha256": self.sha256,
+            "sha256_source": self.sha256_source,
+            "url": self.url,
+            "bytes_fetched": self.bytes_fetched,
+            "resumed_from": self.resumed_from,
+            "restarts": self.restarts,
+            "connections": self.connections,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class PlannedDownload:
+    part: str
+    action: Action
+    bytes_to_fetch: int | None
+    urls: list[str]
+
+
+class PartDownloader:
+    """Downloads parts into a layout and records them in the config store."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        store: ConfigStore,
+        client_factory: Callable[[], httpx.Client],
+        clock: Clock,
+        progress: ProgressReporter,
+    ) -> None:
+        self.layout, self.store = layout, store
+        self.client_factory, self.clock, self.progress = client_factory, clock, progress
+
+    def plan(
+        self, part: Part, record: PartRecord | None, options: DownloadOptions
+    ) -> PlannedDownload:
+        final = self.layout.archive_path(part)
+        partial = PartialFile(self.layout.partial_path(part), self.layout.sidecar_path(part))
+        action = plan_download(
+            final_exists=final.exists(),
+            verified=record_matches_file(record, final),
+            partial_exists=partial.exists(),
+            force=options.force,
+        )
+        size = part.size or (record.size if record else None)
+        sidecar = partial.load() if action is Action.RESUME else None
+        if action in (Action.NOTHING, Action.CHECK_EXISTING):
+            to_fetch: int | None = 0
+        elif sidecar is not None and (sidecar.size or size) is not None:
+            to_fetch = (sidecar.size or size or 0) - sidecar.downloaded
+        else:
+            to_fetch = size
+        return PlannedDownload(part.name, action, to_fetch, candidate_urls(part, options.mirrors))
+
+    def download(
+        self, part: Part, record: PartRecord | None, options: DownloadOptions
+    ) -> DownloadOutcome:
+        started = self.clock.monotonic()
+        final = self.layout.archive_path(part)
+        planned = self.plan(part, record, options)
+        if planned.action is Action.NOTHING:
+            assert record is not None and record.sha256 is not None and record.size is not None
+            return DownloadOutcome(
+                part.name,
+                "skipped",
+                final,
+                record.size,
+                record.sha256,
+                record.sha256_source or "recorded",
+                record.url,
+                0,
+                0,
+                0,
+                0,
+                0.0,
+            )
+        if planned.action is Action.CHECK_EXISTING:
+            checked = self._check_existing(part, record, final, started)
+            if checked is not None:
+                return checked
+        self.layout.archives_dir.mkdir(parents=True, exist_ok=True)
+        partial = PartialFile(self.layout.partial_path(part), self.layout.sidecar_path(part))
+        if options.force:
+            partial.discard()
+        existing = partial.load()
+        resumed_from = existing.downloaded if existing else 0
+        known_size = part.size or (existing.size if existing else None)
+        if known_size is not None:
+            ensure_free_space(self.layout.archives_dir, known_size - resumed_from, part.file)
+        # Only the manifest's size is a requirement; a partial's size is checked against
+        # the server by the resume rules, and a changed file may have another size.
+        result, url = self._fetch_from_mirrors(
+            part, partial, part.size, planned.urls, options.engine
+        )
+        return self._finish(part, partial, final, result, url, resumed_from, started)
+
+    def _check_existing(
+        self, part: Part, record: PartRecord | None, final: Path, started: float
+    ) -> DownloadOutcome | None:
+        """A file someone put at the final path: adopt it if it verifies, else set it aside."""
+        self.progress.note(f"{part.name}: {final} exists but was never verified; checking it")
+        size = final.stat().st_size
+        digest = sha256_file(final, self.progress, label=f"checking {part.file}")
+        expected_sha = part.sha256 or (record.sha256 if record else None)
+        try:
+            check_download(
+                final,
+                size=size,
+                sha256=digest,
+                expected_size=part.size,
+                expected_sha256=expected_sha,
+                what=part.name,
+                moment=self.clock.now(),
+            )
+        except IntegrityError as exc:
+            self.progress.note(f"{exc.message}; fetching it again")
+            return None
+        source = "manifest" if part.sha256 else "recorded"
+        self._record(part, final, size, digest, source, None, None, None)
+        return DownloadOutcome(
+            part.name,
+            "checked",
+            final,
+            size,
+            digest,
+            source,
+            None,
+            0,
+            0,
+            0,
+            0,
+            self.clock.monotonic() - started,
+        )
+
+    def _fetch_from_mirrors(
+        self,
+        part: Part,
+        partial: PartialFile,
+        expected_size: int | None,
+        urls: list[str],
+        engine_options: EngineOptions,
+    ) -> tuple[FetchResult, str]:
+        """Try each URL in order; unreachable ones get further rounds with backoff."""
+        policy = engine_options.policy
+        failures: dict[str, UrlFailed] = {}
+        live = list(urls)
+        rounds = 0
+        with self.client_factory() as client:
+            engine = TransferEngine(
+                client,
+                partial,
+                expected_size=expected_size,
+                options=engine_options,
+                clock=self.clock,
+                progress=self.progress,
+                label=part.file,
+                ensure_space=lambda needed: ensure_free_space(
+                    self.layout.archives_dir, needed, part.file
+                ),
+            )
+            while live:
+                rounds += 1
+                for url in live:
+                    try:
+                        return engine.fetch(url), url
+                    except UrlFailed as failure:
+                        failures[url] = failure
+                        self.progress.note(f"{part.file}: {url}: {failure.reason}")
+                live = [u for u in live if failures[u].kind == "unreachable"]
+                if not live or policy.exhausted(rounds):
+                    break
+                self.clock.sleep(policy.delay(rounds))
+        raise self._give_up(part, partial, failures)
+
+    def _give_up(
+        self, part: Part, partial: PartialFile, failures: dict[str, UrlFailed]
+    ) -> NetworkError | IntegrityError:
+        sidecar = partial.load()
+        kept = sidecar.downloaded if sidecar else 0
+        if kept == 0:
+            partial.discard()
+        detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
+        kinds = {f.kind for f in failures.values()}
+        if kinds == {"wrong-file"}:
+            return IntegrityError(
+                f"{part.name}: no URL serves the file the manifest describes: {detail}",
+                hint="the file may have been replaced upstream; check the manifest "
+                "(or pass --manifest with the new size and sha256)",
+            )
+        if "certificate" in kinds:
+            return NetworkError(f"{part.name}: {detail}", hint=INCOMPLETE_CHAIN_HINT)
+        keep = f"{kept} bytes are kept in {partial.data_path}; " if kept else ""
+        return NetworkError(
+            f"{part.name}: every URL failed: {detail}",
+            hint=f"{keep}rerun `hyperkvasir download {part.name}` (or `resume`) to continue; "
+            "--mirror URL adds another source",
+        )
+
+    def _finish(
+        self,
+        part: Part,
+        partial: PartialFile,
+        final: Path,
+        result: FetchResult,
+        url: str,
+        resumed_from: int,
+        started: float,
+    ) -> DownloadOutcome:
+        check_download(
+            partial.data_path,
+            size=result.size,
+            sha256=result.sha256,
+            expected_size=part.size,
+            expected_sha256=part.sha256,
+            what=part.name,
+            moment=self.clock.now(),
+        )
+        os.replace(partial.data_path, final)
+        fsync_directory(final.parent)
+        partial.discard_sidecar()
+        source = "manifest" if part.sha256 else "recorded"
+        if source == "recorded":
+            self.progress.note(
+                f"{part.name}: the publisher gives no checksum; recorded sha256 {result.sha256}: "
+                "later checks prove only that the file has not changed since this download"
+            )
+        sidecar = result.sidecar
+        self._record(
+            part,
+            final,
+            result.size,
+            result.sha256,
+            source,
+            url,
+            sidecar.etag,
+            sidecar.last_modified,
+        )
+        return DownloadOutcome(
+            part.name,
+            "resumed" if resumed_from else "downloaded",
+            final,
+            result.size,
+            result.sha256,
+            source,
+            url,
+            result.bytes_fetched,
+            resumed_from,
+            result.restarts,
+            result.connections_used,
+            self.clock.monotonic() - started,
+        )
+
+    def _record(
+        self,
+        part: Part,
+        final: Path,
+        size: int,
+        sha256: str,
+        source: str,
+        url: str | None,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> None:
+        now = iso_utc(self.clock.now())
+        fields: dict[str, object] = {
+            "archive": str(final),
+            "size": size,
+            "sha256": sha256,
+            "sha256_source": source,
+            "verified_at": now,
+        }
+        if url is not None:
+            fields.update(url=url, etag=etag, last_modified=last_modified, downloaded_at=now)
+        self.store.update_part(part.name, **fields)

@@ -1,0 +1,196 @@
+"""One HTTP request for one byte range, and copying its body into the partial file.
+
+Failures are sorted into a few exceptions that the engine acts on: a passing failure
+(:class:`Transient`), a URL that will not serve us (:class:`UrlFailed`), a server that
+refuses extra connections (:class:`Refused`), and a file that changed (:class:`RestartNeeded`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from hyperkvasir_cli.clock import Clock
+from hyperkvasir_cli.content_range import parse_content_range, range_header
+from hyperkvasir_cli.http_client import is_certificate_error, request_url
+from hyperkvasir_cli.ratelimit import RateLimiter
+from hyperkvasir_cli.resume import Judgement, ServerAnswer, Verdict, judge_response
+from hyperkvasir_cli.retry import parse_retry_after
+from hyperkvasir_cli.sidecar import Segment
+from hyperkvasir_cli.validators import Validators
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class Transient(Exception):
+    """Worth another try on the same URL (drop, stall, 429, 5xx)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Refused(Exception):
+    """The server refused this connection (403, 429, 503, or no range on an extra one)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class RestartNeeded(Exception):
+    """The server's file is not the one the partial holds: start from zero."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UrlFailed(Exception):
+    """This URL cannot serve the file in this run; ``kind`` says why."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind  # gone | unreachable | certificate | exhausted | wrong-file
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OpenedRange:
+    response: httpx.Response
+    judgement: Judgement
+    answer: ServerAnswer
+
+
+def describe_http_error(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _answer(response: httpx.Response) -> ServerAnswer:
+    length = response.headers.get("content-length")
+    return ServerAnswer(
+        status=response.status_code,
+        content_range=parse_content_range(response.headers.get("content-range")),
+        content_length=int(length) if length and length.isdigit() else None,
+        validators=Validators.from_headers(response.headers),
+        content_type=response.headers.get("content-type", ""),
+    )
+
+
+def open_range(
+    client: httpx.Client,
+    url: str,
+    segment: Segment,
+    known: Validators | None,
+    expected_total: int | None,
+    clock: Clock,
+) -> OpenedRange:
+    """Send the GET for the segment's missing bytes; raise unless they may be appended.
+
+    A RESTART or COMPLETE verdict is returned (the caller decides), the rest raise.
+    """
+    # Always ask for a range, even from zero: a 206 is how we learn that the server
+    # supports ranges (and so more connections); a 200 means it does not.
+    headers = {"Range": range_header(segment.offset, segment.end)}
+    if known is not None and known.if_range and segment.offset > 0:
+        headers["If-Range"] = known.if_range
+    try:
+        request = client.build_request("GET", request_url(url), headers=headers)
+        response = client.send(request, stream=True)
+    except httpx.ConnectError as exc:
+        kind = "certificate" if is_certificate_error(exc) else "unreachable"
+        raise UrlFailed(kind, describe_http_error(exc)) from exc
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise Transient(describe_http_error(exc)) from exc
+    answer = _answer(response)
+    judgement = judge_response(segment.offset, expected_total, known, answer)
+    verdict = judgement.verdict
+    if verdict in (Verdict.APPEND, Verdict.RESTART, Verdict.COMPLETE):
+        return OpenedRange(response, judgement, answer)
+    response.close()
+    retry_after = parse_retry_after(response.headers.get("retry-after"), clock.now())
+    if verdict is Verdict.RETRY:
+        if response.status_code in (429, 503):
+            raise Refused(judgement.reason, retry_after)
+        raise Transient(judgement.reason, retry_after)
+    if verdict is Verdict.REFUSED:
+        raise Refused(judgement.reason, retry_after)
+    raise UrlFailed("gone", judgement.reason)
+
+
+def _write_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data = data[written:]
+        offset += written
+
+
+def copy_body(
+    response: httpx.Response,
+    fd: int,
+    segment: Segment,
+    lock: threading.Lock,
+    write_gate: threading.Lock,
+    on_bytes: Callable[[int], None],
+    stop: threading.Event,
+    limiter: RateLimiter | None,
+) -> None:
+    """Write the body at the segment's offset until the segment's end (which may shrink
+    while we run, when another connection takes over its tail) or the body ends.
+
+    ``segment.done`` only counts bytes already written. Network reads are gathered into
+    large writes, and whatever was received before a failure is written before the
+    failure is raised, so a dropped connection costs no byte that reached us. A body that
+    ends before the segment does raises :class:`Transient`.
+    """
+    pending = bytearray()
+
+    def flush() -> bool:
+        """Write what is pending; False once the segment is full or we must stop."""
+        with lock:
+            end, offset = segment.end, segment.offset
+        wanted = len(pending) if end is None else min(len(pending), end - offset)
+        if wanted > 0:
+            with write_gate:
+                if stop.is_set():
+                    return False
+                _write_all(fd, memoryview(pending)[:wanted], offset)
+            with lock:
+                segment.done += wanted
+            on_bytes(wanted)
+        pending.clear()
+        return end is None or offset + wanted < end
+
+    try:
+        for piece in response.iter_raw():
+            if stop.is_set():
+                return
+            if limiter is not None:
+                limiter.acquire(len(piece))
+            pending += piece
+            if len(pending) >= CHUNK_SIZE and not flush():
+                return
+        if not flush():
+            return
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        flush()
+        raise Transient(
+            f"connection lost at byte {segment.offset}: {describe_http_error(exc)}"
+        ) from exc
+    finally:
+        response.close()
+    with lock:
+        if segment.end is None:
+            segment.end = segment.offset  # the body's end is the file's end
+            return
+        if segment.offset < segment.end:
+            raise Transient(
+                f"the server closed the body at byte {segment.offset}, expected {segment.end}"
+            )

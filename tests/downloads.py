@@ -1,0 +1,55 @@
+"""Helpers for download tests: a manifest that points at the local test server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import yaml
+
+
+def random_bytes(size: int, seed: int = 0) -> bytes:
+    """Incompressible test content, different per seed, fast to make."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest() * 64
+        counter += 1
+    return bytes(out[:size])
+
+
+def write_manifest(
+    path: Path,
+    parts: list[dict[str, object]],
+) -> Path:
+    path.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": parts}, sort_keys=False))
+    return path
+
+
+def part_entry(
+    name: str,
+    file: str,
+    urls: list[str],
+    content: bytes | None = None,
+    *,
+    pin_size: bool = True,
+    pin_sha: bool = True,
+    **extra: object,
+) -> dict[str, object]:
+    entry: dict[str, object] = {"name": name, "file": file, "urls": urls}
+    if content is not None and pin_size:
+        entry["size"] = len(content)
+    if content is not None and pin_sha:
+        entry["sha256"] = hashlib.sha256(content).hexdigest()
+    entry.update(extra)
+    return entry
+
+
+def archive(data_dir: Path, file: str) -> Path:
+    return data_dir / "archives" / file
+
+
+def leftovers(data_dir: Path) -> list[str]:
+    folder = data_dir / "archives"
+    return sorted(os.listdir(folder)) if folder.exists() else []

@@ -1,0 +1,261 @@
+"""A real HTTP/1.1 server on 127.0.0.1 for download tests, with faults to switch on.
+
+It serves files from memory with Range, If-Range, ETag, Last-Modified and HEAD, the way
+Apache and nginx do, and logs every request with the body bytes it sent so that tests can
+count what was transferred twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from hyperkvasir_cli.content_range import parse_range_header
+
+
+@dataclass
+class Served:
+    """One version of a file: content and the validators derived from it."""
+
+    content: bytes
+    version: int = 1
+    etag_enabled: bool = True
+    last_modified_enabled: bool = True
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha1(self.content).hexdigest()[:16] + f'-{self.version}"'
+
+    @property
+    def last_modified(self) -> str:
+        return formatdate(1_600_000_000 + self.version * 3600, usegmt=True)
+
+
+@dataclass
+class Faults:
+    drop_after: int | None = None  # close the connection after this many body bytes...
+    drops_left: int = 0  # ...this many times
+    ignore_range: bool = False
+    statuses: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # served first
+    lie_content_length: int = 0  # claim this many more bytes than are sent
+    html_instead: bool = False
+    max_range_connections: int | None = None  # more concurrent ranged GETs get 503
+    replace_after_bytes: tuple[int, bytes] | None = None  # swap content once N bytes went out
+    pause_after: int | None = None  # after this many body bytes, wait for `resume`...
+    resume: threading.Event = field(default_factory=threading.Event)  # ...to be set
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    range: str | None
+    if_range: str | None
+    status: int
+    body_bytes: int
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients hang up mid-body on purpose in these tests; that is not an error."""
+
+
+class LocalServer:
+    def __init__(self) -> None:
+        self.files: dict[str, Served] = {}
+        self.faults: dict[str, Faults] = {}
+        self.gone: set[str] = set()
+        self.log: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._active_ranges = 0
+        self._sent_total = 0
+        handler = _make_handler(self)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+    def put(self, name: str, content: bytes, **options: bool) -> Served:
+        """Serve (or replace) a file; a replacement gets new validators."""
+        with self._lock:
+            previous = self.files.get(name)
+            version = previous.version + 1 if previous else 1
+            served = Served(content, version, **options)
+            self.files[name] = served
+            return served
+
+    def fault(self, name: str) -> Faults:
+        return self.faults.setdefault(name, Faults())
+
+    def body_bytes(self, name: str) -> int:
+        return sum(r.body_bytes for r in self.log if r.path == "/" + name and r.method == "GET")
+
+    def gets(self, name: str) -> list[LoggedRequest]:
+        return [r for r in self.log if r.path == "/" + name and r.method == "GET"]
+
+    def start(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        for faults in self.faults.values():
+            faults.resume.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def do_HEAD(self) -> None:
+            self._serve(head=True)
+
+        def do_GET(self) -> None:
+            self._serve(head=False)
+
+        def _log(self, status: int, sent: int) -> None:
+            with server._lock:
+                server.log.append(
+                    LoggedRequest(
+                        self.command,
+                        self.path,
+                        self.headers.get("Range"),
+                        self.headers.get("If-Range"),
+                        status,
+                        sent,
+                    )
+                )
+
+        def _simple(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            self._log(status, 0)
+
+        def _serve(self, head: bool) -> None:
+            name = self.path.lstrip("/")
+            faults = server.faults.get(name, Faults())
+            with server._lock:
+                queued = faults.statuses.pop(0) if faults.statuses else None
+                served = server.files.get(name)
+            if queued is not None:
+                self._simple(queued[0], queued[1], b"try again later")
+                return
+            if name in server.gone or served is None:
+                self._simple(404, {"Content-Type": "text/html"}, b"<html>not found</html>")
+                return
+            if faults.html_instead:
+                page = b"<!DOCTYPE html><html><body>Service temporarily moved</body></html>"
+                self._simple(200, {"Content-Type": "text/html"}, page)
+                return
+            self._send_file(served, faults, head)
+
+        def _send_file(self, served: Served, faults: Faults, head: bool) -> None:
+            content = served.content
+            size = len(content)
+            headers = {"Accept-Ranges": "bytes", "Content-Type": "application/zip"}
+            if served.etag_enabled:
+                headers["ETag"] = served.etag
+            if served.last_modified_enabled:
+                headers["Last-Modified"] = served.last_modified
+            wanted = None if faults.ignore_range else parse_range_header(self.headers.get("Range"))
+            condition = self.headers.get("If-Range")
+            if wanted is not None and condition not in (
+                None,
+                headers.get("ETag"),
+                headers.get("Last-Modified"),
+            ):
+                wanted = None  # another version: send it all (RFC 9110)
+            start, end, status = 0, size, 200
+            if wanted is not None:
+                if wanted[0] >= size:
+                    self._simple(416, {**headers, "Content-Range": f"bytes */{size}"})
+                    return
+                start = wanted[0]
+                end = size if wanted[1] is None else min(wanted[1] + 1, size)
+                status = 206
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+                with server._lock:
+                    limit = faults.max_range_connections
+                    if limit is not None and server._active_ranges >= limit:
+                        refused = True
+                    else:
+                        refused = False
+                        server._active_ranges += 1
+                if refused:
+                    self._simple(503, {"Retry-After": "0"}, b"too many connections")
+                    return
+            try:
+                self._write_body(status, headers, content, start, end, faults, head, served)
+            finally:
+                if status == 206:
+                    with server._lock:
+                        server._active_ranges -= 1
+
+        def _write_body(
+            self,
+            status: int,
+            headers: dict[str, str],
+            content: bytes,
+            start: int,
+            end: int,
+            faults: Faults,
+            head: bool,
+            served: Served,
+        ) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(end - start + faults.lie_content_length))
+            self.end_headers()
+            if head:
+                self._log(status, 0)
+                return
+            limit = end - start
+            with server._lock:
+                if faults.drop_after is not None and faults.drops_left > 0:
+                    faults.drops_left -= 1
+                    limit = min(limit, faults.drop_after)
+            sent = 0
+            try:
+                while sent < limit:
+                    piece = content[start + sent : start + min(sent + 64 * 1024, limit)]
+                    self.wfile.write(piece)
+                    sent += len(piece)
+                    self._maybe_replace(faults, served, sent)
+                    if faults.pause_after is not None and sent >= faults.pause_after:
+                        faults.pause_after = None
+                        self.wfile.flush()
+                        faults.resume.wait(30)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                self._log(status, sent)
+            if sent < end - start or faults.lie_content_length:
+                self.close_connection = True
+
+        def _maybe_replace(self, faults: Faults, served: Served, sent: int) -> None:
+            swap = faults.replace_after_bytes
+            if swap is not None and sent >= swap[0]:
+                faults.replace_after_bytes = None
+                server.put(self.path.lstrip("/"), swap[1])
+
+    return Handler
