@@ -8,7 +8,9 @@ count what was transferred twice.
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +48,8 @@ class Faults:
     replace_after_bytes: tuple[int, bytes] | None = None  # swap content once N bytes went out
     pause_after: int | None = None  # after this many body bytes, wait for `resume`...
     resume: threading.Event = field(default_factory=threading.Event)  # ...to be set
+    paused: threading.Event = field(default_factory=threading.Event)  # set when it pauses
+    rate: int | None = None  # bytes per second per connection, like a slow university server
 
 
 @dataclass
@@ -120,6 +124,12 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass
+
+        def setup(self) -> None:
+            # A small send buffer, like a far-away server's: what a client has not read
+            # yet is not counted as sent when it hangs up.
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 128 * 1024)
+            super().setup()
 
         def do_HEAD(self) -> None:
             self._serve(head=True)
@@ -241,9 +251,12 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(piece)
                     sent += len(piece)
                     self._maybe_replace(faults, served, sent)
+                    if faults.rate:
+                        time.sleep(len(piece) / faults.rate)
                     if faults.pause_after is not None and sent >= faults.pause_after:
                         faults.pause_after = None
                         self.wfile.flush()
+                        faults.paused.set()
                         faults.resume.wait(30)
             except (BrokenPipeError, ConnectionResetError):
                 pass

@@ -1,0 +1,182 @@
+"""Several connections at once, a server that refuses them, and kill -9 mid-download."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli import run_cli
+from tests.conftest import FakeClock
+from tests.downloads import archive, part_entry, random_bytes, write_manifest
+from tests.http_server import LocalServer
+
+FILE = "hyper-kvasir-labeled-images.zip"
+MIB = 1024 * 1024
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll a condition another process makes true (bounded; not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def serve(tmp_path: Path, server: LocalServer, content: bytes) -> Path:
+    server.put(FILE, content)
+    return write_manifest(
+        tmp_path / "manifest.yaml",
+        [part_entry("labeled-images", FILE, [server.url(FILE)], content)],
+    )
+
+
+def test_four_connections_fetch_disjoint_ranges_into_one_correct_file(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
+) -> None:
+    content = random_bytes(24 * MIB + 17, seed=1)
+    manifest = serve(tmp_path, http_server, content)
+    result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content
+    outcome = result.json()["parts"][0]
+    assert outcome["connections"] > 1
+    starts = {r.range.split("=")[1].split("-")[0] for r in http_server.gets(FILE) if r.range}
+    assert len(starts) >= 4
+    assert http_server.body_bytes(FILE) <= len(content) * 1.05
+
+
+def test_server_refusing_extra_connections_falls_back_without_failing(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
+) -> None:
+    content = random_bytes(24 * MIB, seed=2)
+    manifest = serve(tmp_path, http_server, content)
+    http_server.fault(FILE).max_range_connections = 2
+    http_server.fault(FILE).rate = 32 * MIB
+    result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "6")
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content
+    assert any(r.status == 503 for r in http_server.log)
+    assert "continuing with" in result.stderr
+
+
+def test_limit_rate_is_accepted_and_validated(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
+) -> None:
+    content = random_bytes(2 * MIB, seed=5)
+    manifest = serve(tmp_path, http_server, content)
+    bad = run_cli("download", "labeled-images", "--manifest", str(manifest), "--limit-rate", "fast")
+    assert bad.exit_code == 3 and "limit_rate" in bad.stderr
+    ok = run_cli("download", "labeled-images", "--manifest", str(manifest), "--limit-rate", "1M")
+    assert ok.exit_code == 0, ok.stderr
+    # The fake clock records the waits the bucket asked for: about 2 s for 2 MiB at 1 MiB/s.
+    assert 1.0 <= sum(fake_clock.sleeps) <= 2.5
+    assert archive(data_dir, FILE).read_bytes() == content
+
+
+def _spawn_download(
+    manifest: Path, data_dir: Path, config: Path, connections: int
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HYPERKVASIR_DATA_DIR": str(data_dir), "HYPERKVASIR_CONFIG": str(config)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hyperkvasir_cli",
+            "download",
+            "labeled-images",
+            "--manifest",
+            str(manifest),
+            "-n",
+            str(connections),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_kill_9_then_download_again_gives_the_right_file(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, config_path: Path
+) -> None:
+    content = random_bytes(8 * MIB, seed=3)
+    manifest = serve(tmp_path, http_server, content)
+    faults = http_server.fault(FILE)
+    faults.pause_after = 4 * MIB
+    process = _spawn_download(manifest, data_dir, config_path, connections=1)
+    partial = data_dir / "archives" / f"{FILE}.part"
+    try:
+        assert faults.paused.wait(30)
+        wait_until(lambda: partial.exists() and partial.stat().st_size >= 3 * MIB, "3 MiB on disk")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    faults.resume.set()
+    kept = partial.stat().st_size
+    result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "1")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        hashlib.sha256(archive(data_dir, FILE).read_bytes()).hexdigest()
+        == hashlib.sha256(content).hexdigest()
+    )
+    resumed = http_server.gets(FILE)[-1]
+    assert resumed.range is not None and resumed.range.startswith(f"bytes={kept}-")
+
+
+def test_kill_9_with_several_connections_resumes_each_segment(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, config_path: Path
+) -> None:
+    size = 32 * MIB
+    content = random_bytes(size, seed=4)
+    manifest = serve(tmp_path, http_server, content)
+    faults = http_server.fault(FILE)
+    faults.pause_after = 2 * MIB  # the first connection hangs; the others finish
+    process = _spawn_download(manifest, data_dir, config_path, connections=4)
+    sidecar = data_dir / "archives" / f"{FILE}.part.json"
+
+    def others_recorded() -> bool:
+        try:
+            segments = json.loads(sidecar.read_text())["segments"]
+        except (OSError, ValueError):
+            return False
+        return sum(s["done"] for s in segments) >= size // 2
+
+    try:
+        wait_until(others_recorded, "half the file recorded in the sidecar")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    faults.resume.set()
+    before = http_server.body_bytes(FILE)
+    result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4")
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content
+    refetched = before + (http_server.body_bytes(FILE) - before) - size
+    assert refetched <= size * 0.05 + 2 * MIB  # at most the hung connection's unrecorded bytes
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_file_urls_work_like_http(
+    tmp_path: Path, data_dir: Path, connections: int, fake_clock: FakeClock
+) -> None:
+    content = random_bytes(9 * MIB, seed=6)
+    source = tmp_path / "mirror" / FILE
+    source.parent.mkdir()
+    source.write_bytes(content)
+    manifest = write_manifest(
+        tmp_path / "m.yaml", [part_entry("labeled-images", FILE, [source.as_uri()], content)]
+    )
+    result = run_cli(
+        "download", "labeled-images", "--manifest", str(manifest), "-n", str(connections)
+    )
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content
