@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from hyperkvasir_cli import __version__
-from hyperkvasir_cli.cli.commands import config_cmd, download_cmd, parts_cmd
+from hyperkvasir_cli.cli.commands import config_cmd, download_cmd, parts_cmd, stats_cmd
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -63,6 +63,7 @@ def main_callback(
 app.command("parts")(parts_cmd.parts)
 app.command("download")(download_cmd.download)
 app.command("resume")(download_cmd.resume)
+app.command("stats")(stats_cmd.stats)
 app.add_typer(config_cmd.config_app, name="config")
 
 

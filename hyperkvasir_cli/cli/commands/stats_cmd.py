@@ -1,0 +1,230 @@
+"""`hyperkvasir stats [PART...]`: what is here, class by class, beside what was published."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from hyperkvasir_cli.cli.count_progress import count_progress
+from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
+from hyperkvasir_cli.cli.runtime import Runtime, command
+from hyperkvasir_cli.dataset import PART_KINDS, part_kind
+from hyperkvasir_cli.datasource import (
+    DataSource,
+    choose_source_kind,
+    locate_source,
+    tree_candidates,
+)
+from hyperkvasir_cli.errors import IntegrityError, UsageError
+from hyperkvasir_cli.manifest import Part
+from hyperkvasir_cli.plot import Bar, check_plot_path, write_plot
+from hyperkvasir_cli.stats import LabeledStats, PartStats, StatsOptions, compute_stats
+from hyperkvasir_cli.stats_render import Section, part_report, render_csv, render_markdown
+
+
+class StatsFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    markdown = "markdown"
+
+
+FromArchiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--from-archive",
+        "-A",
+        help="Read the downloaded zip's directory instead of the extracted tree.",
+    ),
+]
+ImagesOption = Annotated[
+    bool,
+    typer.Option("--images", "-i", help="Also read every image's header for its width x height."),
+]
+FormatOption = Annotated[
+    StatsFormat,
+    typer.Option("--format", "-F", help="table for people; csv (every count a row); markdown."),
+]
+StrictOption = Annotated[
+    bool,
+    typer.Option("--strict", "-s", help="Exit 5 when any count differs from the published one."),
+]
+PlotOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        "-p",
+        help="Draw the labeled images' class distribution to FILE (.png or .svg).",
+        show_default=False,
+    ),
+]
+
+
+@command
+def stats(
+    rt: Runtime,
+    parts: PartsArgument = None,
+    from_archive: FromArchiveOption = False,
+    images: ImagesOption = False,
+    output_format: FormatOption = StatsFormat.table,
+    json_output: JsonOption = False,
+    strict: StrictOption = False,
+    plot: PlotOption = None,
+    jobs: JobsOption = None,
+) -> None:
+    """Count each part's files per class, organ and category beside the published counts.
+
+    With no PART, every data part that is extracted or downloaded here. Reads the
+    extracted tree, or the zip with --from-archive (the same numbers, without extracting).
+    Differences are flagged and exit 0; with --strict they exit 5. --json prints one
+    document: the part's own when one PART is named, else {"parts": [...]}.
+    """
+    if json_output and output_format is not StatsFormat.table:
+        raise UsageError("pass --json or --format, not both")
+    if plot is not None:
+        check_plot_path(plot)
+    chosen = _chosen_parts(rt, parts or [], from_archive)
+    options = StatsOptions(images=images, jobs=jobs or rt.settings.jobs or os.cpu_count() or 1)
+    results = [_one_part(rt, part, from_archive, options) for part in chosen]
+    _print(rt, results, json_output, output_format, one_named=len(parts or []) == 1)
+    if plot is not None:
+        _plot(rt, plot, results)
+    _report_differences(rt, results, strict)
+
+
+def _chosen_parts(rt: Runtime, names: list[str], from_archive: bool) -> list[Part]:
+    if names:
+        chosen = rt.manifest.select(names)
+        for part in chosen:
+            if part_kind(part) is None:
+                raise UsageError(
+                    f"stats counts the data parts ({', '.join(PART_KINDS)}), not {part.name!r}",
+                    hint="name one of those parts, or none for every one present",
+                )
+        return chosen
+    present = [p for p in rt.manifest.parts if part_kind(p) and _is_present(rt, p, from_archive)]
+    if not present:
+        where = "downloaded" if from_archive else "extracted or downloaded"
+        raise UsageError(
+            f"no data part is {where} in {rt.layout.data_dir}",
+            hint="run `hyperkvasir download labeled-images --extract`, or pass --data-dir",
+        )
+    return present
+
+
+def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
+    record = rt.config_file.parts.get(part.name)
+    root = part.root or part.name
+    tree = any((t / root).is_dir() for t in tree_candidates(rt.layout, record))
+    archive = rt.layout.archive_path(part).is_file()
+    return choose_source_kind(tree, archive, from_archive) is not None
+
+
+def _one_part(rt: Runtime, part: Part, from_archive: bool, options: StatsOptions) -> PartStats:
+    source: DataSource = locate_source(
+        part, rt.layout, rt.config_file.parts.get(part.name), from_archive=from_archive
+    )
+    if source.kind == "archive" and not from_archive:
+        rt.console.info(f"{part.name}: not extracted; reading {source.location}")
+    return compute_stats(part, source, options, count_progress(rt.console))
+
+
+def _print(
+    rt: Runtime,
+    results: list[PartStats],
+    json_output: bool,
+    output_format: StatsFormat,
+    one_named: bool,
+) -> None:
+    if json_output:
+        if one_named:
+            rt.console.emit_json(results[0].as_json())
+            return
+        matches = [r.as_json()["matches_published"] for r in results]
+        rt.console.emit_json(
+            {
+                "parts": [r.as_json() for r in results],
+                "matches_published": None if None in matches else all(matches),
+            }
+        )
+    elif output_format is StatsFormat.csv:
+        rt.console.stdout.write(render_csv(results))
+    elif output_format is StatsFormat.markdown:
+        rt.console.stdout.write(render_markdown([part_report(r) for r in results]))
+    else:
+        _print_tables(rt, results)
+
+
+def _verdict(matches: object) -> str:
+    if matches is None:
+        return "nothing published to compare with"
+    return "matches the published counts" if matches else "differs from the published counts:"
+
+
+def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
+    for result in results:
+        report = part_report(result)
+        rt.console.out(report.heading)
+        for section in report.sections:
+            rt.console.render(_table(section))
+        matches = result.as_json()["matches_published"]
+        rt.console.out(f"{result.overview.part}: {_verdict(matches)}")
+        for note in report.notes:
+            rt.console.out(f"  {note}")
+        rt.console.out()
+
+
+def _table(section: Section) -> Table:
+    """The section as a terminal table: detail columns left out, groups as headings."""
+    shown = [i for i, c in enumerate(section.columns) if c not in section.detail]
+    table = Table(
+        title=section.title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for i in shown:
+        name = section.columns[i]
+        table.add_column(name, justify="right" if name in section.numeric else "left", no_wrap=True)
+    flags = list(section.flagged) or [False] * len(section.rows)
+    groups = list(section.groups) or [""] * len(section.rows)
+    previous = ""
+    for row, flagged, group in zip(section.rows, flags, groups, strict=True):
+        if group != previous:
+            table.add_row(group, style="bold", end_section=False)
+            previous = group
+        cells = [row[i] for i in shown]
+        table.add_row(*cells, style="bold red" if flagged else None)
+    return table
+
+
+def _plot(rt: Runtime, path: Path, results: list[PartStats]) -> None:
+    labeled = next((r for r in results if isinstance(r, LabeledStats)), None)
+    if labeled is None:
+        raise UsageError(
+            "--plot draws the labeled images' classes, and labeled-images is not counted",
+            hint="run `hyperkvasir stats labeled-images --plot FILE`",
+        )
+    bars = [Bar(c.name, c.count, c.published) for c in labeled.classes]
+    write_plot(path, f"{labeled.overview.part}: images per class", bars)
+    rt.console.info(f"wrote {path}")
+
+
+def _report_differences(rt: Runtime, results: list[PartStats], strict: bool) -> None:
+    differing = [(r.overview.part, d) for r in results for d in r.differences()]
+    if not differing:
+        return
+    first = "; ".join(f"{part}: {what}" for part, what in differing[:3])
+    more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
+    if strict:
+        raise IntegrityError(
+            f"{len(differing)} counts differ from the published ones: {first}{more}",
+            hint="see the table above; an unfinished download or extraction is the usual cause",
+        )
+    rt.console.warn(f"{len(differing)} counts differ from the published ones (--strict exits 5)")
