@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from hyperkvasir_cli import __version__
-from hyperkvasir_cli.cli.commands import config_cmd, download_cmd, parts_cmd, stats_cmd
+from hyperkvasir_cli.cli.commands import config_cmd, download_cmd, parts_cmd, split_cmd, stats_cmd
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -64,6 +64,7 @@ app.command("parts")(parts_cmd.parts)
 app.command("download")(download_cmd.download)
 app.command("resume")(download_cmd.resume)
 app.command("stats")(stats_cmd.stats)
+app.command("split")(split_cmd.split)
 app.add_typer(config_cmd.config_app, name="config")
 
 
