@@ -45,6 +45,9 @@ from hyperkvasir_cli.transfer import (
 from hyperkvasir_cli.validators import Validators
 
 HASH_CHUNK = 8 * 1024 * 1024
+# The first request asks for this much: enough to learn the size, version and range
+# support, small enough that closing it early wastes nothing when the file is split.
+PROBE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -327,7 +330,10 @@ class _Worker:
             known = None if self.probe else Validators(sidecar.etag, sidecar.last_modified)
             # The probe's size is compared with the manifest's in _accept, with a better message.
             expected_total = None if self.probe else sidecar.size
-        opened = open_range(self.e.client, self.url, segment, known, expected_total, self.e.clock)
+        request_end = PROBE_BYTES if self.probe else None
+        opened = open_range(
+            self.e.client, self.url, segment, known, expected_total, self.e.clock, request_end
+        )
         verdict = opened.judgement.verdict
         if verdict is Verdict.COMPLETE:
             opened.response.close()
@@ -355,6 +361,7 @@ class _Worker:
             self._count,
             self.s.stop,
             self.e.options.limiter,
+            request_end if opened.answer.status == 206 else None,
         )
 
     def _accept(self, opened: OpenedRange) -> None:

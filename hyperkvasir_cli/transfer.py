@@ -91,14 +91,17 @@ def open_range(
     known: Validators | None,
     expected_total: int | None,
     clock: Clock,
+    request_end: int | None = None,
 ) -> OpenedRange:
-    """Send the GET for the segment's missing bytes; raise unless they may be appended.
+    """Send the GET for the segment's missing bytes (up to ``request_end`` when given);
+    raise unless they may be appended.
 
     A RESTART or COMPLETE verdict is returned (the caller decides), the rest raise.
     """
     # Always ask for a range, even from zero: a 206 is how we learn that the server
     # supports ranges (and so more connections); a 200 means it does not.
-    headers = {"Range": range_header(segment.offset, segment.end)}
+    end = segment.end if request_end is None else request_end
+    headers = {"Range": range_header(segment.offset, end)}
     if known is not None and known.if_range and segment.offset > 0:
         headers["If-Range"] = known.if_range
     try:
@@ -141,6 +144,7 @@ def copy_body(
     on_bytes: Callable[[int], None],
     stop: threading.Event,
     limiter: RateLimiter | None,
+    request_end: int | None = None,
 ) -> None:
     """Write the body at the segment's offset until the segment's end (which may shrink
     while we run, when another connection takes over its tail) or the body ends.
@@ -190,7 +194,8 @@ def copy_body(
         if segment.end is None:
             segment.end = segment.offset  # the body's end is the file's end
             return
-        if segment.offset < segment.end:
+        expected_end = segment.end if request_end is None else min(segment.end, request_end)
+        if segment.offset < expected_end:
             raise Transient(
-                f"the server closed the body at byte {segment.offset}, expected {segment.end}"
+                f"the server closed the body at byte {segment.offset}, expected {expected_end}"
             )

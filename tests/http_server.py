@@ -38,15 +38,16 @@ class Served:
 
 @dataclass
 class Faults:
-    drop_after: int | None = None  # close the connection after this many body bytes...
-    drops_left: int = 0  # ...this many times
+    drop_after: int | None = None  # close the connection when byte N of the file is reached
+    drop_every: int | None = None  # close each response after N of its body bytes
+    drops_left: int = 0  # how many drops in all
     ignore_range: bool = False
     statuses: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # served first
     lie_content_length: int = 0  # claim this many more bytes than are sent
     html_instead: bool = False
     max_range_connections: int | None = None  # more concurrent ranged GETs get 503
-    replace_after_bytes: tuple[int, bytes] | None = None  # swap content once N bytes went out
-    pause_after: int | None = None  # after this many body bytes, wait for `resume`...
+    replace_after_bytes: tuple[int, bytes] | None = None  # swap content at byte N of the file
+    pause_after: int | None = None  # at byte N of the file, wait for `resume`...
     resume: threading.Event = field(default_factory=threading.Event)  # ...to be set
     paused: threading.Event = field(default_factory=threading.Event)  # set when it pauses
     rate: int | None = None  # bytes per second per connection, like a slow university server
@@ -214,7 +215,7 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     self._simple(503, {"Retry-After": "0"}, b"too many connections")
                     return
             try:
-                self._write_body(status, headers, content, start, end, faults, head, served)
+                self._write_body(status, headers, content, start, end, faults, head)
             finally:
                 if status == 206:
                     with server._lock:
@@ -229,7 +230,6 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             end: int,
             faults: Faults,
             head: bool,
-            served: Served,
         ) -> None:
             self.send_response(status)
             for key, value in headers.items():
@@ -239,21 +239,20 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             if head:
                 self._log(status, 0)
                 return
-            limit = end - start
-            with server._lock:
-                if faults.drop_after is not None and faults.drops_left > 0:
-                    faults.drops_left -= 1
-                    limit = min(limit, faults.drop_after)
-            sent = 0
+            stop_at = self._drop_point(faults, start, end)
+            position = start
             try:
-                while sent < limit:
-                    piece = content[start + sent : start + min(sent + 64 * 1024, limit)]
-                    self.wfile.write(piece)
-                    sent += len(piece)
-                    self._maybe_replace(faults, served, sent)
+                while position < stop_at:
+                    piece_end = min(position + 64 * 1024, stop_at)
+                    for mark in (faults.pause_after, self._replace_point(faults)):
+                        if mark is not None and position < mark < piece_end:
+                            piece_end = mark
+                    self.wfile.write(content[position:piece_end])
                     if faults.rate:
-                        time.sleep(len(piece) / faults.rate)
-                    if faults.pause_after is not None and sent >= faults.pause_after:
+                        time.sleep((piece_end - position) / faults.rate)
+                    position = piece_end
+                    self._maybe_replace(faults, position)
+                    if faults.pause_after is not None and position >= faults.pause_after:
                         faults.pause_after = None
                         self.wfile.flush()
                         faults.paused.set()
@@ -261,13 +260,31 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
-                self._log(status, sent)
-            if sent < end - start or faults.lie_content_length:
+                self._log(status, position - start)
+            if position < end or faults.lie_content_length:
                 self.close_connection = True
 
-        def _maybe_replace(self, faults: Faults, served: Served, sent: int) -> None:
+        def _drop_point(self, faults: Faults, start: int, end: int) -> int:
+            """Where this response is cut short, if a drop fault applies to it."""
+            with server._lock:
+                if faults.drops_left <= 0:
+                    return end
+                if faults.drop_after is not None and start < faults.drop_after < end:
+                    faults.drops_left -= 1
+                    return faults.drop_after
+                if faults.drop_every is not None and faults.drop_every < end - start:
+                    faults.drops_left -= 1
+                    return start + faults.drop_every
+            return end
+
+        @staticmethod
+        def _replace_point(faults: Faults) -> int | None:
             swap = faults.replace_after_bytes
-            if swap is not None and sent >= swap[0]:
+            return None if swap is None else swap[0]
+
+        def _maybe_replace(self, faults: Faults, position: int) -> None:
+            swap = faults.replace_after_bytes
+            if swap is not None and position >= swap[0]:
                 faults.replace_after_bytes = None
                 server.put(self.path.lstrip("/"), swap[1])
 

