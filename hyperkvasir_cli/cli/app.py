@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from hyperkvasir_cli import __version__
-from hyperkvasir_cli.cli.commands import config_cmd, download_cmd, parts_cmd, split_cmd, stats_cmd
+from hyperkvasir_cli.cli.commands import (
+    checksum_cmd,
+    config_cmd,
+    download_cmd,
+    parts_cmd,
+    split_cmd,
+    stats_cmd,
+)
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -62,6 +69,7 @@ def main_callback(
 
 app.command("parts")(parts_cmd.parts)
 app.command("download")(download_cmd.download)
+app.command("checksum")(checksum_cmd.checksum)
 app.command("resume")(download_cmd.resume)
 app.command("stats")(stats_cmd.stats)
 app.command("split")(split_cmd.split)

@@ -1,0 +1,349 @@
+"""`hyperkvasir checksum [PART...]`: prove archives, zip members and extracted files intact."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hyperkvasir_cli.checkfile import (
+    SUM_TOOLS,
+    algorithm_from_file_name,
+    parse_check_file,
+    sum_line,
+    verify_listed,
+)
+from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
+from hyperkvasir_cli.cli.runtime import Runtime, command
+from hyperkvasir_cli.errors import ConfigError, LockedError, UsageError
+from hyperkvasir_cli.integrity import (
+    CheckItem,
+    CheckReport,
+    failure_error,
+    verification_fields,
+)
+from hyperkvasir_cli.manifest import Part
+from hyperkvasir_cli.part_check import CheckOptions, verify_parts
+from hyperkvasir_cli.progress import ProgressReporter
+
+
+class Algorithm(str, Enum):
+    md5 = "md5"
+    sha1 = "sha1"
+    sha256 = "sha256"
+    sha512 = "sha512"
+    blake2b = "blake2b"
+
+
+class OutputFormat(str, Enum):
+    plain = "plain"
+    md5sum = "md5sum"
+    sha1sum = "sha1sum"
+    sha256sum = "sha256sum"
+    sha512sum = "sha512sum"
+    b2sum = "b2sum"
+
+
+ALGORITHM_OF_FORMAT = {tool: algorithm for algorithm, tool in SUM_TOOLS.items()}
+RESULT_LABELS = {"ok": "OK", "unverifiable": "NOT VERIFIED"}
+KIND_WORDS = {"archive": "", "member": "member ", "extracted": "file ", "listed": ""}
+KIND_NAMES = {
+    "archive": "archive",
+    "member": "zip member",
+    "extracted": "extracted file",
+    "listed": "listed file",
+}
+
+DeepOption = Annotated[
+    bool,
+    typer.Option(
+        "--deep",
+        "-D",
+        help="Also read every zip member to its end and check its CRC-32 and size.",
+    ),
+]
+ExtractedOption = Annotated[
+    bool,
+    typer.Option(
+        "--extracted",
+        "-e",
+        help="Also check every extracted file against the archive's central directory "
+        "(size and CRC-32); names missing, changed and unexpected files.",
+    ),
+]
+QuickOption = Annotated[
+    bool,
+    typer.Option(
+        "--quick",
+        help="Compare sizes only, reading no content (a fast pre-flight, e.g. in CI).",
+    ),
+]
+ToOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--to",
+        help="With --extracted: the folder the parts were extracted into "
+        "(default: the recorded one, else the data folder).",
+        show_default=False,
+    ),
+]
+AlgorithmOption = Annotated[
+    Algorithm | None,
+    typer.Option(
+        "--algorithm",
+        "-A",
+        help="Digest to print besides the sha256 check; with --check, the file's algorithm "
+        "(default: told by each line).",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="plain: one OK/FAILED line per item; sha256sum, md5sum, ...: lines that "
+        "`sha256sum -c` (etc.) accepts when run in the data folder.",
+    ),
+]
+CheckFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--check",
+        "-C",
+        help="Verify the files listed in a sha256sum/md5sum/... or BSD-style checksum file "
+        "(paths relative to its folder).",
+        show_default=False,
+    ),
+]
+
+
+@command
+def checksum(
+    rt: Runtime,
+    parts: PartsArgument = None,
+    deep: DeepOption = False,
+    extracted: ExtractedOption = False,
+    quick: QuickOption = False,
+    to: ToOption = None,
+    algorithm: AlgorithmOption = None,
+    output_format: FormatOption = OutputFormat.plain,
+    check: CheckFileOption = None,
+    jobs: JobsOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Prove archives intact (size and sha256: the manifest's, else the one recorded at
+    first download), and with --deep every zip member, with --extracted every extracted
+    file. Exit 0 when all is intact, 5 on any mismatch, 6 on an unreadable archive."""
+    chosen = resolve_algorithm(algorithm.value if algorithm else None, output_format.value)
+    check_option_conflicts(
+        parts=bool(parts),
+        deep=deep,
+        extracted=extracted,
+        quick=quick,
+        to=to is not None,
+        check=check is not None,
+        sum_format=output_format is not OutputFormat.plain,
+        json_output=json_output,
+    )
+    workers = jobs or rt.settings.jobs or available_cores()
+    progress = rt.console.progress()
+    if check is not None:
+        report = _check_listed_files(
+            check, algorithm.value if algorithm else None, workers, progress
+        )
+    else:
+        options = CheckOptions(
+            deep=deep,
+            extracted=extracted,
+            quick=quick,
+            to=to.expanduser().absolute() if to else None,
+            algorithm=chosen or "sha256",
+            digest_extracted=output_format is not OutputFormat.plain,
+            jobs=workers,
+        )
+        report = _check_parts(rt, parts or [], options, progress)
+    _show(rt, report, output_format, chosen or "sha256", json_output)
+    _record_verified(rt, report)
+    error = failure_error(report)
+    if error is not None:
+        raise error
+
+
+def resolve_algorithm(algorithm: str | None, output_format: str) -> str | None:
+    """The algorithm in use: --algorithm, else the one a sum format implies; a conflict
+    between the two is a usage error."""
+    implied = ALGORITHM_OF_FORMAT.get(output_format)
+    if implied and algorithm and implied != algorithm:
+        raise UsageError(
+            f"--format {output_format} prints {implied} digests, but --algorithm is {algorithm}",
+            hint=f"drop --algorithm, or use --format {SUM_TOOLS[algorithm]}",
+        )
+    return algorithm or implied
+
+
+def check_option_conflicts(
+    *,
+    parts: bool,
+    deep: bool,
+    extracted: bool,
+    quick: bool,
+    to: bool,
+    check: bool,
+    sum_format: bool,
+    json_output: bool,
+) -> None:
+    """Refuse option combinations that cannot mean anything (exit 2)."""
+    conflicts = [
+        (
+            check and (parts or deep or extracted or quick or to),
+            "--check verifies the listed "
+            "files only; it takes no PART, --deep, --extracted, --quick or --to",
+        ),
+        (check and sum_format, "--check reads a checksum file; --format writes one"),
+        (sum_format and json_output, "--format prints a checksum file; --json a JSON document"),
+        (quick and deep, "--quick reads no content; --deep reads every member"),
+        (quick and sum_format, "--quick computes no digest to print"),
+        (to and not extracted, "--to names an extraction target; it needs --extracted"),
+    ]
+    for conflict, message in conflicts:
+        if conflict:
+            raise UsageError(
+                f"conflicting options: {message}", hint="see `hyperkvasir checksum --help`"
+            )
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def parts_to_check(rt: Runtime, names: list[str]) -> list[Part]:
+    """The named parts (each must be downloaded), or every part whose archive is here."""
+    if not names:
+        return [p for p in rt.manifest.parts if rt.layout.archive_path(p).exists()]
+    parts = rt.manifest.select(names)
+    absent = [p for p in parts if not rt.layout.archive_path(p).exists()]
+    if absent:
+        described = ", ".join(f"{p.name} ({rt.layout.archive_path(p)})" for p in absent)
+        resumable = [p.name for p in absent if rt.layout.partial_path(p).exists()]
+        hint = f"run `hyperkvasir download {' '.join(p.name for p in absent)}` first"
+        if resumable:
+            hint = f"finish the download first: `hyperkvasir resume {' '.join(resumable)}`"
+        raise UsageError(f"not downloaded, nothing to check: {described}", hint=hint)
+    return parts
+
+
+def _check_parts(
+    rt: Runtime, names: list[str], options: CheckOptions, progress: ProgressReporter
+) -> CheckReport:
+    parts = parts_to_check(rt, names)
+    if not parts:
+        return CheckReport(notes=[f"nothing to check: no archive in {rt.layout.archives_dir}"])
+    return verify_parts(
+        parts, rt.layout, rt.config_file.parts, options, named=bool(names), progress=progress
+    )
+
+
+def _check_listed_files(
+    path: Path, algorithm: str | None, jobs: int, progress: ProgressReporter
+) -> CheckReport:
+    wide = algorithm_from_file_name(path.name) if algorithm is None else algorithm
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            parsed = parse_check_file(
+                handle, algorithm, "blake2b" if wide == "blake2b" else "sha512"
+            )
+    except OSError as exc:
+        raise UsageError(f"--check {path}: cannot read: {exc.strerror or exc}") from exc
+    if not parsed.entries:
+        raise UsageError(
+            f"--check {path}: no checksum lines found",
+            hint="expected lines like `<hex>  <path>` or `SHA256 (<path>) = <hex>`",
+        )
+    report = CheckReport()
+    if parsed.malformed:
+        shown = ", ".join(str(n) for n in parsed.malformed[:10])
+        report.notes.append(
+            f"{path}: {len(parsed.malformed)} improperly formatted line(s) skipped (line {shown})"
+        )
+    report.items = verify_listed(parsed.entries, path.parent, jobs, progress)
+    return report
+
+
+def item_line(item: CheckItem) -> str:
+    """One line of plain output: `<part> [member|file ]<path>: OK|FAILED (<reason>)`."""
+    label = RESULT_LABELS.get(item.result, "FAILED")
+    part = f"{item.part} " if item.part else ""
+    line = f"{part}{KIND_WORDS[item.kind]}{item.path}: {label}"
+    if item.result != "ok" or item.kind == "archive":
+        line += f" ({item.reason})"
+    return line
+
+
+def summary_line(report: CheckReport) -> str:
+    kinds = ", ".join(
+        f"{count} {KIND_NAMES[kind]}{'s' if count != 1 else ''}"
+        for kind, count in report.kinds().items()
+    )
+    results = ", ".join(f"{count} {result}" for result, count in report.counts().items() if count)
+    return f"summary: checked {kinds or 'nothing'}" + (f": {results}" if results else "")
+
+
+def report_json(report: CheckReport, algorithm: str) -> dict[str, object]:
+    kinds = dict.fromkeys(KIND_NAMES, 0) | report.kinds()
+    return {
+        "ok": not report.problems,
+        "algorithm": algorithm,
+        "items": [item.as_json() for item in report.items],
+        "notes": report.notes,
+        "summary": {"checked": len(report.items), "results": report.counts(), "kinds": kinds},
+    }
+
+
+def _show(
+    rt: Runtime, report: CheckReport, output_format: OutputFormat, algorithm: str, json_output: bool
+) -> None:
+    console = rt.console
+    for note in report.notes:
+        console.info(note)
+    if json_output:
+        console.emit_json(report_json(report, algorithm))
+        return
+    if output_format is OutputFormat.plain:
+        for item in report.items:
+            console.out(item_line(item))
+        if report.items:
+            console.out(summary_line(report))
+        return
+    # A checksum file on stdout: only intact files, so that it never vouches for a bad one.
+    for item in report.items:
+        if item.is_problem:
+            console.warn(item_line(item))
+        elif algorithm in item.found and item.kind in ("archive", "extracted"):
+            console.out(sum_line(str(item.found[algorithm]), item.path))
+    console.info(summary_line(report))
+
+
+def _record_verified(rt: Runtime, report: CheckReport) -> None:
+    """Record when each archive was verified; a held lock only costs the record."""
+    moment = rt.console.clock.now()
+    pending = [item for item in report.items if verification_fields(item, None, moment)]
+    if not pending:
+        return
+    try:
+        with rt.locked():
+            records = rt.reload_config().parts
+            for item in pending:
+                fields = verification_fields(item, records.get(item.part or ""), moment)
+                if item.part and fields:
+                    rt.store.update_part(item.part, **fields)
+    except LockedError as exc:
+        rt.console.warn(f"the verification was not recorded: {exc.message}")
+    except (ConfigError, OSError) as exc:
+        rt.console.warn(f"the verification was not recorded in {rt.config_path}: {exc}")

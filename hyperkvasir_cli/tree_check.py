@@ -1,0 +1,338 @@
+"""Checking an extracted tree against the archive's central directory.
+
+Every selected member must exist at ``<target>/<member path>`` with the size and CRC-32
+the central directory records (sizes only in quick mode); files under the part's folders
+that the archive does not contain are *unexpected*. Members an extraction deliberately
+left out (its marker records the selection) are neither missing nor unexpected.
+
+Nothing on disk is modified. Files are read in fixed-size chunks by several threads
+(zlib.crc32 and reads release the GIL), so memory stays flat and every core is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from hyperkvasir_cli.errors import ArchiveError, HyperkvasirError
+from hyperkvasir_cli.integrity import (
+    CheckItem,
+    Facts,
+    ItemResult,
+    LockedProgress,
+    read_buffer,
+    relative_display,
+    run_in_threads,
+)
+from hyperkvasir_cli.member_check import open_zip
+from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.selection import Selection, is_platform_junk
+
+MARKER_NAME = ".hyperkvasir-extract.json"
+TEMPORARY_SUFFIX = ".hkx-tmp"
+# Opening a FIFO left where a file should be must not hang the check.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+@dataclass(frozen=True)
+class ExpectedFile:
+    member: str
+    size: int
+    crc: int
+
+
+@dataclass(frozen=True)
+class TreePlan:
+    """What the tree must hold, decided from the central directory alone."""
+
+    expected: tuple[ExpectedFile, ...]  # selected members, compared file by file
+    members: frozenset[str]  # every file member, selected or not: never "unexpected"
+    roots: tuple[str, ...]  # top folders whose every file must be a member
+    unsafe: tuple[str, ...]  # members that would land outside the target
+
+
+def is_safe_member_path(name: str) -> bool:
+    """False for absolute paths, drive letters and `..`: they would escape the target."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    first = path.parts[0] if path.parts else ""
+    return not (path.is_absolute() or ":" in first or ".." in path.parts)
+
+
+def plan_tree(
+    infos: Iterable[zipfile.ZipInfo], selection: Selection | None, part_root: str
+) -> TreePlan:
+    """Decide which files the tree must hold and which folders to search for extras."""
+    chosen = selection or Selection()
+    expected: list[ExpectedFile] = []
+    members: set[str] = set()
+    unsafe: list[str] = []
+    roots = {part_root}
+    for info in infos:
+        if info.is_dir():
+            continue
+        name = info.filename
+        if not is_safe_member_path(name):
+            unsafe.append(name)
+            continue
+        members.add(name)
+        if "/" in name:
+            roots.add(name.split("/", 1)[0])
+        if chosen.selects(name):  # also drops platform junk
+            expected.append(ExpectedFile(name, info.file_size, info.CRC))
+    expected.sort(key=lambda e: e.member)
+    return TreePlan(tuple(expected), frozenset(members), tuple(sorted(roots)), tuple(unsafe))
+
+
+def selection_from_marker(marker: Path) -> tuple[Selection | None, str | None]:
+    """The selection an extraction recorded in its marker, and a note when it is unusable.
+
+    No marker, or one without a selection, means every member was extracted.
+    """
+    try:
+        document = json.loads(marker.read_text("utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"{marker}: unreadable ({exc}); every member is expected"
+    recorded = document.get("selection") if isinstance(document, dict) else None
+    if not isinstance(recorded, dict):
+        return None, None
+    try:
+        selection = Selection.build(
+            include=list(recorded.get("include") or []),
+            exclude=list(recorded.get("exclude") or []),
+            classes=list(recorded.get("classes") or []),
+        )
+    except (HyperkvasirError, TypeError) as exc:
+        return None, f"{marker}: unusable selection ({exc}); every member is expected"
+    return selection, None
+
+
+@dataclass
+class TreeScan:
+    files: list[str] = field(default_factory=list)  # paths relative to the target, posix
+    temporaries: int = 0
+    junk: int = 0
+
+
+def scan_tree(target: Path, roots: Iterable[str]) -> TreeScan:
+    """Every non-directory entry under ``target/<root>`` (symlinks are not followed),
+    minus the extraction marker, leftover temporaries and platform junk (counted)."""
+    scan = TreeScan()
+    pending = [(target / root, root) for root in roots if (target / root).is_dir()]
+    while pending:
+        folder, relative = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = f"{relative}/{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), path))
+                elif entry.name.endswith(TEMPORARY_SUFFIX):
+                    scan.temporaries += 1
+                elif is_platform_junk(path):
+                    scan.junk += 1
+                elif entry.name != MARKER_NAME:
+                    scan.files.append(path)
+    return scan
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    result: ItemResult
+    reason: str
+    found: Facts
+
+
+def check_file(
+    path: str,
+    expected: ExpectedFile,
+    quick: bool,
+    algorithm: str | None,
+    progress: ProgressReporter,
+) -> FileOutcome:
+    """Compare one file with its member: size, then (unless ``quick``) CRC-32."""
+    try:
+        if quick:
+            return _compare_sizes(os.stat(path), expected)
+        fd = os.open(path, _OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return FileOutcome("missing", "missing: the file does not exist", {})
+    except OSError as exc:
+        return FileOutcome("failed", f"cannot read: {exc.strerror or exc}", {})
+    try:
+        sized = _compare_sizes(os.fstat(fd), expected)
+        if sized.result != "ok":
+            return sized
+        return _compare_content(fd, expected, algorithm, progress)
+    except OSError as exc:
+        return FileOutcome("failed", f"cannot read: {exc.strerror or exc}", {})
+    finally:
+        os.close(fd)
+
+
+def _compare_sizes(status: os.stat_result, expected: ExpectedFile) -> FileOutcome:
+    if not stat.S_ISREG(status.st_mode):
+        return FileOutcome("changed", "changed: not a regular file", {})
+    found: Facts = {"size": status.st_size}
+    if status.st_size != expected.size:
+        reason = f"changed: size expected {expected.size} B, found {status.st_size} B"
+        return FileOutcome("changed", reason, found)
+    return FileOutcome("ok", "size matches the central directory", found)
+
+
+def _compare_content(
+    fd: int, expected: ExpectedFile, algorithm: str | None, progress: ProgressReporter
+) -> FileOutcome:
+    digest = hashlib.new(algorithm) if algorithm else None
+    view = read_buffer()
+    crc = size = 0
+    while count := os.readv(fd, [view]):
+        chunk = view[:count]
+        crc = zlib.crc32(chunk, crc)
+        if digest is not None:
+            digest.update(chunk)
+        size += count
+        progress.advance(count)
+    found: Facts = {"size": size, "crc32": f"{crc:08x}"}
+    if digest is not None and algorithm:
+        found[algorithm] = digest.hexdigest()
+    if size != expected.size:
+        reason = f"changed: size expected {expected.size} B, found {size} B while reading"
+        return FileOutcome("changed", reason, found)
+    if crc != expected.crc:
+        reason = f"changed: CRC-32 expected {expected.crc:08x}, found {crc:08x}"
+        return FileOutcome("changed", reason, found)
+    return FileOutcome("ok", "size and CRC-32 match the central directory", found)
+
+
+@dataclass
+class TreeCheck:
+    items: list[CheckItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def verify_tree(
+    part: str,
+    part_root: str,
+    archive: Path,
+    target: Path,
+    display_base: Path,
+    *,
+    quick: bool = False,
+    algorithm: str | None = None,
+    jobs: int = 1,
+    progress: ProgressReporter | None = None,
+) -> TreeCheck:
+    """Check the tree extracted from ``archive`` into ``target``.
+
+    Items: every selected member (ok, missing or changed), then every unexpected file;
+    paths relative to ``display_base``. ``algorithm`` adds that digest of each file to
+    its ``found`` facts. An archive without a valid central directory gives one
+    ``unreadable`` item and no file is compared.
+    """
+    check = TreeCheck()
+    try:
+        with open_zip(archive) as opened:
+            infos = opened.infolist()
+    except ArchiveError as exc:
+        display = relative_display(archive, display_base)
+        check.items.append(CheckItem(part, "archive", display, "unreadable", exc.message))
+        return check
+    selection, marker_note = selection_from_marker(target / part_root / MARKER_NAME)
+    plan = plan_tree(infos, selection, part_root)
+    check.notes.extend(_plan_notes(part, plan, selection, marker_note))
+    prefix = _display_prefix(target, display_base)
+    check.items.extend(
+        CheckItem(
+            part, "member", name, "unreadable", "unsafe path: it would land outside the target"
+        )
+        for name in plan.unsafe
+    )
+    check.items.extend(_compare_files(part, plan, target, prefix, quick, algorithm, jobs, progress))
+    scan = scan_tree(target, plan.roots)
+    check.items.extend(
+        CheckItem(part, "extracted", prefix + path, "unexpected", "unexpected: not in the archive")
+        for path in sorted(set(scan.files) - plan.members)
+    )
+    check.notes.extend(_scan_notes(part, scan))
+    return check
+
+
+def _compare_files(
+    part: str,
+    plan: TreePlan,
+    target: Path,
+    prefix: str,
+    quick: bool,
+    algorithm: str | None,
+    jobs: int,
+    progress: ProgressReporter | None,
+) -> list[CheckItem]:
+    # Sizes alone take a moment even for 100,000 files: no progress to show.
+    reporter = LockedProgress(SilentProgress() if quick or progress is None else progress)
+    total = sum(e.size for e in plan.expected)
+    reporter.start(f"checking {len(plan.expected)} extracted files of {part}", total)
+    base = str(target)
+    try:
+        outcomes = run_in_threads(
+            lambda e: check_file(f"{base}/{e.member}", e, quick, algorithm, reporter),
+            plan.expected,
+            jobs,
+        )
+    finally:
+        reporter.finish()
+    return [
+        CheckItem(
+            part=part,
+            kind="extracted",
+            path=prefix + expected.member,
+            result=outcome.result,
+            reason=outcome.reason,
+            expected=_expected_facts(expected, quick),
+            found=outcome.found,
+            source="central-directory",
+        )
+        for expected, outcome in zip(plan.expected, outcomes, strict=True)
+    ]
+
+
+def _expected_facts(expected: ExpectedFile, quick: bool) -> Facts:
+    if quick:
+        return {"size": expected.size}
+    return {"size": expected.size, "crc32": f"{expected.crc:08x}"}
+
+
+def _display_prefix(target: Path, base: Path) -> str:
+    shown = relative_display(target, base)
+    return "" if shown == "." else shown.rstrip("/") + "/"
+
+
+def _plan_notes(
+    part: str, plan: TreePlan, selection: Selection | None, marker_note: str | None
+) -> list[str]:
+    notes = [marker_note] if marker_note else []
+    if selection is not None and not selection.is_everything:
+        notes.append(
+            f"{part}: extracted with a selection ({json.dumps(selection.as_json())}); "
+            f"{len(plan.expected)} of {len(plan.members)} members are expected on disk"
+        )
+    return notes
+
+
+def _scan_notes(part: str, scan: TreeScan) -> list[str]:
+    notes = []
+    if scan.temporaries:
+        notes.append(
+            f"{part}: ignored {scan.temporaries} leftover temporary file(s) (*{TEMPORARY_SUFFIX})"
+            " of an interrupted extraction; they are not dataset files"
+        )
+    if scan.junk:
+        notes.append(f"{part}: ignored {scan.junk} platform file(s) such as .DS_Store")
+    return notes

@@ -1,0 +1,476 @@
+"""`hyperkvasir checksum`: archives against the manifest or the record, zip members
+against their CRC-32, extracted trees against the central directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperkvasir_cli.config import ConfigStore
+from hyperkvasir_cli.lock import data_lock
+from tests.cli import Result, run_cli
+from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
+
+LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
+
+
+@dataclass
+class Home:
+    """A data folder holding a "downloaded" archive and a manifest describing it."""
+
+    data: Path
+    manifest: Path
+    built: BuiltArchive
+
+    @property
+    def archive(self) -> Path:
+        return self.built.path
+
+    def checksum(self, *args: str) -> Result:
+        return run_cli("checksum", *args, "--manifest", str(self.manifest))
+
+    def extract(self, target: Path | None = None) -> Path:
+        """Write every member under ``target`` (default: the data folder), as extract does."""
+        target = target or self.data
+        for name, content in self.built.members.items():
+            path = target / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        return target
+
+    def image(self, index: int = 0) -> str:
+        return sorted(self.built.data_files)[index]
+
+
+def write_manifest(path: Path, archive: Path, *, size: bool = True, sha256: bool = True) -> Path:
+    content = archive.read_bytes()
+    part: dict[str, object] = {
+        "name": "labeled-images",
+        "file": archive.name,
+        "urls": [f"https://example.org/{archive.name}"],
+        "root": "labeled-images",
+    }
+    if size:
+        part["size"] = len(content)
+    if sha256:
+        part["sha256"] = hashlib.sha256(content).hexdigest()
+    path.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": [part]}))
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, data_dir: Path) -> Home:
+    built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
+    return Home(data_dir, write_manifest(tmp_path / "manifest.yaml", built.path), built)
+
+
+@pytest.fixture
+def stored_home(tmp_path: Path, data_dir: Path) -> Home:
+    """Members stored uncompressed: a flipped byte decodes fine and only the CRC tells."""
+    built = build_labeled_images(
+        data_dir / "archives" / LABELED_ZIP, compression=zipfile.ZIP_STORED
+    )
+    return Home(data_dir, write_manifest(tmp_path / "manifest.yaml", built.path), built)
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        value = handle.read(1)[0]
+        handle.seek(offset)
+        handle.write(bytes([value ^ 0xFF]))
+
+
+def member_data_offset(archive: Path, member: str) -> int:
+    """Where the member's (compressed) data starts: after its local header."""
+    with zipfile.ZipFile(archive) as opened:
+        header = opened.getinfo(member).header_offset
+    with archive.open("rb") as handle:
+        handle.seek(header + 26)
+        name_length, extra_length = struct.unpack("<HH", handle.read(4))
+    return header + 30 + name_length + extra_length
+
+
+def set_first_compression_method(archive: Path, method: int) -> str:
+    """Give the first member an unknown compression method (local and central headers)."""
+    content = bytearray(archive.read_bytes())
+    end = content.rindex(b"PK\x05\x06")
+    directory = struct.unpack("<I", content[end + 16 : end + 20])[0]
+    struct.pack_into("<H", content, directory + 10, method)
+    local = struct.unpack("<I", content[directory + 42 : directory + 46])[0]
+    struct.pack_into("<H", content, local + 8, method)
+    archive.write_bytes(bytes(content))
+    with zipfile.ZipFile(archive) as opened:
+        return opened.infolist()[0].filename
+
+
+# -- archives ----------------------------------------------------------------------------
+
+
+def test_downloaded_archive_is_ok_and_the_verification_is_recorded(
+    home: Home, config_path: Path
+) -> None:
+    result = home.checksum()
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"labeled-images archives/{LABELED_ZIP}: OK (sha256 matches the manifest)" in result.stdout
+    )
+    assert "summary: checked 1 archive: 1 ok" in result.stdout
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert record.verified_at is not None
+    assert record.sha256 == hashlib.sha256(home.archive.read_bytes()).hexdigest()
+    assert record.sha256_source == "manifest"
+
+
+def test_one_flipped_byte_exits_5_with_expected_and_found_sha256(
+    home: Home, config_path: Path
+) -> None:
+    expected = hashlib.sha256(home.archive.read_bytes()).hexdigest()
+    flip_byte(home.archive, home.archive.stat().st_size // 2)
+    found = hashlib.sha256(home.archive.read_bytes()).hexdigest()
+    result = home.checksum()
+    assert result.exit_code == 5
+    line = next(line for line in result.stdout.splitlines() if LABELED_ZIP in line)
+    assert "FAILED" in line and f"expected {expected}, found {found}" in line
+    assert "the manifest" in line
+    assert result.stderr.splitlines()[-2].startswith("error: 1 of 1 checked items")
+    assert "hyperkvasir download labeled-images --force" in result.stderr
+    assert not config_path.exists()  # a failed check records nothing
+
+
+def test_truncated_archive_reports_both_sizes(home: Home) -> None:
+    size = home.archive.stat().st_size
+    with home.archive.open("r+b") as handle:
+        handle.truncate(size - 100)
+    result = home.checksum("labeled-images")
+    assert result.exit_code == 5
+    assert f"size: expected {size} B, found {size - 100} B" in result.stdout
+
+
+def test_recorded_sha256_is_used_when_the_manifest_has_none(
+    tmp_path: Path, data_dir: Path, config_path: Path
+) -> None:
+    built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
+    manifest = write_manifest(tmp_path / "m.yaml", built.path, size=False, sha256=False)
+    digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
+    ConfigStore(config_path).update_part(
+        "labeled-images", size=built.path.stat().st_size, sha256=digest, sha256_source="recorded"
+    )
+    home = Home(data_dir, manifest, built)
+    result = home.checksum()
+    assert result.exit_code == 0, result.stderr
+    assert "OK (sha256 matches the value recorded at first download" in result.stdout
+    assert "has not changed since it was fetched" in result.stdout
+    assert ConfigStore(config_path).read().parts["labeled-images"].verified_at is not None
+
+    flip_byte(built.path, 10)
+    failed = home.checksum("--json")
+    assert failed.exit_code == 5
+    (item,) = failed.json()["items"]
+    assert (item["result"], item["source"]) == ("failed", "recorded")
+    assert item["expected"]["sha256"] == digest != item["found"]["sha256"]
+
+
+def test_without_any_published_or_recorded_value_the_hash_is_shown_not_failed(
+    tmp_path: Path, data_dir: Path, config_path: Path
+) -> None:
+    built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", built.path, sha256=False), built)
+    result = home.checksum()
+    assert result.exit_code == 0
+    assert "NOT VERIFIED" in result.stdout and "no sha256 to compare with" in result.stdout
+    assert hashlib.sha256(built.path.read_bytes()).hexdigest() in result.stdout
+    assert not config_path.exists()
+
+
+def test_nothing_downloaded_is_nothing_to_check(tmp_path: Path, data_dir: Path) -> None:
+    built = build_labeled_images(tmp_path / "elsewhere" / LABELED_ZIP)
+    manifest = write_manifest(tmp_path / "m.yaml", built.path)
+    result = run_cli("checksum", "--manifest", str(manifest))
+    assert result.exit_code == 0
+    assert "nothing to check" in result.stderr
+    document = run_cli("checksum", "--json", "--manifest", str(manifest)).json()
+    assert document["ok"] is True and document["items"] == []
+
+
+def test_unknown_part_exits_2_and_an_absent_named_part_says_how_to_get_it(
+    home: Home,
+) -> None:
+    unknown = home.checksum("labelled-images")
+    assert unknown.exit_code == 2
+    assert "labeled-images" in unknown.stderr
+    home.archive.rename(home.archive.with_name(LABELED_ZIP + ".part"))
+    absent = home.checksum("labeled-images")
+    assert absent.exit_code == 2
+    assert "not downloaded" in absent.stderr
+    assert "hyperkvasir resume labeled-images" in absent.stderr
+
+
+def test_a_held_lock_only_costs_the_record(home: Home, config_path: Path) -> None:
+    with data_lock(home.data / ".hyperkvasir.lock"):
+        result = home.checksum()
+    assert result.exit_code == 0
+    assert "not recorded" in result.stderr
+    assert not config_path.exists()
+
+
+def test_json_lists_every_item_with_stable_keys(home: Home) -> None:
+    document = home.checksum("--json", "--deep").json()
+    assert set(document) == {"ok", "algorithm", "items", "notes", "summary"}
+    assert document["ok"] is True
+    archive, *members = document["items"]
+    assert archive == {
+        "part": "labeled-images",
+        "kind": "archive",
+        "path": f"archives/{LABELED_ZIP}",
+        "result": "ok",
+        "reason": "sha256 matches the manifest",
+        "expected": {
+            "size": home.archive.stat().st_size,
+            "sha256": hashlib.sha256(home.archive.read_bytes()).hexdigest(),
+        },
+        "found": archive["found"],
+        "source": "manifest",
+    }
+    assert archive["found"]["sha256"] == archive["expected"]["sha256"]
+    assert {m["path"] for m in members} == set(home.built.members)
+    assert {m["source"] for m in members} == {"central-directory"}
+    summary = document["summary"]
+    assert summary["checked"] == 1 + len(home.built.members)
+    assert summary["results"]["ok"] == summary["checked"]
+    assert summary["kinds"] == {
+        "archive": 1,
+        "member": len(home.built.members),
+        "extracted": 0,
+        "listed": 0,
+    }
+
+
+def test_algorithm_adds_that_digest(home: Home) -> None:
+    document = home.checksum("--algorithm", "md5", "--json").json()
+    found = document["items"][0]["found"]
+    content = home.archive.read_bytes()
+    assert found["md5"] == hashlib.md5(content).hexdigest()
+    assert found["sha256"] == hashlib.sha256(content).hexdigest()
+    assert document["items"][0]["result"] == "ok"
+
+
+def test_several_archives_are_all_checked(home: Home, tmp_path: Path) -> None:
+    segmented = build_segmented_images(home.data / "archives" / "hyper-kvasir-segmented-images.zip")
+    parts = yaml.safe_load(home.manifest.read_text())["parts"]
+    parts.append(
+        {
+            "name": "segmented-images",
+            "file": segmented.path.name,
+            "urls": ["https://example.org/s.zip"],
+            "sha256": hashlib.sha256(b"something else").hexdigest(),
+        }
+    )
+    home.manifest.write_text(yaml.safe_dump({"parts": parts}))
+    result = home.checksum("--jobs", "2")
+    assert result.exit_code == 5
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"labeled-images archives/{LABELED_ZIP}: OK")
+    assert lines[1].startswith(f"segmented-images archives/{segmented.path.name}: FAILED")
+
+
+# -- zip members -------------------------------------------------------------------------
+
+
+def test_deep_names_the_member_whose_crc_does_not_match(stored_home: Home) -> None:
+    member = stored_home.image(3)
+    flip_byte(stored_home.archive, member_data_offset(stored_home.archive, member) + 5)
+    result = stored_home.checksum("--deep")
+    assert result.exit_code == 5
+    bad = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert len(bad) == 2  # the archive's sha256, and that one member
+    assert bad[1].startswith(f"labeled-images member {member}: FAILED (CRC-32")
+    assert member in result.stderr
+
+
+def test_deep_names_a_corrupted_deflated_member(home: Home) -> None:
+    member = home.image(7)
+    flip_byte(home.archive, member_data_offset(home.archive, member) + 3)
+    result = home.checksum("--deep", "--json")
+    assert result.exit_code in (5, 6)
+    bad = [item for item in result.json()["items"] if item["kind"] == "member"]
+    assert [item["path"] for item in bad if item["result"] != "ok"] == [member]
+
+
+def test_deep_reports_every_bad_member_not_just_the_first(stored_home: Home) -> None:
+    members = [stored_home.image(1), stored_home.image(20)]
+    for member in members:
+        flip_byte(stored_home.archive, member_data_offset(stored_home.archive, member) + 5)
+    items = stored_home.checksum("--deep", "--json", "-J", "2").json()["items"]
+    changed = sorted(i["path"] for i in items if i["result"] == "changed")
+    assert changed == sorted(members)
+
+
+def test_deep_on_a_truncated_zip_exits_6_saying_what_is_wrong(home: Home) -> None:
+    with home.archive.open("r+b") as handle:
+        handle.truncate(home.archive.stat().st_size // 2)
+    result = home.checksum("--deep")
+    assert result.exit_code == 6
+    assert "no valid zip central directory" in result.stdout
+    assert "truncated or is not a zip" in result.stdout
+    assert result.stderr.startswith("error:") or "\nerror:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_deep_on_an_unsupported_compression_method_exits_6_naming_the_member(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
+    member = set_first_compression_method(built.path, 99)
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", built.path), built)
+    result = home.checksum("--deep")
+    assert result.exit_code == 6
+    assert f"member {member}: FAILED (compression method 99 is not supported)" in result.stdout
+
+
+# -- extracted trees ---------------------------------------------------------------------
+
+
+def test_an_intact_extracted_tree_is_ok(home: Home) -> None:
+    home.extract()
+    result = home.checksum("--extracted")
+    assert result.exit_code == 0, result.stdout
+    files = [line for line in result.stdout.splitlines() if " file " in line]
+    assert len(files) == len(home.built.members)
+    assert all(line.endswith(": OK") for line in files)
+
+
+def test_a_corrupted_image_is_named_as_changed(home: Home) -> None:
+    home.extract()
+    image = home.image(5)
+    flip_byte(home.data / image, 200)
+    result = home.checksum("--extracted", "--json")
+    assert result.exit_code == 5
+    (bad,) = [item for item in result.json()["items"] if item["result"] != "ok"]
+    assert (bad["path"], bad["result"], bad["kind"]) == (image, "changed", "extracted")
+    assert bad["expected"]["crc32"] != bad["found"]["crc32"]
+    assert bad["expected"]["size"] == bad["found"]["size"]
+    assert image in result.stderr
+    assert "hyperkvasir extract labeled-images" in result.stderr
+
+
+def test_a_deleted_image_is_named_as_missing_and_an_extra_one_as_unexpected(
+    home: Home,
+) -> None:
+    home.extract()
+    gone = home.image(0)
+    (home.data / gone).unlink()
+    extra = Path(home.image(1)).with_name("not-from-the-archive.jpg").as_posix()
+    (home.data / extra).write_bytes(b"x")
+    (home.data / "labeled-images" / ".hyperkvasir-extract.json").write_text("{}")
+    (home.data / (home.image(2) + ".hkx-tmp")).write_bytes(b"partial")
+    result = home.checksum("--extracted")
+    assert result.exit_code == 5
+    assert f"file {gone}: FAILED (missing" in result.stdout
+    assert f"file {extra}: FAILED (unexpected" in result.stdout
+    assert sum("FAILED" in line for line in result.stdout.splitlines()) == 2
+    assert "ignored 1 leftover temporary file" in result.stderr
+
+
+def test_quick_compares_sizes_only(home: Home) -> None:
+    home.extract()
+    flip_byte(home.data / home.image(0), 100)  # same size: quick cannot see it
+    assert home.checksum("--extracted", "--quick").exit_code == 0
+    with (home.data / home.image(1)).open("ab") as handle:
+        handle.write(b"more")
+    result = home.checksum("--extracted", "--quick")
+    assert result.exit_code == 5
+    assert f"file {home.image(1)}: FAILED (changed: size expected" in result.stdout
+
+
+def test_a_selective_extraction_expects_only_what_it_selected(home: Home) -> None:
+    home.extract()
+    polyps = [m for m in home.built.members if "/polyps/" in m]
+    others = [m for m in home.built.data_files if m not in polyps]
+    for member in others[1:]:
+        (home.data / member).unlink()  # one unselected image stays: not "unexpected"
+    marker = home.data / "labeled-images" / ".hyperkvasir-extract.json"
+    marker.write_text(
+        json.dumps({"selection": {"include": [], "exclude": [], "classes": ["polyp"]}})
+    )
+    result = home.checksum("--extracted", "--json")
+    assert result.exit_code == 0, result.stdout
+    checked = [i["path"] for i in result.json()["items"] if i["kind"] == "extracted"]
+    assert sorted(checked) == sorted(polyps)
+    assert any("extracted with a selection" in note for note in result.json()["notes"])
+
+
+def test_to_checks_a_tree_extracted_elsewhere(home: Home, tmp_path: Path) -> None:
+    elsewhere = home.extract(tmp_path / "elsewhere")
+    (elsewhere / home.image(4)).unlink()
+    result = home.checksum("--extracted", "--to", str(elsewhere))
+    assert result.exit_code == 5
+    assert f"file {elsewhere.as_posix()}/{home.image(4)}: FAILED (missing" in result.stdout
+
+
+def test_the_recorded_extraction_target_is_used(
+    home: Home, tmp_path: Path, config_path: Path
+) -> None:
+    target = home.extract(tmp_path / "recorded")
+    ConfigStore(config_path).update_part("labeled-images", extracted_to=str(target))
+    assert home.checksum("--extracted").exit_code == 0
+    (target / home.image(0)).write_bytes(b"short")
+    result = home.checksum("--extracted")
+    assert result.exit_code == 5
+    assert home.image(0) in result.stdout
+
+
+def test_a_recorded_tree_that_vanished_is_missing_and_an_unextracted_part_is_skipped(
+    home: Home, tmp_path: Path, config_path: Path
+) -> None:
+    skipped = home.checksum("--extracted")
+    assert skipped.exit_code == 0
+    assert "not extracted" in skipped.stderr
+    ConfigStore(config_path).update_part("labeled-images", extracted_to=str(tmp_path / "gone"))
+    result = home.checksum("--extracted")
+    assert result.exit_code == 5
+    assert "FAILED (missing: the extracted folder does not exist)" in result.stdout
+
+
+# -- options -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--quick", "--deep"),
+        ("--to", "/tmp"),
+        ("--format", "sha256sum", "--json"),
+        ("--format", "md5sum", "--algorithm", "sha1"),
+        ("--check", "SUMS", "--deep"),
+    ],
+)
+def test_conflicting_options_exit_2(home: Home, args: tuple[str, ...]) -> None:
+    result = home.checksum(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_help_documents_every_option() -> None:
+    result = run_cli("checksum", "--help")
+    assert result.exit_code == 0
+    for option in (
+        "--deep",
+        "--extracted",
+        "--quick",
+        "--to",
+        "--algorithm",
+        "--format",
+        "--check",
+        "--jobs",
+        "--json",
+    ):
+        assert option in result.stdout
