@@ -5,110 +5,47 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hyperkvasir_cli.config import ConfigStore
+from hyperkvasir_cli.config import ConfigStore, PartRecord
+from hyperkvasir_cli.integrity import (
+    ArchiveExpectation,
+    CheckItem,
+    CheckReport,
+    ItemResult,
+    archive_expectation,
+    failure_error,
+)
 from hyperkvasir_cli.lock import data_lock
-from tests.cli import Result, run_cli
-from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
-
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
-
-
-@dataclass
-class Home:
-    """A data folder holding a "downloaded" archive and a manifest describing it."""
-
-    data: Path
-    manifest: Path
-    built: BuiltArchive
-
-    @property
-    def archive(self) -> Path:
-        return self.built.path
-
-    def checksum(self, *args: str) -> Result:
-        return run_cli("checksum", *args, "--manifest", str(self.manifest))
-
-    def extract(self, target: Path | None = None) -> Path:
-        """Write every member under ``target`` (default: the data folder), as extract does."""
-        target = target or self.data
-        for name, content in self.built.members.items():
-            path = target / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        return target
-
-    def image(self, index: int = 0) -> str:
-        return sorted(self.built.data_files)[index]
-
-
-def write_manifest(path: Path, archive: Path, *, size: bool = True, sha256: bool = True) -> Path:
-    content = archive.read_bytes()
-    part: dict[str, object] = {
-        "name": "labeled-images",
-        "file": archive.name,
-        "urls": [f"https://example.org/{archive.name}"],
-        "root": "labeled-images",
-    }
-    if size:
-        part["size"] = len(content)
-    if sha256:
-        part["sha256"] = hashlib.sha256(content).hexdigest()
-    path.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": [part]}))
-    return path
+from hyperkvasir_cli.manifest import Part
+from hyperkvasir_cli.part_check import tree_decision
+from hyperkvasir_cli.tree_check import is_safe_member_path
+from tests.checksum_homes import (
+    LABELED_ZIP,
+    Home,
+    flip_byte,
+    make_home,
+    member_data_offset,
+    set_first_compression_method,
+    write_manifest,
+)
+from tests.cli import run_cli
+from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
 
 
 @pytest.fixture
 def home(tmp_path: Path, data_dir: Path) -> Home:
-    built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
-    return Home(data_dir, write_manifest(tmp_path / "manifest.yaml", built.path), built)
+    return make_home(data_dir, tmp_path / "manifest.yaml")
 
 
 @pytest.fixture
 def stored_home(tmp_path: Path, data_dir: Path) -> Home:
     """Members stored uncompressed: a flipped byte decodes fine and only the CRC tells."""
-    built = build_labeled_images(
-        data_dir / "archives" / LABELED_ZIP, compression=zipfile.ZIP_STORED
-    )
-    return Home(data_dir, write_manifest(tmp_path / "manifest.yaml", built.path), built)
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    with path.open("r+b") as handle:
-        handle.seek(offset)
-        value = handle.read(1)[0]
-        handle.seek(offset)
-        handle.write(bytes([value ^ 0xFF]))
-
-
-def member_data_offset(archive: Path, member: str) -> int:
-    """Where the member's (compressed) data starts: after its local header."""
-    with zipfile.ZipFile(archive) as opened:
-        header = opened.getinfo(member).header_offset
-    with archive.open("rb") as handle:
-        handle.seek(header + 26)
-        name_length, extra_length = struct.unpack("<HH", handle.read(4))
-    return header + 30 + name_length + extra_length
-
-
-def set_first_compression_method(archive: Path, method: int) -> str:
-    """Give the first member an unknown compression method (local and central headers)."""
-    content = bytearray(archive.read_bytes())
-    end = content.rindex(b"PK\x05\x06")
-    directory = struct.unpack("<I", content[end + 16 : end + 20])[0]
-    struct.pack_into("<H", content, directory + 10, method)
-    local = struct.unpack("<I", content[directory + 42 : directory + 46])[0]
-    struct.pack_into("<H", content, local + 8, method)
-    archive.write_bytes(bytes(content))
-    with zipfile.ZipFile(archive) as opened:
-        return opened.infolist()[0].filename
+    return make_home(data_dir, tmp_path / "manifest.yaml", zipfile.ZIP_STORED)
 
 
 # -- archives ----------------------------------------------------------------------------
@@ -474,3 +411,68 @@ def test_help_documents_every_option() -> None:
         "--json",
     ):
         assert option in result.stdout
+
+
+def test_a_member_that_would_escape_the_target_exits_6(tmp_path: Path, data_dir: Path) -> None:
+    archive = data_dir / "archives" / LABELED_ZIP
+    write_zip(archive, {"labeled-images/a.jpg": b"a", "../outside.txt": b"evil"})
+    (tmp_path / "outside.txt").write_bytes(b"evil")
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", archive), BuiltArchive(archive))
+    (data_dir / "labeled-images").mkdir()
+    (data_dir / "labeled-images" / "a.jpg").write_bytes(b"a")
+    result = home.checksum("--extracted")
+    assert result.exit_code == 6
+    assert "member ../outside.txt: FAILED (unsafe path" in result.stdout
+
+
+# -- decisions, pure -----------------------------------------------------------------------
+
+
+def part(**fields: object) -> Part:
+    return Part.model_validate({"name": "p", "file": "p.zip", "urls": ["http://h/p.zip"], **fields})
+
+
+def test_the_manifest_wins_over_the_record_and_the_record_over_nothing() -> None:
+    record = PartRecord(size=5, sha256="b" * 64)
+    assert archive_expectation(part(size=9, sha256="a" * 64), record) == ArchiveExpectation(
+        9, "a" * 64, "manifest"
+    )
+    assert archive_expectation(part(), record) == ArchiveExpectation(5, "b" * 64, "recorded")
+    assert archive_expectation(part(size=9), None) == ArchiveExpectation(9, None, "manifest")
+    assert archive_expectation(part(), None) == ArchiveExpectation(None, None, None)
+
+
+def test_tree_decision() -> None:
+    assert tree_decision(root_exists=True, recorded=False, named=False) == "check"
+    assert tree_decision(root_exists=False, recorded=True, named=False) == "missing"
+    assert tree_decision(root_exists=False, recorded=False, named=True) == "missing"
+    assert tree_decision(root_exists=False, recorded=False, named=False) == "skip"
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("labeled-images/a/b.jpg", True),
+        ("a..b/c.jpg", True),
+        ("../x", False),
+        ("a/../../x", False),
+        ("/etc/passwd", False),
+        ("C:/x", False),
+        ("..\\x", False),
+    ],
+)
+def test_member_paths_that_escape_are_unsafe(name: str, safe: bool) -> None:
+    assert is_safe_member_path(name) is safe
+
+
+def test_an_unreadable_archive_outranks_a_mismatch() -> None:
+    def item(result: ItemResult) -> CheckItem:
+        return CheckItem("p", "member", f"m-{result}", result, "why")
+
+    mixed = CheckReport([item("ok"), item("changed"), item("unreadable")])
+    error = failure_error(mixed)
+    assert error is not None and error.exit_code == 6
+    assert "2 of 3 checked items" in error.message and "m-changed (changed)" in error.message
+    mismatch = failure_error(CheckReport([item("ok"), item("missing")]))
+    assert mismatch is not None and mismatch.exit_code == 5
+    assert failure_error(CheckReport([item("ok"), item("unverifiable")])) is None
