@@ -138,18 +138,27 @@ def _read_with(reader: FileReader, path: str, read: Callable[[IO[bytes]], T]) ->
 
 
 # Each worker process opens the source once (a zip's central directory can take a second
-# to parse) and keeps it for every task it runs.
+# to parse) and keeps it open for every task it runs, until the process exits.
+_worker_source: AbstractContextManager[FileReader] | None = None
 _worker_reader: FileReader | None = None
 
 
 def _start_worker(source: DataSource) -> None:
-    global _worker_reader
-    _worker_reader = source.reader().__enter__()  # closed when the worker exits
+    global _worker_source, _worker_reader
+    # Keep the context manager itself: once it is garbage, the zip it holds is closed.
+    _worker_source = source.reader()
+    _worker_reader = _worker_source.__enter__()
 
 
 def _read_chunk(paths: Sequence[str], read: Callable[[IO[bytes]], T]) -> list[T | None]:
     assert _worker_reader is not None, "worker started without its source"
     return [_read_with(_worker_reader, path, read) for path in paths]
+
+
+def chunk_size(files: int, jobs: int) -> int:
+    """Files per task: about four tasks per worker, so that workers finish together, but
+    at most :data:`READ_CHUNK` so that progress keeps moving."""
+    return max(1, min(READ_CHUNK, -(-files // (jobs * 4))))
 
 
 def read_files(
@@ -170,14 +179,15 @@ def read_files(
     progress = progress or SilentProgress()
     progress.start(label, len(paths))
     try:
-        if jobs <= 1 or len(paths) <= READ_CHUNK:
+        if jobs <= 1 or len(paths) <= 1:
             with source.reader() as reader:
                 results = []
                 for path in paths:
                     results.append(_read_with(reader, path, read))
                     progress.advance(1)
                 return results
-        chunks = [paths[i : i + READ_CHUNK] for i in range(0, len(paths), READ_CHUNK)]
+        size = chunk_size(len(paths), jobs)
+        chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
         results = []
         with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(source,)) as pool:
             done_chunks = pool.map(_read_chunk, chunks, [read] * len(chunks))

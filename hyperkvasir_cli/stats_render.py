@@ -16,7 +16,7 @@ from hyperkvasir_cli.stats_segmentation import SegmentedStats
 from hyperkvasir_cli.stats_videos import VideoStats
 from hyperkvasir_cli.units import format_bytes, format_duration
 
-BAR_WIDTH = 14  # with the other columns, the class table fits 80 columns
+BAR_WIDTH = 16  # with the other columns, the class table fits 80 columns
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 TOP_SIZES = 12  # image sizes listed one by one; the rest are summed up
 
@@ -165,10 +165,9 @@ def segmented_sections(stats: SegmentedStats) -> list[Section]:
 
 
 def video_sections(stats: VideoStats) -> list[Section]:
-    largest = max((f.count for f in stats.findings), default=0)
     findings = Section(
         "findings",
-        ("finding", "organ", "category", "videos", "size", "duration", "unknown", "share"),
+        ("finding", "organ", "category", "videos", "size", "duration", "unknown"),
         [
             (
                 f.finding,
@@ -178,7 +177,6 @@ def video_sections(stats: VideoStats) -> list[Section]:
                 format_bytes(f.bytes),
                 format_duration(f.seconds) if f.count > f.unknown_duration else "unknown",
                 _number(f.unknown_duration),
-                bar(f.count, largest),
             )
             for f in stats.findings
         ],

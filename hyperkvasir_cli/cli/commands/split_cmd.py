@@ -358,7 +358,7 @@ def _report(rt: Runtime, result: Split, written: WriteResult, json_output: bool)
             }
         )
         return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("class", no_wrap=True)
     for name in result.names:
         table.add_column(name, justify="right", no_wrap=True)

@@ -188,6 +188,7 @@ def _table(section: Section) -> Table:
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
+        collapse_padding=True,
     )
     for i in shown:
         name = section.columns[i]
@@ -223,8 +224,10 @@ def _report_differences(rt: Runtime, results: list[PartStats], strict: bool) -> 
     first = "; ".join(f"{part}: {what}" for part, what in differing[:3])
     more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
     if strict:
+        counts = "1 count differs" if len(differing) == 1 else f"{len(differing)} counts differ"
         raise IntegrityError(
-            f"{len(differing)} counts differ from the published ones: {first}{more}",
+            f"{counts} from the published ones: {first}{more}",
             hint="see the table above; an unfinished download or extraction is the usual cause",
         )
-    rt.console.warn(f"{len(differing)} counts differ from the published ones (--strict exits 5)")
+    counts = "1 count differs" if len(differing) == 1 else f"{len(differing)} counts differ"
+    rt.console.warn(f"{counts} from the published ones (--strict makes this exit 5)")
