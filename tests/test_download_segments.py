@@ -180,3 +180,47 @@ def test_file_urls_work_like_http(
     )
     assert result.exit_code == 0, result.stderr
     assert archive(data_dir, FILE).read_bytes() == content
+
+
+def test_ctrl_c_exits_130_and_keeps_everything_for_resume(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, config_path: Path
+) -> None:
+    content = random_bytes(6 * MIB, seed=8)
+    manifest = serve(tmp_path, http_server, content)
+    faults = http_server.fault(FILE)
+    faults.pause_after = 3 * MIB
+    env = {
+        **os.environ,
+        "HYPERKVASIR_DATA_DIR": str(data_dir),
+        "HYPERKVASIR_CONFIG": str(config_path),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hyperkvasir_cli",
+            "download",
+            "labeled-images",
+            "--manifest",
+            str(manifest),
+            "-n",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    partial = data_dir / "archives" / f"{FILE}.part"
+    try:
+        assert faults.paused.wait(30)
+        wait_until(lambda: partial.exists() and partial.stat().st_size >= 2 * MIB, "2 MiB on disk")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        faults.resume.set()
+    assert process.returncode == 130
+    assert b"interrupted" in stderr and b"Traceback" not in stderr
+    assert json.loads((data_dir / "archives" / f"{FILE}.part.json").read_text())["etag"]
+    resumed = run_cli("resume", "--manifest", str(manifest))
+    assert resumed.exit_code == 0, resumed.stderr
+    assert archive(data_dir, FILE).read_bytes() == content

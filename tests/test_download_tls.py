@@ -1,0 +1,108 @@
+"""TLS: verification is always on; a CA bundle adds trust; a failure explains itself."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli import run_cli
+from tests.conftest import FakeClock
+from tests.downloads import archive, part_entry, random_bytes, write_manifest
+from tests.http_server import LocalServer
+
+FILE = "hyper-kvasir-segmented-images.zip"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def https_server(certificate: tuple[str, str]) -> Iterator[LocalServer]:
+    server = LocalServer(tls=certificate).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def manifest(tmp_path: Path, https_server: LocalServer) -> Path:
+    content = random_bytes(200_000, seed=9)
+    https_server.put(FILE, content)
+    return write_manifest(
+        tmp_path / "m.yaml",
+        [part_entry("segmented-images", FILE, [https_server.url(FILE)], content)],
+    )
+
+
+def test_untrusted_certificate_fails_with_a_hint_and_no_insecure_fallback(
+    manifest: Path, data_dir: Path, fake_clock: FakeClock
+) -> None:
+    result = run_cli("download", "segmented-images", "--manifest", str(manifest))
+    assert result.exit_code == 4
+    error, hint = result.stderr.splitlines()[-2:]
+    assert "CERTIFICATE_VERIFY_FAILED" in error
+    assert hint.startswith("hint: ") and "--ca-bundle" in hint and "incomplete chain" in hint
+    assert not archive(data_dir, FILE).exists()
+
+
+def test_ca_bundle_option_adds_trust(
+    manifest: Path, data_dir: Path, certificate: tuple[str, str], fake_clock: FakeClock
+) -> None:
+    result = run_cli(
+        "download", "segmented-images", "--manifest", str(manifest), "--ca-bundle", certificate[0]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).exists()
+
+
+def test_ssl_cert_file_adds_trust(
+    manifest: Path,
+    data_dir: Path,
+    certificate: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: FakeClock,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    result = run_cli("download", "segmented-images", "--manifest", str(manifest))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_unreadable_ca_bundle_is_a_config_error(manifest: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate")
+    result = run_cli(
+        "download", "segmented-images", "--manifest", str(manifest), "--ca-bundle", str(bogus)
+    )
+    assert result.exit_code == 3
+    assert str(bogus) in result.stderr
