@@ -23,6 +23,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
+from hyperkvasir_cli.dataset import (
+    SEGMENTED_CLASS,
+    SEGMENTED_IMAGES,
+    classify_labeled,
+    is_data_file,
+    pair_segmented,
+)
 from hyperkvasir_cli.errors import UsageError
 
 DEFAULT_RATIOS = "0.7,0.15,0.15"
@@ -41,6 +48,31 @@ class SplitItem:
     organ: str
     category: str
     mask: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitInput:
+    items: list[SplitItem]
+    left_out: list[str]  # images outside the classes, or without their mask / image
+
+
+def split_items(paths: Iterable[str], part: str) -> SplitInput:
+    """What to split, from a part's file paths: labeled images by class, or segmented
+    image/mask pairs (class ``polyps``). Everything else is left out, and listed."""
+    paths = [p for p in paths if is_data_file(p)]
+    if part == SEGMENTED_IMAGES:
+        pairing = pair_segmented(paths)
+        c = SEGMENTED_CLASS
+        items = [SplitItem(p.image, c.name, c.organ, c.category, p.mask) for p in pairing.pairs]
+        return SplitInput(items, pairing.images_without_mask + pairing.masks_without_image)
+    items, left_out = [], []
+    for path in paths:
+        image = classify_labeled(path)
+        if image is None:
+            left_out.append(path)
+        else:
+            items.append(SplitItem(path, image.class_name, image.organ, image.category))
+    return SplitInput(items, left_out)
 
 
 def parse_ratios(text: str) -> tuple[Fraction, ...]:

@@ -11,7 +11,8 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from hyperkvasir_cli.stats import ImageSizes, LabeledStats, PartStats
+from hyperkvasir_cli.stats import LabeledStats
+from hyperkvasir_cli.stats_base import ImageSizes, PartStats
 from hyperkvasir_cli.stats_segmentation import SegmentedStats
 from hyperkvasir_cli.stats_videos import VideoStats
 from hyperkvasir_cli.units import format_bytes, format_duration

@@ -17,7 +17,7 @@ from hyperkvasir_cli.dataset import BOUNDING_BOXES, SegmentedPairing, file_stem,
 from hyperkvasir_cli.datasource import UNREADABLE, DataSource, FileRecord, read_files
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.progress import ProgressReporter
-from hyperkvasir_cli.stats import (
+from hyperkvasir_cli.stats_base import (
     ImageSizes,
     Overview,
     StatsOptions,

@@ -13,7 +13,7 @@ from hyperkvasir_cli.dataset import LabeledVideo, classify_video, is_video
 from hyperkvasir_cli.datasource import DataSource, FileRecord, read_files
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.progress import ProgressReporter
-from hyperkvasir_cli.stats import Overview, matches_published, overview
+from hyperkvasir_cli.stats_base import Overview, matches_published, overview
 from hyperkvasir_cli.videoinfo import UNKNOWN_VIDEO, VideoInfo, read_video_info
 
 

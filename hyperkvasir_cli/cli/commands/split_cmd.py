@@ -18,11 +18,8 @@ from hyperkvasir_cli.cli.options import JsonOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.dataset import (
     LABELED_IMAGES,
-    SEGMENTED_CLASS,
     SEGMENTED_IMAGES,
     classify_labeled,
-    is_data_file,
-    pair_segmented,
     part_kind,
 )
 from hyperkvasir_cli.datasource import DataSource, locate_source
@@ -43,6 +40,7 @@ from hyperkvasir_cli.split import (
     make_split,
     parse_ratios,
     ratio_split_names,
+    split_items,
 )
 from hyperkvasir_cli.split_imagefolder import build_imagefolder
 from hyperkvasir_cli.split_writers import LinkMode, Provenance, WriteResult, write_split_files
@@ -160,10 +158,14 @@ def split(
 ) -> None:
     """Write reproducible splits of the labeled (or segmented) images and print the counts.
 
-    The same images, options and seed give byte-identical files on any machine: CSV
-    `path,class,organ,category,split` sorted by path (segmented images add a `mask`
-    column), one file per split, plus split.json. Output that already holds exactly this
-    split is left as is; other output is replaced only with --force.
+    official: the published 2-fold split (5-fold with --folds 5), downloaded when missing
+    and checked against its sha256, under canonical class names. stratified: each class
+    split on its own, every split within one image of its ideal share. random: the whole
+    set at once. Images are ordered by sha256 of "SEED:path", so the same images, options
+    and seed give byte-identical files on any machine: CSV `path,class,organ,category,split`
+    sorted by path (segmented images add a `mask` column), one file per split, plus
+    split.json. Output that already holds exactly this split is left as is; other output
+    is replaced only with --force.
     """
     part = rt.manifest.part(part_name)
     _check_options(strategy, folds, ratios, seed, output_format, link, part_kind(part))
@@ -225,24 +227,11 @@ def _manifest_name(source: str) -> str:
 
 
 def _items(source: DataSource, rt: Runtime) -> list[SplitItem]:
-    paths = [r.path for r in source.list_files() if is_data_file(r.path)]
-    if source.root == SEGMENTED_IMAGES:
-        pairing = pair_segmented(paths)
-        unmatched = pairing.images_without_mask + pairing.masks_without_image
-        if unmatched:
-            rt.console.warn(f"{len(unmatched)} images or masks have no partner and are left out")
-        c = SEGMENTED_CLASS
-        return [SplitItem(p.image, c.name, c.organ, c.category, p.mask) for p in pairing.pairs]
-    items, unknown = [], 0
-    for path in paths:
-        image = classify_labeled(path)
-        if image is None:
-            unknown += 1
-        else:
-            items.append(SplitItem(path, image.class_name, image.organ, image.category))
-    if unknown:
-        rt.console.warn(f"{unknown} images outside the 23 classes are left out")
-    return items
+    found = split_items((r.path for r in source.list_files()), source.root)
+    if found.left_out:
+        what = "without their pair" if source.root == SEGMENTED_IMAGES else "outside the 23 classes"
+        rt.console.warn(f"{len(found.left_out)} images {what} are left out")
+    return found.items
 
 
 def _assigned(

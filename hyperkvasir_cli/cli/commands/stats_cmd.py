@@ -24,7 +24,8 @@ from hyperkvasir_cli.datasource import (
 from hyperkvasir_cli.errors import IntegrityError, UsageError
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.plot import Bar, check_plot_path, write_plot
-from hyperkvasir_cli.stats import LabeledStats, PartStats, StatsOptions, compute_stats
+from hyperkvasir_cli.stats import LabeledStats, compute_stats
+from hyperkvasir_cli.stats_base import PartStats, StatsOptions
 from hyperkvasir_cli.stats_render import Section, part_report, render_csv, render_markdown
 
 
