@@ -286,6 +286,13 @@ def test_official_split_reports_images_missing_here_or_missing_from_it(
     assert result.exit_code == 0
     assert "1 images of the official split are missing here" in result.stderr
     assert "2 local images are not in the official split" in result.stderr
+    doc = split("--strategy", "official", "-m", str(manifest), "-o", str(tmp_path / "a"), "-j")
+    images = sorted(image_paths(labeled))
+    assert doc.json()["official_vs_local"] == {
+        "missing_here": [gone.relative_to(data_dir).as_posix()],
+        "not_in_split": images[:2],
+    }
+    assert doc.json()["unchanged"] is True
 
 
 def test_official_file_fetched_when_missing(

@@ -26,6 +26,7 @@ from hyperkvasir_cli.datasource import DataSource, locate_source
 from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.manifest import DEFAULT_MANIFEST_NAME
 from hyperkvasir_cli.official_splits import (
+    Reconciliation,
     official_part_name,
     read_official_split,
     reconcile,
@@ -177,7 +178,7 @@ def split(
         source = locate_source(
             part, rt.layout, rt.config_file.parts.get(part.name), from_archive=from_archive
         )
-        result = _assigned(rt, source, strategy, folds, ratios, seed or 0)
+        result = _computed_split(rt, source, strategy, folds, ratios, seed or 0)
     provenance = Provenance(
         part=part.name,
         manifest=_manifest_name(rt.manifest.source),
@@ -189,7 +190,7 @@ def split(
     )
     target = out or rt.layout.data_dir / "splits" / f"{part.name}-{strategy.value}"
     written = _write(rt, target, result, provenance, output_format, link, source, force)
-    _report(rt, result, written, json_output)
+    _report(rt, result, written, official.check if official else None, json_output)
 
 
 def _check_options(
@@ -234,7 +235,7 @@ def _items(source: DataSource, rt: Runtime) -> list[SplitItem]:
     return found.items
 
 
-def _assigned(
+def _computed_split(
     rt: Runtime,
     source: DataSource,
     strategy: Strategy,
@@ -265,6 +266,7 @@ class Official:
     file: str
     sha256: str
     local: DataSource | None  # the labeled images here, when there are any
+    check: Reconciliation | None  # how the split and those images differ
 
 
 def _official(rt: Runtime, folds: int, from_archive: bool) -> Official:
@@ -281,6 +283,7 @@ def _official(rt: Runtime, folds: int, from_archive: bool) -> Official:
     except UsageError:
         source = None
         rt.console.info("labeled images not found here; paths follow the class folders")
+    found = None
     if source is not None:
         local = [r.path for r in source.list_files() if classify_labeled(r.path)]
         found = reconcile((item.path for item in result.items), local)
@@ -290,7 +293,7 @@ def _official(rt: Runtime, folds: int, from_archive: bool) -> Official:
             )
         if found.not_in_split:
             rt.console.warn(f"{len(found.not_in_split)} local images are not in the official split")
-    return Official(result, split_part.file, digest, source)
+    return Official(result, split_part.file, digest, source, found)
 
 
 def _write(
@@ -331,9 +334,21 @@ def _write(
     return written
 
 
-def _report(rt: Runtime, result: Split, written: WriteResult, json_output: bool) -> None:
+def _report(
+    rt: Runtime,
+    result: Split,
+    written: WriteResult,
+    check: Reconciliation | None,
+    json_output: bool,
+) -> None:
     counts = result.class_counts()
     if json_output:
+        against_local = None
+        if check is not None:
+            against_local = {
+                "missing_here": check.missing_locally,
+                "not_in_split": check.not_in_split,
+            }
         rt.console.emit_json(
             {
                 "out": str(written.out),
@@ -343,7 +358,8 @@ def _report(rt: Runtime, result: Split, written: WriteResult, json_output: bool)
                 "seed": result.seed,
                 "splits": {n: {"total": sum(c.values()), "classes": c} for n, c in counts.items()},
                 "total": len(result.items),
-                "missing": list(written.missing),
+                "not_linked": list(written.missing),
+                "official_vs_local": against_local,
             }
         )
         return
