@@ -9,6 +9,7 @@ from hyperkvasir_cli.cli.commands import (
     checksum_cmd,
     config_cmd,
     download_cmd,
+    extract_cmd,
     parts_cmd,
     split_cmd,
     stats_cmd,
@@ -69,6 +70,7 @@ def main_callback(
 
 app.command("parts")(parts_cmd.parts)
 app.command("download")(download_cmd.download)
+app.command("extract")(extract_cmd.extract)
 app.command("checksum")(checksum_cmd.checksum)
 app.command("resume")(download_cmd.resume)
 app.command("stats")(stats_cmd.stats)

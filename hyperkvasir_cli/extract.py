@@ -1,0 +1,265 @@
+"""Unpacking an archive: safe, resumable, selective and parallel.
+
+:func:`extract_archive` is what ``extract``, ``download --extract`` and ``sync`` call:
+
+1. read the central directory and judge every member (:mod:`zipsafety`): an unsafe or
+   unreadable archive raises :class:`ArchiveError` (exit 6) before anything is written;
+2. select members and make sure every folder they need resolves inside the target, so a
+   symbolic link already in the tree cannot lead writes elsewhere (exit 6);
+3. note what is already there: files of the declared size are kept (with ``verify``,
+   only when their CRC-32 matches too); ``force`` rewrites everything;
+4. check free space for what is still to be written (:class:`DiskSpaceError`, exit 7);
+5. remove stale temporary files, create folders and extract in batches, in worker
+   processes, each member through a temporary name (:mod:`extract_worker`);
+6. write the completion marker (:mod:`extract_marker`).
+
+A run stopped at any point (error, Ctrl-C, kill) leaves only complete files under final
+names, and the next run continues from there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperkvasir_cli.diskspace import ensure_free_space
+from hyperkvasir_cli.errors import ArchiveError, UsageError
+from hyperkvasir_cli.extract_marker import (
+    ExtractMarker,
+    archive_changed,
+    marker_path,
+    read_marker,
+    write_marker,
+)
+from hyperkvasir_cli.extract_plan import (
+    Plan,
+    cut_batches,
+    file_folders,
+    folders_of,
+    plan_extraction,
+    select,
+)
+from hyperkvasir_cli.extract_pool import Batch, WorkerPool
+from hyperkvasir_cli.extract_worker import BatchOutcome, extract_batch, write_error
+from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.selection import Selection
+from hyperkvasir_cli.zipindex import read_members
+from hyperkvasir_cli.zipsafety import TEMP_SUFFIX, SafeMember, is_inside, safe_members
+
+# Below this much work, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """What one extraction did. ``skipped`` members were already in place and intact;
+    ``all_verified`` says every selected member's CRC-32 was checked in this run."""
+
+    archive: Path
+    target: Path
+    selected: int
+    selected_bytes: int
+    extracted: int
+    skipped: int
+    bytes_written: int
+    stale_removed: int
+    marker: Path | None
+    marker_written: bool
+    all_verified: bool
+    seconds: float
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.extracted or self.marker_written or self.stale_removed)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "archive": str(self.archive),
+            "target": str(self.target),
+            "selected": self.selected,
+            "extracted": self.extracted,
+            "skipped": self.skipped,
+            "bytes": self.bytes_written,
+            "selected_bytes": self.selected_bytes,
+            "stale_removed": self.stale_removed,
+            "marker": str(self.marker) if self.marker else None,
+            "nothing_to_do": self.nothing_to_do,
+            "verified": self.all_verified,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Regular files already under final names (relative path -> size), and leftovers."""
+
+    sizes: dict[str, int]
+    stale: list[Path]
+
+
+def survey_folders(target: Path, folders: list[str]) -> Survey:
+    """List ``folders`` under ``target`` once each; symbolic links are not files here (a
+    member is written over the link, never through it)."""
+    sizes: dict[str, int] = {}
+    stale: list[Path] = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(target / folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.name.endswith(TEMP_SUFFIX):
+                stale.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                sizes[f"{folder}/{entry.name}" if folder else entry.name] = entry.stat(
+                    follow_symlinks=False
+                ).st_size
+    return Survey(sizes, stale)
+
+
+def ensure_inside_target(target: Path, members: list[SafeMember]) -> None:
+    """Raise :class:`ArchiveError` naming the first member whose folder resolves outside
+    ``target`` (through a symbolic link already on disk). Nothing is written."""
+    root = os.path.realpath(target)
+    verdicts: dict[str, bool] = {}
+    for safe in members:
+        folder = safe.path if safe.is_dir else os.path.dirname(safe.path)
+        if folder not in verdicts:
+            verdicts[folder] = is_inside(root, os.path.realpath(target / folder))
+        if not verdicts[folder]:
+            raise ArchiveError(
+                f"member {safe.member.name!r} would be written to {target / safe.path}, which "
+                f"resolves outside {target}; nothing was written",
+                hint="a symbolic link in the target folder leads elsewhere; remove it or "
+                "extract with --to into another folder",
+            )
+
+
+def prepare_folders(target: Path, folders: list[str], stale: list[Path]) -> None:
+    """Remove leftovers of killed runs and create the folders members go into."""
+    for path in stale:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise write_error(exc, str(path)) from exc
+    for folder in ["", *folders]:
+        try:
+            (target / folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(exc, str(target / folder)) from exc
+
+
+def run_batches(
+    archive: Path, target: Path, plan: Plan, jobs: int, progress: ProgressReporter
+) -> BatchOutcome:
+    """Extract every task of ``plan``; ``jobs`` worker processes when the work is large."""
+    parallel = jobs > 1 and plan.bytes_to_process >= PARALLEL_THRESHOLD_BYTES and os.name != "nt"
+    batches = cut_batches(plan.tasks, jobs if parallel else 1)
+    total = BatchOutcome()
+    progress.start(f"extract {archive.name}", total=plan.bytes_to_process)
+    try:
+        if parallel and len(batches) > 1:
+            with WorkerPool(archive, target, min(jobs, len(batches))) as pool:
+                for batch, outcome in pool.run(batches):
+                    _add(total, outcome, batch, progress)
+        else:
+            for batch in batches:
+                _add(total, extract_batch(archive, target, batch), batch, progress)
+    finally:
+        progress.finish()
+    return total
+
+
+def _add(
+    total: BatchOutcome, outcome: BatchOutcome, batch: Batch, progress: ProgressReporter
+) -> None:
+    total.extracted += outcome.extracted
+    total.verified += outcome.verified
+    total.bytes_written += outcome.bytes_written
+    progress.advance(sum(task.member.file_size for task in batch))
+
+
+def extract_archive(
+    archive: Path,
+    target: Path,
+    *,
+    root: str | None = None,
+    selection: Selection = Selection(),
+    jobs: int = 1,
+    verify: bool = False,
+    force: bool = False,
+    archive_sha256: str | None = None,
+    progress: ProgressReporter | None = None,
+    part_name: str | None = None,
+) -> ExtractResult:
+    """Extract the members of ``archive`` that ``selection`` keeps to ``target/<member path>``.
+
+    Files already present with the declared size are kept (with ``verify`` only if their
+    CRC-32 matches; ``force`` rewrites all). The completion marker goes under
+    ``target/root`` (or names ``part_name`` when the archive has no single root).
+    Raises :class:`ArchiveError` (exit 6) for an unsafe or damaged archive and
+    :class:`DiskSpaceError` (exit 7) when the rest will not fit, both before writing
+    anything; a damaged member found while extracting stops the run (exit 6) with the
+    members done so far complete and kept.
+    """
+    started = time.monotonic()
+    progress = progress or SilentProgress()
+    if jobs < 1:
+        raise UsageError(f"jobs must be at least 1, found {jobs}")
+    index = read_members(archive)
+    members = safe_members(index.members, archive_name=archive.name, archive_size=index.size)
+    chosen = select(members, selection)
+    ensure_inside_target(target, chosen)
+    marker_file = marker_path(target, root, part_name or archive.stem)
+    previous = read_marker(marker_file)
+    verify = verify or archive_changed(previous, archive_sha256)
+    folders = folders_of(chosen)
+    survey = survey_folders(target, file_folders(chosen))
+    plan = plan_extraction(chosen, survey.sizes, verify=verify, force=force)
+    ensure_free_space(target, plan.bytes_to_write, f"{len(plan.tasks)} members of {archive.name}")
+    prepare_folders(target, folders, survey.stale)
+    done = run_batches(archive, target, plan, jobs, progress) if plan.tasks else BatchOutcome()
+    marker = ExtractMarker.completed(
+        archive.name, archive_sha256, plan.selected, plan.selected_bytes, selection
+    )
+    write = plan.selected > 0 and not (previous is not None and previous.covers(marker))
+    if write:
+        write_marker(marker_file, marker)
+    return ExtractResult(
+        archive=archive,
+        target=target,
+        selected=plan.selected,
+        selected_bytes=plan.selected_bytes,
+        extracted=done.extracted,
+        skipped=plan.selected - done.extracted,
+        bytes_written=done.bytes_written,
+        stale_removed=len(survey.stale),
+        marker=marker_file if plan.selected > 0 else None,
+        marker_written=write,
+        all_verified=plan.skipped == 0,
+        seconds=time.monotonic() - started,
+    )
+
+
+def delete_extracted_archive(result: ExtractResult, selection: Selection) -> None:
+    """Delete the archive after a complete extraction whose every member was checked.
+
+    Raises :class:`UsageError` (and deletes nothing) when the extraction covered only
+    part of the archive or some members were trusted by size alone.
+    """
+    if not selection.is_everything:
+        raise UsageError(
+            f"kept {result.archive}: --delete-archive needs every member extracted, "
+            "not a selection",
+            hint="drop --include, --exclude and --class to extract the whole archive",
+        )
+    if not result.all_verified:
+        raise UsageError(
+            f"kept {result.archive}: {result.skipped} members were not checked by CRC-32",
+            hint="add --verify so that files already extracted are checked too",
+        )
+    result.archive.unlink()

@@ -1,0 +1,140 @@
+"""What an extraction has to do, decided from the archive and the files present (pure).
+
+Given the safe members, the selection and the sizes of files already at their final
+names, these functions say which members to write, which to compare first, which to
+skip, and how to cut the work into batches for the worker processes.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from hyperkvasir_cli.selection import Selection
+from hyperkvasir_cli.zipindex import ZipMember
+from hyperkvasir_cli.zipsafety import SafeMember
+
+MiB = 1024 * 1024
+MAX_BATCH_BYTES = 64 * MiB
+MIN_BATCH_BYTES = 1 * MiB
+MAX_BATCH_MEMBERS = 256
+BATCHES_PER_WORKER = 8
+
+
+class Action(Enum):
+    EXTRACT = "extract"
+    CHECK = "check"  # a file of the right size is there: extract only if its CRC-32 differs
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberTask:
+    path: str
+    member: ZipMember
+    check_first: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The work for one run. ``tasks`` are in archive order; the rest are counts."""
+
+    tasks: list[MemberTask]
+    selected: int
+    selected_bytes: int
+    skipped: int
+    bytes_to_write: int
+
+    @property
+    def bytes_to_process(self) -> int:
+        return sum(task.member.file_size for task in self.tasks)
+
+
+def choose_action(
+    declared_size: int, present_size: int | None, *, verify: bool, force: bool
+) -> Action:
+    """Extract unless a file of the declared size is there; with ``verify``, compare first."""
+    if force or present_size is None or present_size != declared_size:
+        return Action.EXTRACT
+    return Action.CHECK if verify else Action.SKIP
+
+
+def select(members: Iterable[SafeMember], selection: Selection) -> list[SafeMember]:
+    """The members (files and folders) that ``selection`` keeps; platform junk never."""
+    return [m for m in members if selection.selects(m.path + ("/" if m.is_dir else ""))]
+
+
+def folders_of(members: Iterable[SafeMember]) -> list[str]:
+    """Every folder the members need, parents first ("" is the target itself)."""
+    needed: set[str] = set()
+    for safe in members:
+        folder = safe.path if safe.is_dir else posixpath.dirname(safe.path)
+        while folder and folder not in needed:
+            needed.add(folder)
+            folder = posixpath.dirname(folder)
+    return sorted(needed, key=lambda f: (f.count("/"), f))
+
+
+def file_folders(members: Iterable[SafeMember]) -> list[str]:
+    """The folders that directly hold the members' files ("" is the target itself)."""
+    return sorted({posixpath.dirname(m.path) for m in members if not m.is_dir})
+
+
+def plan_extraction(
+    selected: Sequence[SafeMember],
+    present_sizes: Mapping[str, int],
+    *,
+    verify: bool,
+    force: bool,
+) -> Plan:
+    """Decide each selected file's fate from the sizes of the files already in place."""
+    tasks = []
+    skipped = to_write = total = 0
+    files = sorted((m for m in selected if not m.is_dir), key=lambda m: m.member.header_offset)
+    for safe in files:
+        size = safe.member.file_size
+        total += size
+        action = choose_action(size, present_sizes.get(safe.path), verify=verify, force=force)
+        if action is Action.SKIP:
+            skipped += 1
+            continue
+        tasks.append(MemberTask(safe.path, safe.member, check_first=action is Action.CHECK))
+        if action is Action.EXTRACT:
+            to_write += size
+    return Plan(tasks, len(files), total, skipped, to_write)
+
+
+def cut_batches(tasks: Sequence[MemberTask], jobs: int) -> list[list[MemberTask]]:
+    """Batches of neighbouring members, small enough that ``jobs`` workers share the work
+    evenly and progress moves, large enough that handing one out costs little.
+
+    With several workers the archive is split into ``jobs`` stretches whose batches are
+    handed out in turn, so that workers mostly write into different folders (creating
+    files in one folder serialises on its lock) while each still reads the archive in
+    order.
+    """
+    total = sum(task.member.file_size for task in tasks)
+    limit = min(MAX_BATCH_BYTES, max(MIN_BATCH_BYTES, total // (jobs * BATCHES_PER_WORKER)))
+    batches: list[list[MemberTask]] = []
+    current: list[MemberTask] = []
+    size = 0
+    for task in tasks:
+        current.append(task)
+        size += task.member.file_size
+        if size >= limit or len(current) >= MAX_BATCH_MEMBERS:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return interleave(batches, jobs)
+
+
+def interleave(batches: Sequence[list[MemberTask]], stretches: int) -> list[list[MemberTask]]:
+    """``batches`` reordered as ``stretches`` contiguous runs taken in turn: for 2 runs,
+    [a1, b1, a2, b2, ...]. Every batch appears exactly once."""
+    if stretches <= 1 or len(batches) <= stretches:
+        return list(batches)
+    length = -(-len(batches) // stretches)
+    runs = [batches[i : i + length] for i in range(0, len(batches), length)]
+    return [run[i] for i in range(length) for run in runs if i < len(run)]
