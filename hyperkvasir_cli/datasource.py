@@ -26,8 +26,6 @@ from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.selection import is_platform_junk
 
-# Written by `extract` inside the part's folder; not a dataset file.
-EXTRACT_MARKER = ".hyperkvasir-extract.json"
 READ_CHUNK = 256  # files per task handed to a worker process
 
 SourceKind = Literal["tree", "archive"]
@@ -54,8 +52,8 @@ class DataSource:
         return self.location / self.root if self.kind == "tree" else self.location
 
     def list_files(self) -> list[FileRecord]:
-        """Every file of the part, sorted by path; platform junk and the extract marker are
-        left out. ArchiveError (exit 6) when the zip cannot be read."""
+        """Every file of the part, sorted by path; platform junk and hidden files (such as
+        the extract marker) are left out. ArchiveError (exit 6) when the zip cannot be read."""
         records = _list_tree(self) if self.kind == "tree" else _list_archive(self)
         return sorted(records, key=lambda r: r.path)
 
@@ -75,7 +73,9 @@ class FileReader:
 
 
 def _wanted(path: str) -> bool:
-    return not is_platform_junk(path) and not path.endswith(f"/{EXTRACT_MARKER}")
+    # The dataset has no hidden files; `extract` keeps its completion marker and its
+    # temporary files hidden, so neither is ever counted.
+    return not is_platform_junk(path) and not path.rsplit("/", 1)[-1].startswith(".")
 
 
 def _list_tree(source: DataSource) -> list[FileRecord]:

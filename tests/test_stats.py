@@ -178,6 +178,23 @@ def test_files_outside_the_classes_are_reported_not_fatal(
     assert all(c["difference"] == 0 for c in doc["classes"])
 
 
+def test_extract_bookkeeping_and_platform_junk_are_not_counted(
+    labeled: BuiltArchive, data_dir: Path, matching_manifest: Path
+) -> None:
+    polyps = data_dir / "labeled-images/lower-gi-tract/pathological-findings/polyps"
+    (data_dir / "labeled-images/.hyperkvasir-extract.json").write_text("{}")
+    (polyps / ".0a1b.jpg.x7.hkx-tmp").write_bytes(b"half an image")
+    (polyps / "._0a1b.jpg").write_bytes(b"resource fork")
+    (data_dir / "labeled-images/Thumbs.db").write_bytes(b"thumbnails")
+    doc = stats("labeled-images", "--json", "-m", str(matching_manifest)).json()
+    assert doc["matches_published"] is True
+    assert doc["metadata_files"] == [
+        "labeled-images/image-labels.csv",
+        "labeled-images/license.txt",
+    ]
+    assert doc["bytes"] == sum(len(data) for data in labeled.members.values())
+
+
 def test_image_sizes_from_headers_alike_with_one_or_two_workers(labeled: BuiltArchive) -> None:
     one = stats("labeled-images", "--json", "--images", "--jobs", "1").json()["images"]
     two = stats("labeled-images", "--json", "--images", "-J", "2", "-A").json()["images"]
