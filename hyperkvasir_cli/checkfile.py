@@ -18,12 +18,11 @@ from hyperkvasir_cli.integrity import (
     CheckItem,
     Facts,
     ItemResult,
-    LockedProgress,
     hash_file,
-    run_in_threads,
     size_or_zero,
 )
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.worker_threads import SharedProgress, run_in_threads
 
 SUM_TOOLS: dict[str, str] = {
     "md5": "md5sum",
@@ -162,7 +161,7 @@ def verify_listed(
     progress: ProgressReporter | None = None,
 ) -> list[CheckItem]:
     """Hash every listed file (relative paths from ``base``) and compare; one item each."""
-    reporter = LockedProgress(progress or SilentProgress())
+    reporter = SharedProgress(progress or SilentProgress())
     total = sum(size_or_zero(base / e.path) for e in entries)
     reporter.start(f"checking {len(entries)} listed files", total)
     try:

@@ -12,25 +12,20 @@ exit code) the command ends with.
 from __future__ import annotations
 
 import hashlib
-import mmap
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
 from hyperkvasir_cli.config import PartRecord
 from hyperkvasir_cli.errors import ArchiveError, HyperkvasirError, IntegrityError
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.units import format_bytes
+from hyperkvasir_cli.worker_threads import SharedProgress, read_buffer, run_in_threads
 
 ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512", "blake2b")
-# Large enough that hashlib and zlib release the GIL and syscalls are rare, small enough
-# to stay in the CPU caches. Measured: 1 MiB matches a plain read() loop; 64 KiB is slower.
-READ_BUFFER_SIZE = 1024 * 1024
 
 ItemKind = Literal["archive", "member", "extracted", "listed"]
 ItemResult = Literal[
@@ -234,43 +229,6 @@ def archive_item(target: ArchiveTarget, found: FileDigest, sizes_only: bool = Fa
     )
 
 
-class LockedProgress:
-    """A ProgressReporter that worker threads may share."""
-
-    def __init__(self, inner: ProgressReporter) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    def start(self, label: str, total: int | None, completed: int = 0) -> None:
-        with self._lock:
-            self._inner.start(label, total, completed)
-
-    def advance(self, amount: int) -> None:
-        with self._lock:
-            self._inner.advance(amount)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._inner.finish()
-
-    def note(self, message: str) -> None:
-        with self._lock:
-            self._inner.note(message)
-
-
-_buffers = threading.local()
-
-
-def read_buffer() -> memoryview:
-    """This thread's reusable read buffer. It is page-aligned (an anonymous mapping): the
-    kernel copies into aligned memory measurably faster than into a bytearray."""
-    view: memoryview | None = getattr(_buffers, "view", None)
-    if view is None:
-        view = memoryview(mmap.mmap(-1, READ_BUFFER_SIZE))
-        _buffers.view = view
-    return view
-
-
 def hash_file(
     path: Path, algorithms: Sequence[str] = ("sha256",), progress: ProgressReporter | None = None
 ) -> FileDigest:
@@ -320,7 +278,7 @@ def verify_archives(
     if sizes_only:
         return [_size_only_item(target) for target in targets]
     wanted = ["sha256", *(a for a in algorithms if a != "sha256")]
-    reporter = LockedProgress(progress or SilentProgress())
+    reporter = SharedProgress(progress or SilentProgress())
     total = sum(size_or_zero(t.path) for t in targets)
     plural = "s" if len(targets) != 1 else ""
     reporter.start(f"hashing {len(targets)} archive{plural}", total)
@@ -350,23 +308,6 @@ def size_or_zero(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def run_in_threads(func: Callable[[T], R], items: Iterable[T], jobs: int) -> list[R]:
-    """``[func(x) for x in items]`` over ``jobs`` threads, in order. Work is handed out in
-    small batches so that thousands of small files do not pay one hand-off each."""
-    work = list(items)
-    if jobs <= 1 or len(work) <= 1:
-        return [func(x) for x in work]
-    batch = max(1, min(64, len(work) // (jobs * 8)))
-    batches = [work[i : i + batch] for i in range(0, len(work), batch)]
-    with ThreadPoolExecutor(max_workers=min(jobs, len(batches))) as pool:
-        done = pool.map(lambda chunk: [func(x) for x in chunk], batches)
-        return [result for chunk in done for result in chunk]
 
 
 def verification_fields(

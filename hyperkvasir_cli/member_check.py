@@ -19,14 +19,12 @@ from pathlib import Path
 
 from hyperkvasir_cli.errors import ArchiveError
 from hyperkvasir_cli.integrity import (
-    READ_BUFFER_SIZE,
     CheckItem,
     Facts,
     ItemResult,
-    LockedProgress,
-    run_in_threads,
 )
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.worker_threads import READ_BUFFER_SIZE, SharedProgress, run_in_threads
 
 # Errors zipfile and zlib raise on damaged data (ValueError: impossible offsets or sizes).
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError)
@@ -122,7 +120,7 @@ def verify_members(
             members = file_members(archive)
     except ArchiveError as exc:
         return [CheckItem(part, "archive", display, "unreadable", exc.message)]
-    reporter = LockedProgress(progress or SilentProgress())
+    reporter = SharedProgress(progress or SilentProgress())
     reporter.start(f"reading {len(members)} members of {path.name}", _total(members))
     try:
         with zip_per_thread(path) as archive_of_thread:

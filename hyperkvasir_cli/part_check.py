@@ -21,8 +21,9 @@ from hyperkvasir_cli.integrity import (
 from hyperkvasir_cli.layout import Layout
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.member_check import verify_members
-from hyperkvasir_cli.progress import ProgressReporter
+from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.tree_check import verify_tree
+from hyperkvasir_cli.worker_threads import Background, SharedProgress
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,11 @@ def verify_parts(
 ) -> CheckReport:
     """Check the archives of ``parts`` (which must exist), then their members and trees.
 
-    ``named``: the user named these parts, so a missing tree is a failure, not a skip.
+    Items come in that order: archives, members, extracted files. ``named``: the user
+    named these parts, so a tree that is not there is missing, not skipped.
     """
-    report = CheckReport()
+    names = parts[0].name if len(parts) == 1 else f"{len(parts)} parts"
+    shared = SharedProgress(progress or SilentProgress(), f"checking {names}")
     targets = [
         ArchiveTarget(
             part.name,
@@ -79,21 +82,51 @@ def verify_parts(
         )
         for part in parts
     ]
-    report.items.extend(
-        verify_archives(targets, (options.algorithm,), options.jobs, progress, options.quick)
+
+    def hash_archives() -> list[CheckItem]:
+        algorithms = (options.algorithm,)
+        return verify_archives(targets, algorithms, options.jobs, shared, options.quick)
+
+    look_inside = options.deep or options.extracted
+    if options.jobs > 1 and look_inside and not options.quick:
+        # Hashing an archive keeps one core busy; its members and its extracted tree are
+        # independent reads, so they run meanwhile on the others.
+        hashing = Background(hash_archives)
+        inside = _verify_inside(parts, targets, layout, records, options, named, shared)
+        archives = hashing.result()
+    else:
+        archives = hash_archives()
+        inside = _verify_inside(parts, targets, layout, records, options, named, shared)
+    return CheckReport(archives + inside.items, inside.notes)
+
+
+def _verify_inside(
+    parts: Sequence[Part],
+    targets: Sequence[ArchiveTarget],
+    layout: Layout,
+    records: Mapping[str, PartRecord],
+    options: CheckOptions,
+    named: bool,
+    progress: ProgressReporter,
+) -> CheckReport:
+    report = CheckReport()
+    if not (options.deep or options.extracted):
+        return report
+    zips = [
+        (part, target) for part, target in zip(parts, targets, strict=True) if part.kind == "zip"
+    ]
+    report.notes.extend(
+        f"{part.name}: not a zip archive; nothing inside to check"
+        for part in parts
+        if part.archive_kind != "zip"
     )
-    zips = [part for part in parts if part.archive_kind == "zip"]
-    for part in parts:
-        if part.archive_kind != "zip" and (options.deep or options.extracted):
-            report.notes.append(f"{part.name}: not a zip archive; nothing inside to check")
     if options.deep:
-        for part, target in zip(parts, targets, strict=True):
-            if part in zips:
-                report.items.extend(
-                    verify_members(part.name, target.path, target.display, options.jobs, progress)
-                )
+        for part, target in zips:
+            report.items.extend(
+                verify_members(part.name, target.path, target.display, options.jobs, progress)
+            )
     if options.extracted:
-        for part in zips:
+        for part, _ in zips:
             _verify_extracted(
                 report, part, layout, records.get(part.name), options, named, progress
             )
@@ -107,7 +140,7 @@ def _verify_extracted(
     record: PartRecord | None,
     options: CheckOptions,
     named: bool,
-    progress: ProgressReporter | None,
+    progress: ProgressReporter,
 ) -> None:
     target = extraction_target(layout, record, options.to)
     root = layout.extracted_root(part, target)

@@ -26,14 +26,12 @@ from hyperkvasir_cli.integrity import (
     CheckItem,
     Facts,
     ItemResult,
-    LockedProgress,
-    read_buffer,
     relative_display,
-    run_in_threads,
 )
 from hyperkvasir_cli.member_check import open_zip
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.selection import Selection, is_platform_junk
+from hyperkvasir_cli.worker_threads import SharedProgress, read_buffer, run_in_threads
 
 MARKER_NAME = ".hyperkvasir-extract.json"
 TEMPORARY_SUFFIX = ".hkx-tmp"
@@ -276,7 +274,7 @@ def _compare_files(
     progress: ProgressReporter | None,
 ) -> list[CheckItem]:
     # Sizes alone take a moment even for 100,000 files: no progress to show.
-    reporter = LockedProgress(SilentProgress() if quick or progress is None else progress)
+    reporter = SharedProgress(SilentProgress() if quick or progress is None else progress)
     total = sum(e.size for e in plan.expected)
     reporter.start(f"checking {len(plan.expected)} extracted files of {part}", total)
     base = str(target)
