@@ -15,10 +15,12 @@ import contextlib
 import dataclasses
 import re
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 # `python bench/run.py` puts bench/ on the path, not the repository: add it for `bench.*`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -174,8 +176,14 @@ def cleanup(work: Path) -> None:
         work.rmdir()
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A plain `kill` must stop nginx and clean up too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = settings_from(args)
     groups = args.only or list(GROUPS)
     rows: list[Row] = []
