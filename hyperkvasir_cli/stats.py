@@ -87,12 +87,12 @@ class LabeledStats:
     def differences(self) -> list[str]:
         found = self.overview.differences()
         found += [
-            f"{c.name}: {c.count} images, {c.published} published"
+            f"{c.name}: {c.count:,} found, {c.published:,} published"
             for c in self.classes
             if c.difference
         ]
         if self.unknown:
-            found.append(f"{len(self.unknown)} images outside the 23 classes")
+            found.append(f"images outside the 23 classes: {len(self.unknown):,}")
         return found
 
     def as_json(self) -> dict[str, object]:

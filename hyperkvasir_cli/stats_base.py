@@ -39,7 +39,7 @@ class Overview:
 
     def differences(self) -> list[str]:
         if self.files_difference:
-            return [f"{self.files} data files, {self.published_files} published"]
+            return [f"data files: {self.files:,} found, {self.published_files:,} published"]
         return []
 
     def as_json(self) -> dict[str, object]:

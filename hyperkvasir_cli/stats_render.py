@@ -34,7 +34,7 @@ def bar(count: int, largest: int, width: int = BAR_WIDTH) -> str:
 def signed(difference: int | None) -> str:
     if difference is None:
         return ""
-    return f"{difference:+d}" if difference else "0"
+    return f"{difference:+,d}" if difference else "0"
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -254,59 +254,67 @@ CSV_COLUMNS = (
     "difference",
     "bytes",
 )
+CsvRow = tuple[str, str, str | None, str | None, int, int | None, int | None, int | None]
+
+
+def _row(
+    section: str,
+    name: str,
+    count: int,
+    published: int | None = None,
+    *,
+    organ: str | None = None,
+    category: str | None = None,
+    size: int | None = None,
+) -> CsvRow:
+    return (section, name, organ, category, count, published, _diff(count, published), size)
+
+
+def _labeled_rows(stats: LabeledStats) -> list[CsvRow]:
+    rows = [
+        _row(
+            "class", c.name, c.count, c.published, organ=c.organ, category=c.category, size=c.bytes
+        )
+        for c in stats.classes
+    ]
+    for section, groups in (("organ", stats.organs), ("category", stats.categories)):
+        rows += [_row(section, name, g.count, g.published) for name, g in groups.items()]
+    rows.append(_row("unknown", "outside the 23 classes", len(stats.unknown), 0))
+    return rows
+
+
+def _segmented_rows(stats: SegmentedStats) -> list[CsvRow]:
+    pairing = stats.pairing
+    rows = [
+        _row("pairs", "image/mask pairs", len(pairing.pairs)),
+        _row("unmatched", "images without a mask", len(pairing.images_without_mask), 0),
+        _row("unmatched", "masks without an image", len(pairing.masks_without_image), 0),
+    ]
+    per_image = stats.boxes.per_image or {}
+    return rows + [_row("boxes-per-image", boxes, n) for boxes, n in per_image.items()]
+
+
+def _video_rows(stats: VideoStats) -> list[CsvRow]:
+    rows = [
+        _row("finding", f.finding, f.count, organ=f.organ, category=f.category, size=f.bytes)
+        for f in stats.findings
+    ]
+    return rows + [_row("organ", k, v["count"], size=v["bytes"]) for k, v in stats.organs.items()]
 
 
 def count_rows(stats: PartStats) -> list[tuple[object, ...]]:
     """Every count of ``stats`` as one CSV row (see :data:`CSV_COLUMNS`)."""
     o = stats.overview
-    rows: list[tuple[object, ...]] = [
-        ("total", "data files", "", "", o.files, o.published_files, o.files_difference, o.bytes)
-    ]
+    rows = [_row("total", "data files", o.files, o.published_files, size=o.bytes)]
     if isinstance(stats, LabeledStats):
-        rows += [
-            ("class", c.name, c.organ, c.category, c.count, c.published, c.difference, c.bytes)
-            for c in stats.classes
-        ]
-        for section, groups in (("organ", stats.organs), ("category", stats.categories)):
-            rows += [
-                (section, k, "", "", g.count, g.published, _diff(g.count, g.published), "")
-                for k, g in groups.items()
-            ]
-        rows.append(("unknown", "outside the 23 classes", "", "", len(stats.unknown), 0, None, ""))
+        rows += _labeled_rows(stats)
     elif isinstance(stats, SegmentedStats):
-        p = stats.pairing
-        rows += [
-            ("pairs", "image/mask pairs", "", "", len(p.pairs), None, None, ""),
-            ("unmatched", "images without a mask", "", "", len(p.images_without_mask), 0, None, ""),
-            (
-                "unmatched",
-                "masks without an image",
-                "",
-                "",
-                len(p.masks_without_image),
-                0,
-                None,
-                "",
-            ),
-        ]
-        rows += [
-            ("boxes-per-image", n, "", "", c, None, None, "")
-            for n, c in (stats.boxes.per_image or {}).items()
-        ]
+        rows += _segmented_rows(stats)
     elif isinstance(stats, VideoStats):
-        rows += [
-            ("finding", f.finding, f.organ, f.category, f.count, None, None, f.bytes)
-            for f in stats.findings
-        ]
-        rows += [
-            ("organ", k, "", "", v["count"], None, None, v["bytes"])
-            for k, v in stats.organs.items()
-        ]
+        rows += _video_rows(stats)
     images = getattr(stats, "images", None)
     if isinstance(images, ImageSizes):
-        rows += [
-            ("image-size", size, "", "", n, None, None, "") for size, n in images.sizes.items()
-        ]
+        rows += [_row("image-size", size, n) for size, n in images.sizes.items()]
     return [(o.part, *row) for row in rows]
 
 

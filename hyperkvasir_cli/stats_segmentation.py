@@ -146,9 +146,9 @@ class SegmentedStats:
     def differences(self) -> list[str]:
         found = self.overview.differences()
         if self.pairing.images_without_mask:
-            found.append(f"{len(self.pairing.images_without_mask)} images without a mask")
+            found.append(f"images without a mask: {len(self.pairing.images_without_mask):,}")
         if self.pairing.masks_without_image:
-            found.append(f"{len(self.pairing.masks_without_image)} masks without an image")
+            found.append(f"masks without an image: {len(self.pairing.masks_without_image):,}")
         return found
 
     def as_json(self) -> dict[str, object]:

@@ -101,7 +101,7 @@ class VideoStats:
     def differences(self) -> list[str]:
         found = self.overview.differences()
         if self.unknown:
-            found.append(f"{len(self.unknown)} videos outside the finding folders")
+            found.append(f"videos outside the finding folders: {len(self.unknown):,}")
         return found
 
     def as_json(self) -> dict[str, object]:

@@ -143,7 +143,7 @@ def test_differences_from_the_bundled_counts_are_flagged_and_exit_0(labeled: Bui
     assert doc["matches_published"] is False
     hemorrhoids = next(c for c in doc["classes"] if c["class"] == "hemorrhoids")
     assert (hemorrhoids["count"], hemorrhoids["published"], hemorrhoids["difference"]) == (1, 6, -5)
-    assert "hemorrhoids: 1 images, 6 published" in doc["differences"]
+    assert "hemorrhoids: 1 found, 6 published" in doc["differences"]
     assert "warning:" in result.stderr and "--strict" in result.stderr
 
 
@@ -174,7 +174,7 @@ def test_files_outside_the_classes_are_reported_not_fatal(
         {"path": stray.relative_to(data_dir).as_posix(), "size": stray.stat().st_size}
     ]
     assert doc["matches_published"] is False
-    assert "1 images outside the 23 classes" in doc["differences"]
+    assert "images outside the 23 classes: 1" in doc["differences"]
     assert all(c["difference"] == 0 for c in doc["classes"])
 
 
@@ -231,7 +231,7 @@ def test_segmented_pairs_boxes_and_mask_areas(data_dir: Path) -> None:
     assert zipped["files"] == 7 and zipped["pairs"] == 3
     assert zipped["images_without_mask"] == ["segmented-images/images/lonely.jpg"]
     assert zipped["masks_without_image"] == []
-    assert zipped["differences"] == ["1 images without a mask"]
+    assert zipped["differences"] == ["images without a mask: 1"]
     boxes = zipped["bounding_boxes"]
     assert boxes["total"] == 3 and boxes["per_image"] == {"0": 1, "1": 3}
     assert boxes["images_without_entry"] == ["segmented-images/images/lonely.jpg"]
@@ -358,7 +358,7 @@ def test_markdown_for_reports(labeled: BuiltArchive) -> None:
     assert result.exit_code == 0
     assert "| class | organ | category | images | published | diff | share |" in result.stdout
     assert "| hemorrhoids | lower-gi-tract | pathological-findings | 1 | 6 | -5 |" in result.stdout
-    assert "- differs: hemorrhoids: 1 images, 6 published" in result.stdout
+    assert "- differs: hemorrhoids: 1 found, 6 published" in result.stdout
 
 
 def test_json_and_format_together_are_a_usage_error(labeled: BuiltArchive) -> None:
