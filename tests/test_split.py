@@ -303,10 +303,13 @@ def test_official_file_fetched_when_missing(
     served.parent.mkdir()
     served.write_bytes(content)
     manifest = official_manifest(tmp_path / "m.yaml", content, urls=[served.as_uri()])
-    result = split("--strategy", "official", "-m", str(manifest), "-o", str(tmp_path / "a"))
+    result = split("--strategy", "official", "-m", str(manifest))
     assert result.exit_code == 0, result.stderr
     assert (data_dir / "archives" / "2_fold_split.csv").read_bytes() == content
-    assert len(read_rows(tmp_path / "a" / "fold-0.csv")) > 0
+    out = data_dir / "splits" / "labeled-images-official-2fold"  # the default --out
+    assert len(read_rows(out / "fold-0.csv")) + len(read_rows(out / "fold-1.csv")) == len(
+        image_paths(labeled)
+    )
 
 
 def test_official_file_with_the_wrong_checksum_exits_5(

@@ -117,7 +117,8 @@ def split(
         typer.Option(
             "--out",
             "-o",
-            help="Output folder (default <data_dir>/splits/<part>-<strategy>).",
+            help="Output folder (default <data_dir>/splits/<part>-<strategy>, official: "
+            "<part>-official-<K>fold).",
             show_default=False,
         ),
     ] = None,
@@ -188,7 +189,7 @@ def split(
         official_file=official.file if official else None,
         official_sha256=official.sha256 if official else None,
     )
-    target = out or rt.layout.data_dir / "splits" / f"{part.name}-{strategy.value}"
+    target = out or rt.layout.data_dir / "splits" / _default_folder(part.name, strategy, folds)
     written = _write(rt, target, result, provenance, output_format, link, source, force)
     _report(rt, result, written, official.check if official else None, json_output)
 
@@ -220,6 +221,12 @@ def _check_options(
                 "the official split has fixed folds: --ratios and --seed do not apply",
                 hint="use --strategy stratified for your own ratios or seed",
             )
+
+
+def _default_folder(part: str, strategy: Strategy, folds: int | None) -> str:
+    if strategy is Strategy.official:
+        return f"{part}-official-{folds or 2}fold"
+    return f"{part}-{strategy.value}"
 
 
 def _manifest_name(source: str) -> str:
