@@ -162,7 +162,7 @@ def _verify_extracted(
         return
     checked = verify_tree(
         part.name,
-        part.root or part.name,
+        part.root,
         layout.archive_path(part),
         target,
         layout.data_dir,

@@ -3,7 +3,9 @@
 Every selected member must exist at ``<target>/<member path>`` with the size and CRC-32
 the central directory records (sizes only in quick mode); files under the part's folders
 that the archive does not contain are *unexpected*. Members an extraction deliberately
-left out (its marker records the selection) are neither missing nor unexpected.
+left out (its marker records the selection) are neither missing nor unexpected; member
+names become paths exactly as extraction makes them (:mod:`zipsafety`), and its
+bookkeeping files (the marker, temporary files) are not dataset files.
 
 Nothing on disk is modified. Files are read in fixed-size chunks by several threads
 (zlib.crc32 and reads release the GIL), so memory stays flat and every core is used.
@@ -19,9 +21,10 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from hyperkvasir_cli.errors import ArchiveError, HyperkvasirError
+from hyperkvasir_cli.extract_marker import ExtractMarker, marker_path, read_marker
 from hyperkvasir_cli.integrity import (
     CheckItem,
     Facts,
@@ -32,16 +35,15 @@ from hyperkvasir_cli.member_check import open_zip
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.selection import Selection, is_platform_junk
 from hyperkvasir_cli.worker_threads import SharedProgress, read_buffer, run_in_threads
+from hyperkvasir_cli.zipsafety import MARKER_PREFIX, TEMP_SUFFIX, path_problem, relative_path
 
-MARKER_NAME = ".hyperkvasir-extract.json"
-TEMPORARY_SUFFIX = ".hkx-tmp"
 # Opening a FIFO left where a file should be must not hang the check.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
 class ExpectedFile:
-    member: str
+    path: str  # relative to the target, as extraction writes it
     size: int
     crc: int
 
@@ -51,66 +53,48 @@ class TreePlan:
     """What the tree must hold, decided from the central directory alone."""
 
     expected: tuple[ExpectedFile, ...]  # selected members, compared file by file
-    members: frozenset[str]  # every file member, selected or not: never "unexpected"
+    members: frozenset[str]  # every file member's path, selected or not: never "unexpected"
     roots: tuple[str, ...]  # top folders whose every file must be a member
-    unsafe: tuple[str, ...]  # members that would land outside the target
-
-
-def is_safe_member_path(name: str) -> bool:
-    """False for absolute paths, drive letters and `..`: they would escape the target."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    first = path.parts[0] if path.parts else ""
-    return not (path.is_absolute() or ":" in first or ".." in path.parts)
+    unsafe: tuple[tuple[str, str], ...]  # (member, why) for paths that would escape
 
 
 def plan_tree(
     infos: Iterable[zipfile.ZipInfo], selection: Selection | None, part_root: str
 ) -> TreePlan:
-    """Decide which files the tree must hold and which folders to search for extras."""
+    """Decide which files the tree must hold and which folders to search for extras.
+
+    Member names become paths and are selected exactly as extraction does it.
+    """
     chosen = selection or Selection()
     expected: list[ExpectedFile] = []
     members: set[str] = set()
-    unsafe: list[str] = []
+    unsafe: list[tuple[str, str]] = []
     roots = {part_root}
     for info in infos:
         if info.is_dir():
             continue
-        name = info.filename
-        if not is_safe_member_path(name):
-            unsafe.append(name)
+        problem = path_problem(info.filename)
+        if problem is not None:
+            unsafe.append((info.filename, problem))
             continue
-        members.add(name)
-        if "/" in name:
-            roots.add(name.split("/", 1)[0])
-        if chosen.selects(name):  # also drops platform junk
-            expected.append(ExpectedFile(name, info.file_size, info.CRC))
-    expected.sort(key=lambda e: e.member)
+        path = relative_path(info.filename)
+        members.add(path)
+        if "/" in path:
+            roots.add(path.split("/", 1)[0])
+        if chosen.selects(path):  # also drops platform junk
+            expected.append(ExpectedFile(path, info.file_size, info.CRC))
+    expected.sort(key=lambda e: e.path)
     return TreePlan(tuple(expected), frozenset(members), tuple(sorted(roots)), tuple(unsafe))
 
 
-def selection_from_marker(marker: Path) -> tuple[Selection | None, str | None]:
-    """The selection an extraction recorded in its marker, and a note when it is unusable.
-
-    No marker, or one without a selection, means every member was extracted.
-    """
+def marker_selection(marker: ExtractMarker | None) -> Selection | None:
+    """The selection an extraction recorded; None (everything) without a usable one."""
+    if marker is None or not any(marker.selection.values()):
+        return None
     try:
-        document = json.loads(marker.read_text("utf-8"))
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as exc:
-        return None, f"{marker}: unreadable ({exc}); every member is expected"
-    recorded = document.get("selection") if isinstance(document, dict) else None
-    if not isinstance(recorded, dict):
-        return None, None
-    try:
-        selection = Selection.build(
-            include=list(recorded.get("include") or []),
-            exclude=list(recorded.get("exclude") or []),
-            classes=list(recorded.get("classes") or []),
-        )
-    except (HyperkvasirError, TypeError) as exc:
-        return None, f"{marker}: unusable selection ({exc}); every member is expected"
-    return selection, None
+        return Selection.build(**marker.selection)
+    except (HyperkvasirError, TypeError):
+        return None
 
 
 @dataclass
@@ -132,11 +116,11 @@ def scan_tree(target: Path, roots: Iterable[str]) -> TreeScan:
                 path = f"{relative}/{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((Path(entry.path), path))
-                elif entry.name.endswith(TEMPORARY_SUFFIX):
+                elif entry.name.endswith(TEMP_SUFFIX):
                     scan.temporaries += 1
                 elif is_platform_junk(path):
                     scan.junk += 1
-                elif entry.name != MARKER_NAME:
+                elif not entry.name.startswith(MARKER_PREFIX):
                     scan.files.append(path)
     return scan
 
@@ -218,7 +202,7 @@ class TreeCheck:
 
 def verify_tree(
     part: str,
-    part_root: str,
+    part_root: str | None,
     archive: Path,
     target: Path,
     display_base: Path,
@@ -243,15 +227,13 @@ def verify_tree(
         display = relative_display(archive, display_base)
         check.items.append(CheckItem(part, "archive", display, "unreadable", exc.message))
         return check
-    selection, marker_note = selection_from_marker(target / part_root / MARKER_NAME)
-    plan = plan_tree(infos, selection, part_root)
-    check.notes.extend(_plan_notes(part, plan, selection, marker_note))
+    selection = marker_selection(read_marker(marker_path(target, part_root, part)))
+    plan = plan_tree(infos, selection, part_root or part)
+    check.notes.extend(_plan_notes(part, plan, selection))
     prefix = _display_prefix(target, display_base)
     check.items.extend(
-        CheckItem(
-            part, "member", name, "unreadable", "unsafe path: it would land outside the target"
-        )
-        for name in plan.unsafe
+        CheckItem(part, "member", name, "unreadable", f"unsafe path: the member {why}")
+        for name, why in plan.unsafe
     )
     check.items.extend(_compare_files(part, plan, target, prefix, quick, algorithm, jobs, progress))
     scan = scan_tree(target, plan.roots)
@@ -280,7 +262,7 @@ def _compare_files(
     base = str(target)
     try:
         outcomes = run_in_threads(
-            lambda e: check_file(f"{base}/{e.member}", e, quick, algorithm, reporter),
+            lambda e: check_file(f"{base}/{e.path}", e, quick, algorithm, reporter),
             plan.expected,
             jobs,
         )
@@ -290,7 +272,7 @@ def _compare_files(
         CheckItem(
             part=part,
             kind="extracted",
-            path=prefix + expected.member,
+            path=prefix + expected.path,
             result=outcome.result,
             reason=outcome.reason,
             expected=_expected_facts(expected, quick),
@@ -312,10 +294,8 @@ def _display_prefix(target: Path, base: Path) -> str:
     return "" if shown == "." else shown.rstrip("/") + "/"
 
 
-def _plan_notes(
-    part: str, plan: TreePlan, selection: Selection | None, marker_note: str | None
-) -> list[str]:
-    notes = [marker_note] if marker_note else []
+def _plan_notes(part: str, plan: TreePlan, selection: Selection | None) -> list[str]:
+    notes = []
     if selection is not None and not selection.is_everything:
         notes.append(
             f"{part}: extracted with a selection ({json.dumps(selection.as_json())}); "
@@ -328,7 +308,7 @@ def _scan_notes(part: str, scan: TreeScan) -> list[str]:
     notes = []
     if scan.temporaries:
         notes.append(
-            f"{part}: ignored {scan.temporaries} leftover temporary file(s) (*{TEMPORARY_SUFFIX})"
+            f"{part}: ignored {scan.temporaries} leftover temporary file(s) (*{TEMP_SUFFIX})"
             " of an interrupted extraction; they are not dataset files"
         )
     if scan.junk:

@@ -4,7 +4,6 @@ against their CRC-32, extracted trees against the central directory."""
 from __future__ import annotations
 
 import hashlib
-import json
 import zipfile
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from hyperkvasir_cli.config import ConfigStore, PartRecord
+from hyperkvasir_cli.extract_marker import ExtractMarker, marker_path, write_marker
 from hyperkvasir_cli.integrity import (
     ArchiveExpectation,
     CheckItem,
@@ -23,7 +23,8 @@ from hyperkvasir_cli.integrity import (
 from hyperkvasir_cli.lock import data_lock
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.part_check import tree_decision
-from hyperkvasir_cli.tree_check import is_safe_member_path
+from hyperkvasir_cli.selection import Selection
+from hyperkvasir_cli.tree_check import plan_tree
 from tests.checksum_homes import (
     LABELED_ZIP,
     Home,
@@ -88,7 +89,9 @@ def test_truncated_archive_reports_both_sizes(home: Home) -> None:
         handle.truncate(size - 100)
     result = home.checksum("labeled-images")
     assert result.exit_code == 5
-    assert f"size: expected {size} B, found {size - 100} B" in result.stdout
+    assert (
+        f"size differs from the manifest: expected {size} B, found {size - 100} B" in result.stdout
+    )
 
 
 def test_recorded_sha256_is_used_when_the_manifest_has_none(
@@ -333,10 +336,9 @@ def test_a_selective_extraction_expects_only_what_it_selected(home: Home) -> Non
     others = [m for m in home.built.data_files if m not in polyps]
     for member in others[1:]:
         (home.data / member).unlink()  # one unselected image stays: not "unexpected"
-    marker = home.data / "labeled-images" / ".hyperkvasir-extract.json"
-    marker.write_text(
-        json.dumps({"selection": {"include": [], "exclude": [], "classes": ["polyp"]}})
-    )
+    selection = Selection.build(classes=["polyp"])  # the split files' spelling
+    marker = ExtractMarker.completed(LABELED_ZIP, None, len(polyps), 0, selection)
+    write_marker(marker_path(home.data, "labeled-images", "labeled-images"), marker)
     result = home.checksum("--extracted", "--json")
     assert result.exit_code == 0, result.stdout
     checked = [i["path"] for i in result.json()["items"] if i["kind"] == "extracted"]
@@ -449,20 +451,29 @@ def test_tree_decision() -> None:
     assert tree_decision(root_exists=False, recorded=False, named=False) == "skip"
 
 
-@pytest.mark.parametrize(
-    ("name", "safe"),
-    [
-        ("labeled-images/a/b.jpg", True),
-        ("a..b/c.jpg", True),
-        ("../x", False),
-        ("a/../../x", False),
-        ("/etc/passwd", False),
-        ("C:/x", False),
-        ("..\\x", False),
-    ],
-)
-def test_member_paths_that_escape_are_unsafe(name: str, safe: bool) -> None:
-    assert is_safe_member_path(name) is safe
+def test_the_plan_names_paths_as_extraction_does() -> None:
+    def info(name: str, size: int = 1) -> zipfile.ZipInfo:
+        entry = zipfile.ZipInfo(name)
+        entry.file_size, entry.CRC = size, 7
+        return entry
+
+    infos = [
+        info("labeled-images/"),
+        info("labeled-images\\upper\\a.jpg", 5),
+        info("labeled-images/./b.jpg"),
+        info("labeled-images/.DS_Store"),
+        info("../escape.txt"),
+        info("extra-top/c.jpg"),
+    ]
+    plan = plan_tree(infos, None, "labeled-images")
+    assert [(e.path, e.size) for e in plan.expected] == [
+        ("extra-top/c.jpg", 1),
+        ("labeled-images/b.jpg", 1),
+        ("labeled-images/upper/a.jpg", 5),
+    ]
+    assert "labeled-images/.DS_Store" in plan.members  # never unexpected, never expected
+    assert plan.roots == ("extra-top", "labeled-images")
+    assert [name for name, _ in plan.unsafe] == ["../escape.txt"]
 
 
 def test_an_unreadable_archive_outranks_a_mismatch() -> None:
