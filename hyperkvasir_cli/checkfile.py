@@ -13,9 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.integrity import (
     ALGORITHMS,
     CheckItem,
+    CheckReport,
     Facts,
     ItemResult,
     hash_file,
@@ -191,3 +193,38 @@ def _check_listed(entry: ListedFile, base: Path, progress: ProgressReporter) -> 
         )
         return item("failed", reason, found)
     return item("ok", f"{entry.algorithm} matches line {entry.line}", found)
+
+
+def verify_check_file(
+    path: Path,
+    algorithm: str | None = None,
+    jobs: int = 1,
+    progress: ProgressReporter | None = None,
+) -> CheckReport:
+    """Verify every file a checksum file lists (relative paths from its own folder).
+
+    Raises UsageError (exit 2) when the file cannot be read or lists nothing; malformed
+    lines are skipped and counted in a note.
+    """
+    wide = algorithm or algorithm_from_file_name(path.name)
+    try:
+        # Line by line: a list of 100,000 files never sits in memory as one string.
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            parsed = parse_check_file(
+                handle, algorithm, "blake2b" if wide == "blake2b" else "sha512"
+            )
+    except OSError as exc:
+        raise UsageError(f"--check {path}: cannot read: {exc.strerror or exc}") from exc
+    if not parsed.entries:
+        raise UsageError(
+            f"--check {path}: no checksum lines found",
+            hint="expected lines like `<hex>  <path>` or `SHA256 (<path>) = <hex>`",
+        )
+    report = CheckReport()
+    if parsed.malformed:
+        shown = ", ".join(str(n) for n in parsed.malformed[:10])
+        report.notes.append(
+            f"{path}: {len(parsed.malformed)} improperly formatted line(s) skipped (line {shown})"
+        )
+    report.items = verify_listed(parsed.entries, path.parent, jobs, progress)
+    return report

@@ -9,18 +9,17 @@ from typing import Annotated
 
 import typer
 
-from hyperkvasir_cli.checkfile import (
-    SUM_TOOLS,
-    algorithm_from_file_name,
-    parse_check_file,
-    sum_line,
-    verify_listed,
+from hyperkvasir_cli.check_render import (
+    checksum_file_lines,
+    item_line,
+    report_json,
+    summary_line,
 )
+from hyperkvasir_cli.checkfile import SUM_TOOLS, verify_check_file
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.errors import ConfigError, LockedError, UsageError
 from hyperkvasir_cli.integrity import (
-    CheckItem,
     CheckReport,
     failure_error,
     verification_fields,
@@ -48,15 +47,6 @@ class OutputFormat(str, Enum):
 
 
 ALGORITHM_OF_FORMAT = {tool: algorithm for algorithm, tool in SUM_TOOLS.items()}
-RESULT_LABELS = {"ok": "OK", "unverifiable": "NOT VERIFIED"}
-KIND_WORDS = {"archive": "", "member": "member ", "extracted": "file ", "listed": ""}
-KIND_NAMES = {
-    "archive": "archive",
-    "member": "zip member",
-    "extracted": "extracted file",
-    "listed": "listed file",
-}
-
 DeepOption = Annotated[
     bool,
     typer.Option(
@@ -152,9 +142,7 @@ def checksum(
     workers = jobs or rt.settings.jobs or available_cores()
     progress = rt.console.progress()
     if check is not None:
-        report = _check_listed_files(
-            check, algorithm.value if algorithm else None, workers, progress
-        )
+        report = verify_check_file(check, algorithm.value if algorithm else None, workers, progress)
     else:
         options = CheckOptions(
             deep=deep,
@@ -250,62 +238,6 @@ def _check_parts(
     )
 
 
-def _check_listed_files(
-    path: Path, algorithm: str | None, jobs: int, progress: ProgressReporter
-) -> CheckReport:
-    wide = algorithm_from_file_name(path.name) if algorithm is None else algorithm
-    try:
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            parsed = parse_check_file(
-                handle, algorithm, "blake2b" if wide == "blake2b" else "sha512"
-            )
-    except OSError as exc:
-        raise UsageError(f"--check {path}: cannot read: {exc.strerror or exc}") from exc
-    if not parsed.entries:
-        raise UsageError(
-            f"--check {path}: no checksum lines found",
-            hint="expected lines like `<hex>  <path>` or `SHA256 (<path>) = <hex>`",
-        )
-    report = CheckReport()
-    if parsed.malformed:
-        shown = ", ".join(str(n) for n in parsed.malformed[:10])
-        report.notes.append(
-            f"{path}: {len(parsed.malformed)} improperly formatted line(s) skipped (line {shown})"
-        )
-    report.items = verify_listed(parsed.entries, path.parent, jobs, progress)
-    return report
-
-
-def item_line(item: CheckItem) -> str:
-    """One line of plain output: `<part> [member|file ]<path>: OK|FAILED (<reason>)`."""
-    label = RESULT_LABELS.get(item.result, "FAILED")
-    part = f"{item.part} " if item.part else ""
-    line = f"{part}{KIND_WORDS[item.kind]}{item.path}: {label}"
-    if item.result != "ok" or item.kind == "archive":
-        line += f" ({item.reason})"
-    return line
-
-
-def summary_line(report: CheckReport) -> str:
-    kinds = ", ".join(
-        f"{count} {KIND_NAMES[kind]}{'s' if count != 1 else ''}"
-        for kind, count in report.kinds().items()
-    )
-    results = ", ".join(f"{count} {result}" for result, count in report.counts().items() if count)
-    return f"summary: checked {kinds or 'nothing'}" + (f": {results}" if results else "")
-
-
-def report_json(report: CheckReport, algorithm: str) -> dict[str, object]:
-    kinds = dict.fromkeys(KIND_NAMES, 0) | report.kinds()
-    return {
-        "ok": not report.problems,
-        "algorithm": algorithm,
-        "items": [item.as_json() for item in report.items],
-        "notes": report.notes,
-        "summary": {"checked": len(report.items), "results": report.counts(), "kinds": kinds},
-    }
-
-
 def _show(
     rt: Runtime, report: CheckReport, output_format: OutputFormat, algorithm: str, json_output: bool
 ) -> None:
@@ -321,12 +253,10 @@ def _show(
         if report.items:
             console.out(summary_line(report))
         return
-    # A checksum file on stdout: only intact files, so that it never vouches for a bad one.
-    for item in report.items:
-        if item.is_problem:
-            console.warn(item_line(item))
-        elif algorithm in item.found and item.kind in ("archive", "extracted"):
-            console.out(sum_line(str(item.found[algorithm]), item.path))
+    for line in checksum_file_lines(report, algorithm):
+        console.out(line)
+    for item in report.problems:  # stdout is a checksum file now: problems go to stderr
+        console.warn(item_line(item))
     console.info(summary_line(report))
 
 
