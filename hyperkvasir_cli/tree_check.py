@@ -102,26 +102,32 @@ class TreeScan:
     files: list[str] = field(default_factory=list)  # paths relative to the target, posix
     temporaries: int = 0
     junk: int = 0
+    unlisted: list[str] = field(default_factory=list)  # folders that could not be read
 
 
 def scan_tree(target: Path, roots: Iterable[str]) -> TreeScan:
     """Every non-directory entry under ``target/<root>`` (symlinks are not followed),
-    minus the extraction marker, leftover temporaries and platform junk (counted)."""
+    minus the extraction marker, leftover temporaries and platform junk (counted).
+    A folder that cannot be listed is noted, not fatal."""
     scan = TreeScan()
     pending = [(target / root, root) for root in roots if (target / root).is_dir()]
     while pending:
         folder, relative = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                path = f"{relative}/{entry.name}"
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((Path(entry.path), path))
-                elif entry.name.endswith(TEMP_SUFFIX):
-                    scan.temporaries += 1
-                elif is_platform_junk(path):
-                    scan.junk += 1
-                elif not entry.name.startswith(MARKER_PREFIX):
-                    scan.files.append(path)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            scan.unlisted.append(f"{folder} ({exc.strerror or exc})")
+            continue
+        for entry in entries:
+            path = f"{relative}/{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((Path(entry.path), path))
+            elif entry.name.endswith(TEMP_SUFFIX):
+                scan.temporaries += 1
+            elif is_platform_junk(path):
+                scan.junk += 1
+            elif not entry.name.startswith(MARKER_PREFIX):
+                scan.files.append(path)
     return scan
 
 
@@ -313,4 +319,7 @@ def _scan_notes(part: str, scan: TreeScan) -> list[str]:
         )
     if scan.junk:
         notes.append(f"{part}: ignored {scan.junk} platform file(s) such as .DS_Store")
+    if scan.unlisted:
+        listed = ", ".join(scan.unlisted[:3])
+        notes.append(f"{part}: could not look for unexpected files in {listed}")
     return notes

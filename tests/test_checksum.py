@@ -311,6 +311,7 @@ def test_a_deleted_image_is_named_as_missing_and_an_extra_one_as_unexpected(
     (home.data / extra).write_bytes(b"x")
     (home.data / "labeled-images" / ".hyperkvasir-extract.json").write_text("{}")
     (home.data / (home.image(2) + ".hkx-tmp")).write_bytes(b"partial")
+    (home.data / "labeled-images" / ".DS_Store").write_bytes(b"Finder was here")
     result = home.checksum("--extracted")
     assert result.exit_code == 5
     assert f"file {gone}: FAILED (missing" in result.stdout
