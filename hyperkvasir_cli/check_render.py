@@ -47,8 +47,9 @@ def checksum_file_lines(report: CheckReport, algorithm: str) -> list[str]:
     ]
 
 
-def report_json(report: CheckReport, algorithm: str) -> dict[str, object]:
-    """The `--json` document; every key is always present."""
+def report_json(report: CheckReport, algorithm: str | None) -> dict[str, object]:
+    """The `--json` document; every key is always present (``algorithm`` is null when a
+    checksum file's lines each told their own)."""
     kinds = dict.fromkeys(KIND_NAMES, 0) | report.kinds()
     return {
         "ok": not report.problems,

@@ -142,7 +142,7 @@ def checksum(
     workers = jobs or rt.settings.jobs or available_cores()
     progress = rt.console.progress()
     if check is not None:
-        report = verify_check_file(check, algorithm.value if algorithm else None, workers, progress)
+        report = verify_check_file(check, chosen, workers, progress)
     else:
         options = CheckOptions(
             deep=deep,
@@ -154,7 +154,8 @@ def checksum(
             jobs=workers,
         )
         report = _check_parts(rt, parts or [], options, progress)
-    _show(rt, report, output_format, chosen or "sha256", json_output)
+        chosen = options.algorithm
+    _show(rt, report, output_format, chosen, json_output)
     _record_verified(rt, report)
     error = failure_error(report)
     if error is not None:
@@ -239,7 +240,11 @@ def _check_parts(
 
 
 def _show(
-    rt: Runtime, report: CheckReport, output_format: OutputFormat, algorithm: str, json_output: bool
+    rt: Runtime,
+    report: CheckReport,
+    output_format: OutputFormat,
+    algorithm: str | None,
+    json_output: bool,
 ) -> None:
     console = rt.console
     for note in report.notes:
@@ -253,7 +258,7 @@ def _show(
         if report.items:
             console.out(summary_line(report))
         return
-    for line in checksum_file_lines(report, algorithm):
+    for line in checksum_file_lines(report, ALGORITHM_OF_FORMAT[output_format.value]):
         console.out(line)
     for item in report.problems:  # stdout is a checksum file now: problems go to stderr
         console.warn(item_line(item))
