@@ -49,7 +49,8 @@ from hyperkvasir_cli.zipindex import read_members
 from hyperkvasir_cli.zipsafety import TEMP_SUFFIX, SafeMember, is_inside, safe_members
 
 # Below this much work, starting worker processes costs more than it saves.
-PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+PARALLEL_MIN_MEMBERS = 1024
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,9 @@ def run_batches(
     archive: Path, target: Path, plan: Plan, jobs: int, progress: ProgressReporter
 ) -> BatchOutcome:
     """Extract every task of ``plan``; ``jobs`` worker processes when the work is large."""
-    parallel = jobs > 1 and plan.bytes_to_process >= PARALLEL_THRESHOLD_BYTES and os.name != "nt"
+    large = plan.bytes_to_process >= PARALLEL_MIN_BYTES or len(plan.tasks) >= PARALLEL_MIN_MEMBERS
+    # Workers get their pipes through pass_fds, which Windows lacks.
+    parallel = jobs > 1 and large and os.name != "nt"
     batches = cut_batches(plan.tasks, jobs if parallel else 1)
     total = BatchOutcome()
     progress.start(f"extract {archive.name}", total=plan.bytes_to_process)

@@ -2,125 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from hyperkvasir_cli.cli.extracting import ExtractRequest, check_request, extract_part, summary
 from hyperkvasir_cli.cli.fetching import ensure_archive
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument, WaitLockOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.config import PartRecord
 from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.extract import ExtractResult, delete_extracted_archive, extract_archive
-from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.selection import Selection
-from hyperkvasir_cli.units import format_bytes, format_duration
-
-
-@dataclass(frozen=True)
-class ExtractRequest:
-    """How to extract, as the `extract`, `download --extract` and `sync` commands ask it."""
-
-    target: Path | None = None
-    selection: Selection = field(default_factory=Selection)
-    jobs: int | None = None
-    verify: bool = False
-    force: bool = False
-    delete_archive: bool = False
-
-
-def default_jobs() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def known_archive_sha256(part: Part, record: PartRecord | None, archive: Path) -> str | None:
-    """The archive's sha256 as verified at download, else the manifest's, when it still
-    describes the file on disk (same size); the archive is never hashed again for this."""
-    size = archive.stat().st_size
-    if record is not None and record.sha256 and record.size in (None, size):
-        return record.sha256
-    if part.sha256 and part.size in (None, size):
-        return part.sha256
-    return None
-
-
-def check_request(parts: list[Part], request: ExtractRequest) -> None:
-    """Refuse, before any work, what cannot be done: parts that are not zips, and deleting
-    an archive that a selection extracts only partly."""
-    for part in parts:
-        if part.archive_kind != "zip":
-            raise UsageError(
-                f"{part.name} is a {part.archive_kind} file, not a zip: nothing to extract",
-                hint=f"its file is used as downloaded; run `hyperkvasir download {part.name}`",
-            )
-    if request.delete_archive and not request.selection.is_everything:
-        raise UsageError(
-            "--delete-archive needs the whole archive extracted, but --include, --exclude or "
-            "--class selects only part of it",
-            hint="drop the selection, or drop --delete-archive",
-        )
-
-
-def extract_part(rt: Runtime, part: Part, request: ExtractRequest) -> ExtractResult:
-    """Extract one downloaded part, record where it went, and delete its archive if asked.
-
-    The caller holds the data folder's lock. Errors are those of :func:`extract_archive`.
-    """
-    archive = ensure_archive(rt, part)
-    target = Path(os.path.abspath((request.target or rt.layout.extract_dir).expanduser()))
-    record = rt.reload_config().parts.get(part.name)
-    sha256 = known_archive_sha256(part, record, archive)
-    result = extract_archive(
-        archive,
-        target,
-        root=part.root,
-        selection=request.selection,
-        jobs=request.jobs or rt.settings.jobs or default_jobs(),
-        verify=request.verify or request.delete_archive,
-        force=request.force,
-        archive_sha256=sha256,
-        progress=rt.console.progress(),
-        part_name=part.name,
-    )
-    if result.marker is not None and not (
-        result.nothing_to_do and record is not None and record.extracted_to == str(target)
-    ):
-        rt.store.update_part(
-            part.name,
-            extracted_to=str(target),
-            extracted_at=datetime.now(timezone.utc),
-            extracted_from_sha256=sha256,
-        )
-    if request.delete_archive:
-        delete_extracted_archive(result, request.selection)
-        # The record keeps size and sha256, so later checks still know what it was.
-        rt.store.forget_part_fields(part.name, "archive")
-    return result
-
-
-def summary(part: Part, result: ExtractResult) -> str:
-    where = result.target
-    if result.selected == 0:
-        return f"{part.name}: the selection matches no member of {result.archive.name}"
-    if result.nothing_to_do:
-        return (
-            f"{part.name}: nothing to do; all {result.selected} selected members are already "
-            f"extracted in {where} and intact"
-        )
-    line = (
-        f"{part.name}: extracted {result.extracted} members ({format_bytes(result.bytes_written)}) "
-        f"into {where} in {format_duration(result.seconds)}; {result.skipped} already there"
-    )
-    if result.stale_removed:
-        line += f"; removed {result.stale_removed} unfinished files of an earlier run"
-    return line
-
 
 ToOption = Annotated[
     Path | None,
@@ -209,10 +101,12 @@ def extract(
     )
     selected_parts = rt.select_parts(parts)
     check_request(selected_parts, request)
+    # Missing archives are downloaded first; that takes the lock on its own.
+    archives = [ensure_archive(rt, part) for part in selected_parts]
     reports = []
     with rt.locked(wait_lock):
-        for part in selected_parts:
-            result = extract_part(rt, part, request)
+        for part, archive in zip(selected_parts, archives, strict=True):
+            result = extract_part(rt, part, archive, request)
             rt.console.info(summary(part, result))
             reports.append(
                 {"part": part.name, **result.as_json(), "archive_deleted": delete_archive}

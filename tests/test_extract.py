@@ -1,0 +1,499 @@
+"""`hyperkvasir extract`, used as a person would: real zips in the data folder, the real
+command line, and the files that end up on disk."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperkvasir_cli.classes import LABELED_CLASSES
+from hyperkvasir_cli.config import ConfigStore
+from hyperkvasir_cli.lock import data_lock
+from hyperkvasir_cli.selection import Selection
+from tests.cli import Result, run_cli
+from tests.hostile_zips import RawMember, deflated, raw_zip
+from tests.zips import BuiltArchive, build_labeled_images, write_zip
+
+LABELED_FILE = "hyper-kvasir-labeled-images.zip"
+# A fifth of the published counts (at least one): the real mix of large and tiny classes.
+SCALED_COUNTS = {c.name: 1 for c in LABELED_CLASSES} | {
+    "cecum": 20, "polyps": 21, "bbps-2-3": 23, "z-line": 19, "ileum": 2, "hemorrhoids": 1,
+}  # fmt: skip
+
+
+class Workspace:
+    """A data folder, a manifest describing the archives put into it, and the CLI."""
+
+    def __init__(self, tmp_path: Path, data_dir: Path) -> None:
+        self.tmp_path = tmp_path
+        self.data_dir = data_dir
+        self.manifest = tmp_path / "manifest.yaml"
+        self.parts: list[dict[str, object]] = []
+        self.out = tmp_path / "out"
+
+    def add_part(self, name: str, file: str, root: str | None, **extra: object) -> Path:
+        part: dict[str, object] = {
+            "name": name,
+            "file": file,
+            "urls": [f"http://127.0.0.1:9/{file}"],
+        }
+        if root:
+            part["root"] = root
+        self.parts = [p for p in self.parts if p["name"] != name] + [{**part, **extra}]
+        self.manifest.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": self.parts}))
+        return self.data_dir / "archives" / file
+
+    def labeled(
+        self, per_class: int | dict[str, int] = SCALED_COUNTS, **options: object
+    ) -> BuiltArchive:
+        path = self.add_part("labeled-images", LABELED_FILE, "labeled-images")
+        return build_labeled_images(path, per_class=per_class, **options)  # type: ignore[arg-type]
+
+    def raw(self, members: list[RawMember], *, zip64: bool = False) -> Path:
+        return raw_zip(self.add_part("odd", "odd.zip", "odd"), members, zip64=zip64)
+
+    def extract(self, *args: str) -> Result:
+        return run_cli("extract", *args, "--manifest", str(self.manifest))
+
+    def files(self, root: Path | None = None) -> dict[str, bytes]:
+        """Every file under ``root`` (default: the --to folder), by relative path."""
+        base = root or self.out
+        return {
+            p.relative_to(base).as_posix(): p.read_bytes()
+            for p in sorted(base.rglob("*"))
+            if p.is_file()
+        }
+
+
+@pytest.fixture
+def ws(tmp_path: Path, data_dir: Path) -> Workspace:
+    return Workspace(tmp_path, data_dir)
+
+
+def dataset_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in files.items() if not k.endswith(".hyperkvasir-extract.json")}
+
+
+def snapshot(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+
+
+# --- the real layout, complete and intact ------------------------------------------------
+
+
+def test_labeled_images_land_at_their_real_paths_byte_for_byte(ws: Workspace) -> None:
+    built = ws.labeled()
+    result = ws.extract("labeled-images", "--to", str(ws.out), "--json")
+    assert result.exit_code == 0, result.stderr
+    files = ws.files()
+    assert dataset_files(files) == built.members  # same paths, same bytes (so same CRC-32)
+    images = [p for p in files if p.endswith(".jpg")]
+    assert len(images) == sum(SCALED_COUNTS.values())
+    polyps = [
+        p
+        for p in images
+        if p.startswith("labeled-images/lower-gi-tract/pathological-findings/polyps/")
+    ]
+    assert len(polyps) == 21
+    report = result.json()["parts"][0]
+    assert report["selected"] == report["extracted"] == len(built.members)
+    assert report["skipped"] == 0 and report["nothing_to_do"] is False
+    assert report["bytes"] == sum(map(len, built.members.values()))
+    assert "extracted" in result.stderr and str(ws.out) in result.stderr
+
+
+def test_files_get_the_archive_times_and_nothing_unfinished_remains(ws: Workspace) -> None:
+    ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    csv = ws.out / "labeled-images" / "image-labels.csv"
+    assert csv.stat().st_mtime == time.mktime((2020, 1, 1, 0, 0, 0, 0, 0, -1))
+    assert not list(ws.out.rglob("*.hkx-tmp"))
+
+
+def test_default_target_is_the_data_folder_and_the_config_records_it(
+    ws: Workspace, data_dir: Path, config_path: Path
+) -> None:
+    built = ws.labeled(per_class=1)
+    assert ws.extract("labeled-images").exit_code == 0
+    assert dataset_files(ws.files(data_dir / "labeled-images")) == {
+        k.removeprefix("labeled-images/"): v for k, v in built.members.items()
+    }
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert record.extracted_to == str(data_dir)
+    assert record.extracted_at is not None
+
+
+def test_marker_records_archive_checksum_counts_and_selection(ws: Workspace) -> None:
+    built = ws.labeled(per_class=2)
+    digest = "ab" * 32
+    ws.add_part("labeled-images", LABELED_FILE, "labeled-images", sha256=digest)
+    assert ws.extract("labeled-images", "--to", str(ws.out), "-k", "polyp").exit_code == 0
+    marker = json.loads((ws.out / "labeled-images" / ".hyperkvasir-extract.json").read_text())
+    assert marker["archive"] == LABELED_FILE and marker["archive_sha256"] == digest
+    assert marker["members"] == 2
+    assert marker["bytes"] == sum(len(v) for k, v in built.members.items() if "/polyps/" in k)
+    assert Selection.build(**marker["selection"]) == Selection.build(classes=["polyps"])
+    assert marker["completed_at"].endswith("Z") and marker["tool_version"]
+
+
+# --- resumable and idempotent -------------------------------------------------------------
+
+
+def test_second_run_does_nothing_and_says_so(ws: Workspace) -> None:
+    ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    before = {p: p.stat().st_ino for p in ws.out.rglob("*")}
+    again = ws.extract("labeled-images", "--to", str(ws.out), "--json")
+    assert again.exit_code == 0
+    assert "nothing to do" in again.stderr
+    report = again.json()["parts"][0]
+    assert report["nothing_to_do"] is True and report["extracted"] == 0
+    assert {p: p.stat().st_ino for p in ws.out.rglob("*")} == before  # nothing rewritten
+
+
+def test_rerun_replaces_missing_and_wrong_sized_files_only(ws: Workspace) -> None:
+    built = ws.labeled(per_class=2)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    images = sorted(p for p in ws.out.rglob("*.jpg"))
+    images[0].unlink()
+    images[1].write_bytes(images[1].read_bytes()[:10])
+    report = ws.extract("labeled-images", "--to", str(ws.out), "--json").json()["parts"][0]
+    assert (report["extracted"], report["skipped"]) == (2, len(built.members) - 2)
+    assert dataset_files(ws.files()) == built.members
+
+
+def test_verify_catches_a_same_size_corruption_that_size_checks_miss(ws: Workspace) -> None:
+    built = ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    victim = next(ws.out.rglob("*.jpg"))
+    victim.write_bytes(bytes(len(victim.read_bytes())))
+    assert ws.extract("labeled-images", "--to", str(ws.out), "--json").json()["parts"][0][
+        "nothing_to_do"
+    ]
+    checked = ws.extract("labeled-images", "--to", str(ws.out), "--verify", "--json")
+    report = checked.json()["parts"][0]
+    assert report["extracted"] == 1 and report["verified"] is True
+    assert dataset_files(ws.files()) == built.members
+
+
+def test_force_extracts_everything_again(ws: Workspace) -> None:
+    built = ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    report = ws.extract("labeled-images", "--to", str(ws.out), "-f", "-j").json()["parts"][0]
+    assert report["extracted"] == len(built.members)
+
+
+def test_unfinished_files_of_a_killed_run_are_removed(ws: Workspace) -> None:
+    ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    folder = next(ws.out.rglob("*.jpg")).parent
+    leftover = folder / ".abc.jpg.0badf00d.hkx-tmp"
+    leftover.write_bytes(b"half")
+    report = ws.extract("labeled-images", "--to", str(ws.out), "--json").json()["parts"][0]
+    assert report["stale_removed"] == 1 and not leftover.exists()
+
+
+def test_a_changed_archive_makes_same_sized_files_checked(ws: Workspace) -> None:
+    members = {"odd/a.txt": b"first version", "odd/b.txt": b"unchanged"}
+    path = ws.add_part("odd", "odd.zip", "odd", sha256="1" * 64)
+    write_zip(path, members)
+    assert ws.extract("odd", "--to", str(ws.out)).exit_code == 0
+    write_zip(path, {**members, "odd/a.txt": b"second versio"})  # same size
+    ws.add_part("odd", "odd.zip", "odd", sha256="2" * 64)
+    report = ws.extract("odd", "--to", str(ws.out), "--json").json()["parts"][0]
+    assert report["extracted"] == 1
+    assert (ws.out / "odd" / "a.txt").read_bytes() == b"second versio"
+
+
+# --- selection --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [["--include", "*/polyps/*"], ["--class", "polyp"], ["-k", "polyps"], ["-k", "Polyp"]],
+)
+def test_polyp_selection_yields_exactly_the_polyp_images(
+    ws: Workspace, selection: list[str]
+) -> None:
+    built = ws.labeled()
+    assert ws.extract("labeled-images", "--to", str(ws.out), *selection).exit_code == 0
+    expected = {k: v for k, v in built.members.items() if "/polyps/" in k}
+    assert len(expected) == 21
+    assert dataset_files(ws.files()) == expected
+
+
+def test_classes_in_split_file_spellings_and_excludes_combine(ws: Workspace) -> None:
+    built = ws.labeled(per_class=2)
+    args = ["-k", "normal-z-line", "-k", "oesophagitis-a", "-x", "*/esophagitis-a/*"]
+    assert ws.extract("labeled-images", "--to", str(ws.out), *args).exit_code == 0
+    assert set(dataset_files(ws.files())) == {k for k in built.members if "/z-line/" in k}
+
+
+def test_several_includes_add_up(ws: Workspace) -> None:
+    built = ws.labeled(per_class=2)
+    args = ["-i", "labeled-images/*.csv", "-i", "*/ileum/*"]
+    assert ws.extract("labeled-images", "--to", str(ws.out), *args).exit_code == 0
+    expected = {k for k in built.members if "/ileum/" in k} | {"labeled-images/image-labels.csv"}
+    assert set(dataset_files(ws.files())) == expected
+
+
+def test_unknown_class_is_a_usage_error_listing_the_classes(ws: Workspace) -> None:
+    ws.labeled(per_class=1)
+    result = ws.extract("labeled-images", "--to", str(ws.out), "--class", "polipo")
+    assert result.exit_code == 2
+    assert "unknown class 'polipo'" in result.stderr and "polyps" in result.stderr
+    assert not ws.out.exists()
+
+
+def test_a_selection_that_matches_nothing_is_an_error(ws: Workspace) -> None:
+    ws.labeled(per_class=1)
+    result = ws.extract("labeled-images", "--to", str(ws.out), "--include", "polyps/*")
+    assert result.exit_code == 2
+    assert "matched no member" in result.stderr and "hint:" in result.stderr
+
+
+def test_platform_junk_is_not_extracted(ws: Workspace) -> None:
+    path = ws.add_part("odd", "odd.zip", "odd")
+    write_zip(
+        path,
+        {
+            "odd/a.jpg": b"a",
+            "__MACOSX/odd/._a.jpg": b"resource fork",
+            "odd/.DS_Store": b"finder",
+            "odd/Thumbs.db": b"thumbs",
+        },
+    )
+    report = ws.extract("odd", "--to", str(ws.out), "--json").json()["parts"][0]
+    assert report["selected"] == 1
+    assert dataset_files(ws.files()) == {"odd/a.jpg": b"a"}
+
+
+# --- unsafe and damaged archives -----------------------------------------------------------
+
+
+def symlink_zip(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("odd/ok.txt", b"fine")
+        link = zipfile.ZipInfo("odd/passwd")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+
+
+def named_zip(name: str):  # type: ignore[no-untyped-def]
+    def build(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("odd/ok.txt", b"fine")
+            archive.writestr(zipfile.ZipInfo(name), b"evil")
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("build", "member", "reason"),
+    [
+        (named_zip("../evil.txt"), "../evil.txt", "'..'"),
+        (named_zip("odd/../../evil.txt"), "odd/../../evil.txt", "'..'"),
+        (named_zip("/tmp/abs.txt"), "/tmp/abs.txt", "absolute path"),
+        (named_zip("C:/x.txt"), "C:/x.txt", "drive letter"),
+        (named_zip("..\\evil.txt"), "..\\\\evil.txt", "'..'"),
+        (symlink_zip, "odd/passwd", "symbolic link"),
+        (
+            lambda p: raw_zip(
+                p, [RawMember("odd/ok.txt", b"ok"), RawMember(b"odd/a\x00/../../x", b"x")]
+            ),
+            "odd/a\\x00/../../x",
+            "NUL byte",
+        ),
+    ],
+)
+def test_unsafe_archives_exit_6_naming_the_member_and_write_nothing_anywhere(
+    ws: Workspace,
+    tmp_path: Path,
+    build,
+    member: str,
+    reason: str,  # type: ignore[no-untyped-def]
+) -> None:
+    build(ws.add_part("odd", "odd.zip", "odd"))
+    before = snapshot(tmp_path)
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 6
+    error = result.stderr.splitlines()[0]
+    assert error.startswith("error: odd.zip is unsafe to extract: member ")
+    assert repr(member.replace("\\\\", "\\")) in error or member in error
+    assert reason in error and "nothing was written" in error
+    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    lock_files = {"data/.hyperkvasir.lock"}
+    assert snapshot(tmp_path) - before <= lock_files
+    assert not ws.out.exists()
+
+
+def test_a_link_on_disk_leading_out_of_the_target_is_not_followed(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    ws.labeled(per_class=1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ws.out.mkdir()
+    (ws.out / "labeled-images").symlink_to(elsewhere)
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 6
+    assert "resolves outside" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("member", "words"),
+    [
+        (RawMember("odd/x.jpg", b"data", method=9, stored=b"????"), ["deflate64 (9)", "odd/x.jpg"]),
+        (RawMember("odd/x.jpg", b"data", method=93, stored=b"????"), ["zstd (93)", "odd/x.jpg"]),
+        (RawMember("odd/x.jpg", b"data", flags=0x1), ["encrypted", "odd/x.jpg"]),
+    ],
+)
+def test_unreadable_members_exit_6_naming_method_and_member(
+    ws: Workspace, member: RawMember, words: list[str]
+) -> None:
+    ws.raw([RawMember("odd/ok.txt", b"ok"), member])
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 6
+    assert all(word in result.stderr for word in words)
+    assert not ws.out.exists()
+
+
+def test_a_member_inflating_past_its_declared_size_is_stopped(ws: Workspace) -> None:
+    payload = bytes(4_000_000)
+    bomb = RawMember("odd/bomb.bin", payload[:1000], method=8, stored=deflated(payload))
+    ws.raw([RawMember("odd/first.txt", b"first"), bomb])
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 6
+    assert "inflates to more than the 1000 B it declares" in result.stderr
+    assert ws.files() == {"odd/first.txt": b"first"}  # no bomb, no temporary file
+
+
+def test_a_bad_crc_exits_6_and_leaves_no_file_under_its_name(ws: Workspace) -> None:
+    ws.raw([RawMember("odd/good.txt", b"good"), RawMember("odd/bad.txt", b"payload", crc=123)])
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 6
+    assert "'odd/bad.txt' has CRC-32" in result.stderr and "0000007b" in result.stderr
+    assert ws.files() == {"odd/good.txt": b"good"}
+
+
+def test_a_truncated_archive_exits_6_and_writes_nothing(ws: Workspace) -> None:
+    built = ws.labeled(per_class=1)
+    built.path.write_bytes(built.path.read_bytes()[: built.path.stat().st_size // 2])
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 6
+    assert "not a readable zip" in result.stderr and "truncated" in result.stderr
+    assert not ws.out.exists()
+
+
+def test_not_enough_space_for_the_declared_sizes_exits_7_before_writing(ws: Workspace) -> None:
+    ws.raw(
+        [
+            RawMember("odd/small.txt", b"x"),
+            RawMember("odd/huge.bin", b"x", method=8, declared_size=2**50),
+        ]
+    )
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 7
+    assert "not enough disk space" in result.stderr and str(2**50 + 1) in result.stderr
+    assert not ws.out.exists()
+
+
+# --- ZIP64 and other methods ------------------------------------------------------------
+
+
+def test_zip64_archive_with_thousands_of_members_extracts_completely(ws: Workspace) -> None:
+    members = {f"odd/images/{n:05d}.jpg": n.to_bytes(4, "big") * (n % 7 + 1) for n in range(3000)}
+    ws.raw(
+        [
+            RawMember(name, data, method=8 if n % 2 else 0)
+            for n, (name, data) in enumerate(members.items())
+        ],
+        zip64=True,
+    )
+    result = ws.extract("odd", "--to", str(ws.out), "--jobs", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["extracted"] == 3000
+    assert dataset_files(ws.files()) == members
+
+
+def test_zip64_local_headers_from_zipfile_are_read(ws: Workspace) -> None:
+    built = ws.labeled(per_class=1, force_zip64=True)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    assert dataset_files(ws.files()) == built.members
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_stored_bzip2_and_lzma_members_extract(ws: Workspace, method: int) -> None:
+    built = ws.labeled(per_class=1, compression=method)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    assert dataset_files(ws.files()) == built.members
+
+
+# --- the command around the engine ------------------------------------------------------
+
+
+def test_delete_archive_after_a_verified_complete_extraction(
+    ws: Workspace, config_path: Path
+) -> None:
+    built = ws.labeled(per_class=1)
+    store = ConfigStore(config_path)
+    store.update_part(
+        "labeled-images", archive=str(built.path), sha256="cd" * 32, size=built.path.stat().st_size
+    )
+    refused = ws.extract("labeled-images", "--to", str(ws.out), "-k", "polyps", "--delete-archive")
+    assert refused.exit_code == 2 and built.path.exists() and not ws.out.exists()
+    result = ws.extract("labeled-images", "--to", str(ws.out), "--delete-archive", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["archive_deleted"] is True
+    assert not built.path.exists()
+    assert dataset_files(ws.files()) == built.members
+    record = store.read().parts["labeled-images"]
+    assert record.archive is None and record.sha256 == "cd" * 32
+    assert record.extracted_from_sha256 == "cd" * 32
+
+
+def test_a_missing_archive_is_downloaded_first(ws: Workspace, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror" / LABELED_FILE
+    built = build_labeled_images(mirror, per_class=1)
+    ws.add_part("labeled-images", LABELED_FILE, "labeled-images", urls=[mirror.as_uri()])
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 0, result.stderr
+    assert (ws.data_dir / "archives" / LABELED_FILE).read_bytes() == mirror.read_bytes()
+    assert dataset_files(ws.files()) == built.members
+
+
+def test_csv_parts_and_unknown_parts_are_usage_errors(ws: Workspace) -> None:
+    ws.add_part("official-splits", "2_fold_split.csv", None)
+    assert ws.extract("official-splits").exit_code == 2
+    unknown = ws.extract("labelled-images")
+    assert unknown.exit_code == 2 and "official-splits" in unknown.stderr
+    assert ws.extract().exit_code == 2
+
+
+def test_another_run_holding_the_lock_exits_8(ws: Workspace, data_dir: Path) -> None:
+    ws.labeled(per_class=1)
+    with data_lock(data_dir / ".hyperkvasir.lock"):
+        result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 8
+    assert not ws.out.exists()
+
+
+def test_help_documents_every_option() -> None:
+    text = run_cli("extract", "--help").stdout
+    options = "--to -t --include -i --exclude -x --class -k --jobs -J --verify --force -f"
+    for option in [*options.split(), "--delete-archive", "--wait-lock", "-w", "--json", "-j"]:
+        assert option in text
+
+
+def test_jobs_must_be_positive(ws: Workspace) -> None:
+    ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--jobs", "0").exit_code == 2
