@@ -25,6 +25,7 @@ from hyperkvasir_cli.integrity import (
 )
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.worker_threads import READ_BUFFER_SIZE, SharedProgress, run_in_threads
+from hyperkvasir_cli.zipsafety import method_name
 
 # Errors zipfile and zlib raise on damaged data (ValueError: impossible offsets or sizes).
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError)
@@ -71,9 +72,8 @@ def read_member(
     try:
         handle = archive.open(info)
     except NotImplementedError:
-        return MemberOutcome(
-            "unreadable", f"compression method {info.compress_type} is not supported", {}
-        )
+        method = method_name(info.compress_type)
+        return MemberOutcome("unreadable", f"compression method {method} is not supported", {})
     except RuntimeError as exc:  # zipfile's way of saying "encrypted"
         return MemberOutcome("unreadable", f"cannot be read: {exc}", {})
     except _DAMAGE as exc:
@@ -89,7 +89,7 @@ def read_member(
         # data it decoded differs from the one recorded for the member.
         return MemberOutcome(
             "changed",
-            f"CRC-32 of the data differs from the central directory's {info.CRC:08x}",
+            f"changed: the CRC-32 of its data differs from the central directory's {info.CRC:08x}",
             {"size": size},
         )
     except _DAMAGE as exc:
@@ -98,7 +98,7 @@ def read_member(
         )
     if size != info.file_size:
         return MemberOutcome(
-            "changed", f"size: expected {info.file_size} B, found {size} B", {"size": size}
+            "changed", f"changed: size expected {info.file_size} B, found {size} B", {"size": size}
         )
     return MemberOutcome("ok", "size and CRC-32 match the central directory", {"size": size})
 

@@ -231,7 +231,7 @@ def test_deep_names_the_member_whose_crc_does_not_match(stored_home: Home) -> No
     assert result.exit_code == 5
     bad = [line for line in result.stdout.splitlines() if "FAILED" in line]
     assert len(bad) == 2  # the archive's sha256, and that one member
-    assert bad[1].startswith(f"labeled-images member {member}: FAILED (CRC-32")
+    assert bad[1].startswith(f"labeled-images member {member}: FAILED (changed: the CRC-32")
     assert member in result.stderr
 
 
@@ -272,7 +272,8 @@ def test_deep_on_an_unsupported_compression_method_exits_6_naming_the_member(
     home = Home(data_dir, write_manifest(tmp_path / "m.yaml", built.path), built)
     result = home.checksum("--deep")
     assert result.exit_code == 6
-    assert f"member {member}: FAILED (compression method 99 is not supported)" in result.stdout
+    method = "compression method WinZip AES (99) is not supported"
+    assert f"member {member}: FAILED ({method})" in result.stdout
 
 
 # -- extracted trees ---------------------------------------------------------------------
