@@ -105,6 +105,12 @@ def parse_access_log(text: str) -> list[Request]:
     return requests
 
 
+def rate_bytes(rate: str) -> int:
+    """Bytes per second of an nginx rate (`1m`, `256k`, `4096`); k and m are binary units."""
+    factor = {"k": 2**10, "m": 2**20}.get(rate[-1:].lower(), 1)
+    return int(rate.rstrip("kKmM")) * factor
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))

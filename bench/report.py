@@ -182,17 +182,24 @@ def _memory_total() -> str:
     return "unknown RAM"
 
 
-def _commit(repo: Path) -> str:
+def _git(repo: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
-        return "unknown commit"
+        return None
     return done.stdout.strip()
+
+
+def _commit(repo: Path) -> str:
+    """The commit measured, and whether the package differed from it."""
+    commit = _git(repo, "rev-parse", "--short", "HEAD")
+    if commit is None:
+        return "unknown commit"
+    if _git(repo, "status", "--porcelain", "--", "hyperkvasir_cli"):
+        return f"{commit} with uncommitted changes"
+    return commit
 
 
 def machine_line(repo: Path, version: str) -> str:

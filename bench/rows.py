@@ -181,10 +181,10 @@ def _aria2c(ws: Workspace, file: DataFile) -> Contender:
 
 
 def throttled_rows(ws: Workspace) -> list[Row]:
-    size, rate = human(ws.settings.throttled_size), ws.settings.rate
+    size, rate = human(ws.settings.throttled_size), ws.settings.rate_text
     names = (
-        f"download --connections 8 vs `aria2c -x8 -s8` ({size}, {rate}/s per connection)",
-        f"download --connections 8 vs `curl -o f && sha256sum f` ({size}, {rate}/s)",
+        f"download --connections 8 vs `aria2c -x8 -s8` ({size}, {rate} per connection)",
+        f"download --connections 8 vs `curl -o f && sha256sum f` ({size}, {rate})",
     )
     if ws.server is None:
         return [failed_row(name, ws.why_no_server) for name in names]

@@ -44,7 +44,7 @@ FULL = Settings(
     repeat=5,
     budget=20.0,
     jobs=2,
-    work=REPO / "bench" / "work",
+    work=REPO / "bench" / "work" / "full",
 )
 QUICK = dataclasses.replace(
     FULL,
@@ -54,6 +54,7 @@ QUICK = dataclasses.replace(
     images=3_000,
     repeat=3,
     budget=5.0,
+    work=REPO / "bench" / "work" / "quick",  # a quick run must not replace the full data
 )
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMG]?)i?B?$", re.IGNORECASE)
 _NGINX_RATE = re.compile(r"^\d+[km]?$", re.IGNORECASE)
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--budget", type=float, help="seconds of repeats per row at most (default 20)")
     add("--jobs", type=int, help="--jobs for extract (default 2)")
     add("--only", action="append", choices=list(GROUPS), help="run only these rows (repeatable)")
-    add("--work", type=Path, help="work folder (default bench/work)")
+    add("--work", type=Path, help="work folder (default bench/work/full or quick)")
     add("--keep", action="store_true", help="keep the data for the next run")
     add("--results", type=Path, help=f"write the table here (default {RESULTS} on full runs)")
     return parser
@@ -152,7 +153,7 @@ def describe(settings: Settings, floor: int) -> str:
             machine_line(REPO, __version__),
             "",
             f"Data: a {human(settings.size)} random file (unlimited download); "
-            f"a {human(settings.throttled_size)} random file served at {settings.rate}/s "
+            f"a {human(settings.throttled_size)} random file served at {settings.rate_text} "
             f"per connection (throttled rows); a labeled-images zip of {LABELED_IMAGES:,} "
             f"deflated JPEG-like members (~{human(settings.zip_size)}); "
             f"{settings.images:,} tiny JPEGs for `stats --images` at scale.",

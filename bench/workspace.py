@@ -22,7 +22,7 @@ import yaml
 
 from bench import data
 from bench.measure import Run, run_command
-from bench.nginx import Nginx
+from bench.nginx import Nginx, rate_bytes
 from hyperkvasir_cli.manifest import load_manifest
 
 PACKAGE_OF = {
@@ -78,7 +78,7 @@ def count_images(tree: Path) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """The sizes and repeat policy of one benchmark run."""
+    """The sizes and repeat policy of one benchmark run (``rate`` in nginx's syntax)."""
 
     size: int
     throttled_size: int
@@ -89,6 +89,10 @@ class Settings:
     budget: float
     jobs: int
     work: Path
+
+    @property
+    def rate_text(self) -> str:
+        return f"{human(rate_bytes(self.rate))}/s"
 
 
 @dataclass(frozen=True)
