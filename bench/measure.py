@@ -17,6 +17,7 @@ Memory, as measured here (Linux):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -33,6 +34,7 @@ from typing import IO
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 SAMPLE_INTERVAL = 0.1
+TIMEOUT = 900.0  # seconds; a hung command must not hang the whole run
 STDOUT_LIMIT = 64 << 20  # `--json` over 10,662 files prints a few MB
 STDERR_TAIL = 4096
 
@@ -47,6 +49,7 @@ class Run:
     peak_rss: int  # bytes, largest single process of the tree
     peak_tree_pss: int  # bytes, sampled sum over the tree; 0 when never sampled
     max_processes: int
+    timed_out: bool
     stdout: str
     stderr: str
 
@@ -61,6 +64,8 @@ class Run:
     def failure(self) -> str:
         """One line saying how the command failed, for the notes column."""
         program = Path(self.argv[0]).name
+        if self.timed_out:
+            return f"`{program}` still ran after {TIMEOUT:g} s and was killed"
         if self.exit_code < 0:
             return f"`{program}` killed by signal {-self.exit_code}"
         return f"`{program}` exited {self.exit_code}: {_last_words(self.stderr)}"
@@ -114,17 +119,22 @@ def _pss_bytes(pid: int) -> int:
 
 
 def _kill_command(launcher: int) -> None:
-    for pid in _children_by_parent().get(launcher, []):
-        os.kill(pid, signal.SIGKILL)
+    """SIGKILL every process of the command (a pipeline's too), not the launcher."""
+    for pid in _process_tree(launcher)[1:]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 class _TreeSampler(threading.Thread):
-    """Samples the command's summed PSS; kills the command once ``kill_when()`` holds."""
+    """Samples the command's summed PSS; kills the command once ``kill_when()`` holds or
+    it runs past :data:`TIMEOUT`."""
 
     def __init__(self, launcher: int, kill_when: Callable[[], bool] | None) -> None:
         super().__init__(daemon=True)
         self.launcher = launcher
         self.kill_when = kill_when
+        self.deadline = time.monotonic() + TIMEOUT
+        self.timed_out = False
         self.peak_pss = 0
         self.max_processes = 1
         self._finished = threading.Event()
@@ -137,6 +147,9 @@ class _TreeSampler(threading.Thread):
             if self.kill_when is not None and self.kill_when():
                 _kill_command(self.launcher)
                 self.kill_when = None
+            if not self.timed_out and time.monotonic() > self.deadline:
+                _kill_command(self.launcher)
+                self.timed_out = True
 
     def stop(self) -> None:
         self._finished.set()
@@ -203,6 +216,7 @@ def run_command(
             peak_rss=int(max_rss_kib) * 1024,
             peak_tree_pss=sampler.peak_pss,
             max_processes=sampler.max_processes,
+            timed_out=sampler.timed_out,
             stdout=_read_back(out, STDOUT_LIMIT, tail=False),
             stderr=_read_back(err, STDERR_TAIL, tail=True),
         )
