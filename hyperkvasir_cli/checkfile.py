@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hyperkvasir_cli.errors import UsageError
+from hyperkvasir_cli.hashing import hash_file
 from hyperkvasir_cli.integrity import (
     ALGORITHMS,
     CheckItem,
     CheckReport,
     Facts,
     ItemResult,
-    hash_file,
     size_or_zero,
 )
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress

@@ -11,7 +11,6 @@ exit code) the command ends with.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,10 +19,11 @@ from typing import Literal
 
 from hyperkvasir_cli.config import PartRecord
 from hyperkvasir_cli.errors import ArchiveError, HyperkvasirError, IntegrityError
+from hyperkvasir_cli.hashing import FileDigest, hash_file
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.units import format_bytes
-from hyperkvasir_cli.worker_threads import SharedProgress, read_buffer, run_in_threads
+from hyperkvasir_cli.worker_threads import SharedProgress, run_in_threads
 
 ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512", "blake2b")
 
@@ -172,12 +172,6 @@ class ArchiveTarget:
     expected: ArchiveExpectation
 
 
-@dataclass(frozen=True)
-class FileDigest:
-    size: int
-    digests: dict[str, str]
-
-
 def judge_archive(
     expected: ArchiveExpectation, found: FileDigest, sizes_only: bool = False
 ) -> tuple[ItemResult, str]:
@@ -230,30 +224,6 @@ def archive_item(target: ArchiveTarget, found: FileDigest, sizes_only: bool = Fa
         expected=expected,
         found={"size": found.size, **found.digests},
         source=target.expected.source,
-    )
-
-
-def hash_file(
-    path: Path, algorithms: Sequence[str] = ("sha256",), progress: ProgressReporter | None = None
-) -> FileDigest:
-    """Read ``path`` once, streaming, through every algorithm; memory stays flat.
-
-    Always reads the file (never a cached result). Raises OSError when it cannot be read.
-    ``progress`` only receives ``advance`` calls, so several files can share one task.
-    """
-    digests = [hashlib.new(name) for name in algorithms]
-    view = read_buffer()
-    size = 0
-    with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(view):
-            chunk = view[:count]
-            for digest in digests:
-                digest.update(chunk)
-            size += count
-            if progress is not None:
-                progress.advance(count)
-    return FileDigest(
-        size, {name: d.hexdigest() for name, d in zip(algorithms, digests, strict=True)}
     )
 
 
