@@ -120,7 +120,9 @@ def failed_row(name: str, reason: str) -> Row:
 def _seconds(sample: Sample | None) -> str:
     if sample is None:
         return "—"
-    return f"{sample.seconds:.3g}" if sample.available else "n/a"
+    if not sample.available:
+        return "n/a"
+    return f"{sample.seconds:.3f}" if sample.seconds < 10 else f"{sample.seconds:.1f}"
 
 
 def _megabytes(sample: Sample | None) -> str:
@@ -202,11 +204,13 @@ def _commit(repo: Path) -> str:
     return commit
 
 
-def machine_line(repo: Path, version: str) -> str:
+def machine_line(repo: Path, version: str, load: float) -> str:
+    """`uname -srm`, CPU, cores, RAM, Python, what was measured, when, and how busy."""
     uname = platform.uname()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"Machine: {uname.system} {uname.release} {uname.machine}; {_cpu_model()}, "
         f"{os.cpu_count()} cores, {_memory_total()}; Python {platform.python_version()}; "
-        f"hyperkvasir {version} at {_commit(repo)}; {when}"
+        f"hyperkvasir {version} at {_commit(repo)}; {when}; load average {load:.2f} "
+        "when the run started"
     )

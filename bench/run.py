@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import re
 import shutil
 import signal
@@ -147,10 +148,10 @@ def run_groups(settings: Settings, groups: Sequence[str], rows: list[Row]) -> No
                 rows.append(failed_row(name, f"benchmark error: {type(exc).__name__}: {exc}"))
 
 
-def describe(settings: Settings, floor: int) -> str:
+def describe(settings: Settings, floor: int, load: float) -> str:
     return "\n".join(
         [
-            machine_line(REPO, __version__),
+            machine_line(REPO, __version__, load),
             "",
             f"Data: a {human(settings.size)} random file (unlimited download); "
             f"a {human(settings.throttled_size)} random file served at {settings.rate_text} "
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(args)
     groups = args.only or list(GROUPS)
     rows: list[Row] = []
+    load = os.getloadavg()[0]  # other work on the machine skews every time below
     interrupted = False
     try:
         run_groups(settings, groups, rows)
@@ -197,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if not args.keep:
             cleanup(settings.work)
-    text = f"{describe(settings, memory_floor())}\n\n{markdown_table(rows)}\n"
+    text = f"{describe(settings, memory_floor(), load)}\n\n{markdown_table(rows)}\n"
     print(text)
     target = None if interrupted else results_path(args)
     if target is not None:
