@@ -65,9 +65,42 @@ WaitLockOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def complete_part_names(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion: the part names (with descriptions) of the manifest in effect.
+
+    Runs on every Tab press, so it reads the manifest's YAML without validating it and
+    returns no names, rather than an error, when the manifest cannot be read.
+    """
+    import os
+    from importlib import resources
+
+    import yaml
+
+    given = ctx.params.get("manifest") or ctx.find_root().params.get("manifest")
+    path = given or os.environ.get("HYPERKVASIR_MANIFEST")
+    try:
+        if path:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        else:
+            bundled = resources.files("hyperkvasir_cli").joinpath("data/manifest.yaml")
+            text = bundled.read_text(encoding="utf-8")
+        parts = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["parts"]
+        named = [(str(p["name"]), str(p.get("description") or p["file"])) for p in parts]
+    except (OSError, ValueError, yaml.YAMLError, TypeError, KeyError):
+        return []
+    chosen = set(ctx.params.get("parts") or ())
+    return [(n, d) for n, d in named if n.startswith(incomplete) and n not in chosen]
+
+
 PartsArgument = Annotated[
     list[str] | None,
-    typer.Argument(help="Parts to act on (see `hyperkvasir parts`).", show_default=False),
+    typer.Argument(
+        help="Parts to act on (see `hyperkvasir parts`).",
+        show_default=False,
+        autocompletion=complete_part_names,
+    ),
 ]
 AllPartsOption = Annotated[bool, typer.Option("--all", "-a", help="Every part of the manifest.")]
 ConnectionsOption = Annotated[
