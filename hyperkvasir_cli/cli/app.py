@@ -13,6 +13,7 @@ from hyperkvasir_cli.cli.commands import (
     parts_cmd,
     split_cmd,
     stats_cmd,
+    sync_cmd,
 )
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
@@ -75,6 +76,7 @@ app.command("checksum")(checksum_cmd.checksum)
 app.command("resume")(download_cmd.resume)
 app.command("stats")(stats_cmd.stats)
 app.command("split")(split_cmd.split)
+app.command("sync")(sync_cmd.sync)
 app.add_typer(config_cmd.config_app, name="config")
 
 
