@@ -19,11 +19,11 @@ import platformdirs
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.atomic import atomic_write_text
 from hyperkvasir_cli.errors import ConfigError
 from hyperkvasir_cli.yaml_errors import describe_validation_error, load_yaml_mapping
 
-ENV_PREFIX = "HYPERKVASIR_"
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?(?:/s)?\s*$")
 
 

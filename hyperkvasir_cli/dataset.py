@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from hyperkvasir_cli.classes import (
     CLASS_ALIASES,
@@ -22,7 +22,9 @@ from hyperkvasir_cli.classes import (
     canonical_class,
 )
 from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.manifest import Part
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.manifest import Part
 
 LABELED_IMAGES = "labeled-images"
 SEGMENTED_IMAGES = "segmented-images"

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.cli.console import Console
-from hyperkvasir_cli.clock import Clock, SystemClock
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -28,18 +28,15 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
-from hyperkvasir_cli.config import (
-    ENV_PREFIX,
-    ConfigFile,
-    ConfigStore,
-    Settings,
-    resolve_config_path,
-    resolve_settings,
-)
+from hyperkvasir_cli.clock import Clock, SystemClock
 from hyperkvasir_cli.errors import ExitCode, HyperkvasirError, UsageError
-from hyperkvasir_cli.layout import Layout
-from hyperkvasir_cli.lock import data_lock
-from hyperkvasir_cli.manifest import Manifest, Part, load_manifest
+
+# The library (pydantic models, YAML) is imported when a command first needs it, so that
+# `--help` and shell completion start fast.
+if TYPE_CHECKING:
+    from hyperkvasir_cli.config import ConfigFile, ConfigStore, Settings
+    from hyperkvasir_cli.layout import Layout
+    from hyperkvasir_cli.manifest import Manifest, Part
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,10 +83,14 @@ class Runtime:
 
     @property
     def config_path(self) -> Path:
+        from hyperkvasir_cli.config import resolve_config_path
+
         return resolve_config_path(self.options.config, self.environ)
 
     @property
     def store(self) -> ConfigStore:
+        from hyperkvasir_cli.config import ConfigStore
+
         return ConfigStore(self.config_path)
 
     @property
@@ -112,6 +113,8 @@ class Runtime:
             options = dict(self.setting_overrides)
             if self.options.data_dir is not None:
                 options["data_dir"] = self.options.data_dir
+            from hyperkvasir_cli.config import resolve_settings
+
             self._settings, self._sources = resolve_settings(
                 self.config_file.settings, self.environ, options, self.config_path
             )
@@ -127,6 +130,8 @@ class Runtime:
 
     @property
     def layout(self) -> Layout:
+        from hyperkvasir_cli.layout import Layout
+
         return Layout.from_settings(self.settings)
 
     @property
@@ -135,6 +140,8 @@ class Runtime:
             path = self.options.manifest
             if path is None and self.environ.get(f"{ENV_PREFIX}MANIFEST"):
                 path = Path(self.environ[f"{ENV_PREFIX}MANIFEST"])
+            from hyperkvasir_cli.manifest import load_manifest
+
             self._manifest = load_manifest(path)
         return self._manifest
 
@@ -150,6 +157,8 @@ class Runtime:
     @contextmanager
     def locked(self, wait_lock: float | None = None) -> Iterator[None]:
         wait = self.settings.wait_lock if wait_lock is None else wait_lock
+        from hyperkvasir_cli.lock import data_lock
+
         with data_lock(self.layout.lock_path, wait):
             yield
 

@@ -5,28 +5,19 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hyperkvasir_cli.check_render import (
-    checksum_file_lines,
-    item_line,
-    report_json,
-    summary_line,
-)
-from hyperkvasir_cli.checkfile import SUM_TOOLS, verify_check_file
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.errors import ConfigError, LockedError, UsageError
-from hyperkvasir_cli.integrity import (
-    CheckReport,
-    failure_error,
-    verification_fields,
-)
-from hyperkvasir_cli.manifest import Part
-from hyperkvasir_cli.part_check import CheckOptions, verify_parts
-from hyperkvasir_cli.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.integrity import CheckReport
+    from hyperkvasir_cli.manifest import Part
+    from hyperkvasir_cli.part_check import CheckOptions
+    from hyperkvasir_cli.progress import ProgressReporter
 
 
 class Algorithm(str, Enum):
@@ -46,7 +37,13 @@ class OutputFormat(str, Enum):
     b2sum = "b2sum"
 
 
-ALGORITHM_OF_FORMAT = {tool: algorithm for algorithm, tool in SUM_TOOLS.items()}
+def algorithm_of_format(output_format: str) -> str | None:
+    """The digest a checksum-file format is written with (None for plain output)."""
+    from hyperkvasir_cli.checkfile import SUM_TOOLS
+
+    return {tool: algorithm for algorithm, tool in SUM_TOOLS.items()}.get(output_format)
+
+
 DeepOption = Annotated[
     bool,
     typer.Option(
@@ -128,6 +125,10 @@ def checksum(
     """Prove archives intact (size and sha256: the manifest's, else the one recorded at
     first download), and with --deep every zip member, with --extracted every extracted
     file. Exit 0 when all is intact, 5 on any mismatch, 6 on an unreadable archive."""
+    from hyperkvasir_cli.checkfile import verify_check_file
+    from hyperkvasir_cli.integrity import failure_error
+    from hyperkvasir_cli.part_check import CheckOptions
+
     chosen = resolve_algorithm(algorithm.value if algorithm else None, output_format.value)
     check_option_conflicts(
         parts=bool(parts),
@@ -165,7 +166,9 @@ def checksum(
 def resolve_algorithm(algorithm: str | None, output_format: str) -> str | None:
     """The algorithm in use: --algorithm, else the one a sum format implies; a conflict
     between the two is a usage error."""
-    implied = ALGORITHM_OF_FORMAT.get(output_format)
+    from hyperkvasir_cli.checkfile import SUM_TOOLS
+
+    implied = algorithm_of_format(output_format)
     if implied and algorithm and implied != algorithm:
         raise UsageError(
             f"--format {output_format} prints {implied} digests, but --algorithm is {algorithm}",
@@ -231,6 +234,9 @@ def parts_to_check(rt: Runtime, names: list[str]) -> list[Part]:
 def _check_parts(
     rt: Runtime, names: list[str], options: CheckOptions, progress: ProgressReporter
 ) -> CheckReport:
+    from hyperkvasir_cli.integrity import CheckReport
+    from hyperkvasir_cli.part_check import verify_parts
+
     parts = parts_to_check(rt, names)
     if not parts:
         return CheckReport(notes=[f"nothing to check: no archive in {rt.layout.archives_dir}"])
@@ -246,6 +252,13 @@ def _show(
     algorithm: str | None,
     json_output: bool,
 ) -> None:
+    from hyperkvasir_cli.check_render import (
+        checksum_file_lines,
+        item_line,
+        report_json,
+        summary_line,
+    )
+
     console = rt.console
     for note in report.notes:
         console.info(note)
@@ -258,7 +271,7 @@ def _show(
         if report.items:
             console.out(summary_line(report))
         return
-    for line in checksum_file_lines(report, ALGORITHM_OF_FORMAT[output_format.value]):
+    for line in checksum_file_lines(report, algorithm_of_format(output_format.value) or "sha256"):
         console.out(line)
     for item in report.problems:  # stdout is a checksum file now: problems go to stderr
         console.warn(item_line(item))
@@ -267,6 +280,8 @@ def _show(
 
 def _record_verified(rt: Runtime, report: CheckReport) -> None:
     """Record when each archive was verified; a held lock only costs the record."""
+    from hyperkvasir_cli.integrity import verification_fields
+
     moment = rt.console.clock.now()
     pending = [item for item in report.items if verification_fields(item, None, moment)]
     if not pending:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hyperkvasir_cli.cli.options import JsonOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.config import ENV_PREFIX, SETTING_KEYS, ConfigFile, setting_description
 from hyperkvasir_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    pass
+
 
 config_app = typer.Typer(
     help="Show and change settings; see where the config file is.", no_args_is_help=True
@@ -33,6 +36,9 @@ def config_path(rt: Runtime) -> None:
 @command
 def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
     """Show every setting in effect, where it came from, and the recorded parts."""
+    from hyperkvasir_cli import ENV_PREFIX
+    from hyperkvasir_cli.config import SETTING_KEYS
+
     settings, sources = rt.settings, rt.setting_sources
     if json_output:
         rt.console.emit_json(
@@ -72,7 +78,7 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
 @command
 def config_set(
     rt: Runtime,
-    key: Annotated[str, typer.Argument(help=f"One of: {', '.join(SETTING_KEYS)}.")],
+    key: Annotated[str, typer.Argument(help="A setting name (see `config show`).")],
     value: Annotated[str, typer.Argument(help="The new value (a list: comma separated).")],
 ) -> None:
     """Set one setting in the config file (validated, written atomically)."""
@@ -88,6 +94,8 @@ def config_init(
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a config file with the data folder in effect (never overwrites without --force)."""
+    from hyperkvasir_cli.config import SETTING_KEYS, ConfigFile, setting_description
+
     path = rt.config_path
     if path.exists() and not force:
         raise UsageError(f"config file {path} exists already", hint="pass --force to replace it")

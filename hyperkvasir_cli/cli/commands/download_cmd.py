@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hyperkvasir_cli.cli.downloading import download_options, make_downloader
 from hyperkvasir_cli.cli.options import (
     AllPartsOption,
     CaBundleOption,
@@ -18,10 +17,13 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.download import DownloadOptions, DownloadOutcome
 from hyperkvasir_cli.errors import HyperkvasirError, UsageError
-from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.download import DownloadOptions, DownloadOutcome
+    from hyperkvasir_cli.manifest import Part
+
 
 ExtractOption = Annotated[
     bool, typer.Option("--extract", "-x", help="Extract each zip part after it is verified.")
@@ -65,6 +67,8 @@ def run_downloads(
     extract: bool = False,
 ) -> list[DownloadOutcome]:
     """Download each part under the lock; report as we go; JSON at the end (also on error)."""
+    from hyperkvasir_cli.cli.downloading import make_downloader
+
     downloader = make_downloader(rt)
     if dry_run:
         plans = [downloader.plan(p, rt.config_file.parts.get(p.name), options) for p in parts]
@@ -143,6 +147,8 @@ def download(
 ) -> None:
     """Fetch parts into the data folder: resume, verify, record. A verified part is not
     fetched again."""
+    from hyperkvasir_cli.cli.downloading import download_options
+
     rt.override(connections=connections, ca_bundle=ca_bundle, limit_rate=limit_rate)
     if not parts and not all_parts:
         raise UsageError(
@@ -174,6 +180,8 @@ def resume(
     json_output: JsonOption = False,
 ) -> None:
     """Continue interrupted downloads (all of them when no part is named)."""
+    from hyperkvasir_cli.cli.downloading import download_options
+
     rt.override(connections=connections, ca_bundle=ca_bundle, limit_rate=limit_rate)
     candidates = rt.select_parts(parts) if parts else list(rt.manifest.parts)
     pending = [p for p in candidates if rt.layout.partial_path(p).exists()]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hyperkvasir_cli.cli.extracting import ExtractRequest, check_request, extract_part, summary
-from hyperkvasir_cli.cli.fetching import ensure_archive
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument, WaitLockOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.selection import Selection
+
+if TYPE_CHECKING:
+    pass
+
 
 ToOption = Annotated[
     Path | None,
@@ -89,6 +91,9 @@ def extract(
     json_output: JsonOption = False,
 ) -> None:
     """Unpack downloaded parts safely, skipping what is already extracted and intact."""
+    from hyperkvasir_cli.cli.extracting import ExtractRequest, check_request, extract_part, summary
+    from hyperkvasir_cli.cli.fetching import ensure_archive
+
     if not parts:
         raise UsageError("name the parts to extract", hint=f"parts: {', '.join(rt.manifest.names)}")
     request = ExtractRequest(

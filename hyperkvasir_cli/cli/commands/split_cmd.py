@@ -5,46 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich import box
-from rich.table import Table
 
 from hyperkvasir_cli import __version__
-from hyperkvasir_cli.cli.count_progress import count_progress
-from hyperkvasir_cli.cli.fetching import ensure_archive
 from hyperkvasir_cli.cli.options import JsonOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.dataset import (
-    LABELED_IMAGES,
-    SEGMENTED_IMAGES,
-    classify_labeled,
-    part_kind,
-)
-from hyperkvasir_cli.datasource import DataSource, locate_source
+from hyperkvasir_cli.dataset import LABELED_IMAGES, SEGMENTED_IMAGES
 from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.manifest import DEFAULT_MANIFEST_NAME
-from hyperkvasir_cli.official_splits import (
-    Reconciliation,
-    official_part_name,
-    read_official_split,
-    reconcile,
-    verify_split_file,
-)
-from hyperkvasir_cli.split import (
-    DEFAULT_RATIOS,
-    Split,
-    SplitItem,
-    fold_names,
-    fold_ratios,
-    make_split,
-    parse_ratios,
-    ratio_split_names,
-    split_items,
-)
-from hyperkvasir_cli.split_imagefolder import build_imagefolder
-from hyperkvasir_cli.split_writers import LinkMode, Provenance, WriteResult, write_split_files
+from hyperkvasir_cli.split import DEFAULT_RATIOS
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.dataset import (
+        LABELED_IMAGES,
+        SEGMENTED_IMAGES,
+    )
+    from hyperkvasir_cli.datasource import DataSource
+    from hyperkvasir_cli.official_splits import (
+        Reconciliation,
+    )
+    from hyperkvasir_cli.split import (
+        DEFAULT_RATIOS,
+        Split,
+        SplitItem,
+    )
+    from hyperkvasir_cli.split_writers import LinkMode, Provenance, WriteResult
 
 
 class Strategy(str, Enum):
@@ -169,6 +155,10 @@ def split(
     split.json. Output that already holds exactly this split is left as is; other output
     is replaced only with --force.
     """
+    from hyperkvasir_cli.dataset import part_kind
+    from hyperkvasir_cli.datasource import locate_source
+    from hyperkvasir_cli.split_writers import Provenance
+
     part = rt.manifest.part(part_name)
     _check_options(strategy, folds, ratios, seed, output_format, link, part_kind(part))
     official: Official | None = None
@@ -204,6 +194,8 @@ def _check_options(
     kind: str | None,
 ) -> None:
     """Refuse combinations that make no sense, before anything is read (exit 2)."""
+    from hyperkvasir_cli.dataset import LABELED_IMAGES
+
     if kind not in SPLITTABLE:
         raise UsageError(
             f"split works on {' or '.join(SPLITTABLE)}, not {kind or 'this part'}",
@@ -231,10 +223,15 @@ def _default_folder(part: str, strategy: Strategy, folds: int | None) -> str:
 
 def _manifest_name(source: str) -> str:
     # A file name, never a full path: split.json must not depend on the machine.
+    from hyperkvasir_cli.manifest import DEFAULT_MANIFEST_NAME
+
     return source if source == DEFAULT_MANIFEST_NAME else Path(source).name
 
 
 def _items(source: DataSource, rt: Runtime) -> list[SplitItem]:
+    from hyperkvasir_cli.dataset import SEGMENTED_IMAGES
+    from hyperkvasir_cli.split import split_items
+
     found = split_items((r.path for r in source.list_files()), source.root)
     if found.left_out:
         what = "without their pair" if source.root == SEGMENTED_IMAGES else "outside the 23 classes"
@@ -250,6 +247,15 @@ def _computed_split(
     ratios: str | None,
     seed: int,
 ) -> Split:
+    from hyperkvasir_cli.split import (
+        DEFAULT_RATIOS,
+        fold_names,
+        fold_ratios,
+        make_split,
+        parse_ratios,
+        ratio_split_names,
+    )
+
     if folds is not None:
         shares, names = fold_ratios(folds), fold_names(folds)
     else:
@@ -278,6 +284,16 @@ class Official:
 
 def _official(rt: Runtime, folds: int, from_archive: bool) -> Official:
     """The official split (fetched when missing, verified) and the local images, if any."""
+    from hyperkvasir_cli.cli.fetching import ensure_archive
+    from hyperkvasir_cli.dataset import LABELED_IMAGES, classify_labeled
+    from hyperkvasir_cli.datasource import locate_source
+    from hyperkvasir_cli.official_splits import (
+        official_part_name,
+        read_official_split,
+        reconcile,
+        verify_split_file,
+    )
+
     split_part = rt.manifest.part(official_part_name(folds))
     path = ensure_archive(rt, split_part)
     digest = verify_split_file(path, split_part)
@@ -313,6 +329,10 @@ def _write(
     source: DataSource | None,
     force: bool,
 ) -> WriteResult:
+    from hyperkvasir_cli.cli.count_progress import count_progress
+    from hyperkvasir_cli.split_imagefolder import build_imagefolder
+    from hyperkvasir_cli.split_writers import write_split_files
+
     if output_format is not SplitFormat.imagefolder:
         written = write_split_files(out, result, provenance, output_format.value, force)
     else:
@@ -348,6 +368,9 @@ def _report(
     check: Reconciliation | None,
     json_output: bool,
 ) -> None:
+    from rich import box
+    from rich.table import Table
+
     counts = result.class_counts()
     if json_output:
         against_local = None

@@ -5,28 +5,23 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 
-from hyperkvasir_cli.cli.count_progress import count_progress
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.dataset import PART_KINDS, part_kind
-from hyperkvasir_cli.datasource import (
-    DataSource,
-    choose_source_kind,
-    locate_source,
-    tree_candidates,
-)
 from hyperkvasir_cli.errors import IntegrityError, UsageError
-from hyperkvasir_cli.manifest import Part
-from hyperkvasir_cli.plot import Bar, check_plot_path, write_plot
-from hyperkvasir_cli.stats import LabeledStats, compute_stats
-from hyperkvasir_cli.stats_base import PartStats, StatsOptions
-from hyperkvasir_cli.stats_render import Section, part_report, render_csv, render_markdown
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from hyperkvasir_cli.datasource import (
+        DataSource,
+    )
+    from hyperkvasir_cli.manifest import Part
+    from hyperkvasir_cli.stats_base import PartStats, StatsOptions
+    from hyperkvasir_cli.stats_render import Section
 
 
 class StatsFormat(str, Enum):
@@ -85,6 +80,9 @@ def stats(
     Differences are flagged and exit 0; with --strict they exit 5. --json prints one
     document: the part's own when one PART is named, else {"parts": [...]}.
     """
+    from hyperkvasir_cli.plot import check_plot_path
+    from hyperkvasir_cli.stats_base import StatsOptions
+
     if json_output and output_format is not StatsFormat.table:
         raise UsageError("pass --json or --format, not both")
     if plot is not None:
@@ -99,6 +97,8 @@ def stats(
 
 
 def _chosen_parts(rt: Runtime, names: list[str], from_archive: bool) -> list[Part]:
+    from hyperkvasir_cli.dataset import PART_KINDS, part_kind
+
     if names:
         chosen = rt.manifest.select(names)
         for part in chosen:
@@ -119,6 +119,8 @@ def _chosen_parts(rt: Runtime, names: list[str], from_archive: bool) -> list[Par
 
 
 def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
+    from hyperkvasir_cli.datasource import choose_source_kind, tree_candidates
+
     record = rt.config_file.parts.get(part.name)
     root = part.root or part.name
     tree = any((t / root).is_dir() for t in tree_candidates(rt.layout, record))
@@ -127,6 +129,10 @@ def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
 
 
 def _one_part(rt: Runtime, part: Part, from_archive: bool, options: StatsOptions) -> PartStats:
+    from hyperkvasir_cli.cli.count_progress import count_progress
+    from hyperkvasir_cli.datasource import locate_source
+    from hyperkvasir_cli.stats import compute_stats
+
     source: DataSource = locate_source(
         part, rt.layout, rt.config_file.parts.get(part.name), from_archive=from_archive
     )
@@ -142,6 +148,8 @@ def _print(
     output_format: StatsFormat,
     one_named: bool,
 ) -> None:
+    from hyperkvasir_cli.stats_render import part_report, render_csv, render_markdown
+
     if json_output:
         if one_named:
             rt.console.emit_json(results[0].as_json())
@@ -168,6 +176,8 @@ def _verdict(matches: object) -> str:
 
 
 def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
+    from hyperkvasir_cli.stats_render import part_report
+
     for result in results:
         report = part_report(result)
         rt.console.out(report.heading)
@@ -182,6 +192,9 @@ def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
 
 def _table(section: Section) -> Table:
     """The section as a terminal table: detail columns left out, groups as headings."""
+    from rich import box
+    from rich.table import Table
+
     shown = [i for i, c in enumerate(section.columns) if c not in section.detail]
     table = Table(
         title=section.title,
@@ -207,6 +220,9 @@ def _table(section: Section) -> Table:
 
 
 def _plot(rt: Runtime, path: Path, results: list[PartStats]) -> None:
+    from hyperkvasir_cli.plot import Bar, write_plot
+    from hyperkvasir_cli.stats import LabeledStats
+
     labeled = next((r for r in results if isinstance(r, LabeledStats)), None)
     if labeled is None:
         raise UsageError(

@@ -7,13 +7,10 @@ extracted; a verified part costs no request at all, and `--check-remote` costs o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hyperkvasir_cli.cli.commands.download_cmd import default_parts
-from hyperkvasir_cli.cli.downloading import download_options, make_downloader
-from hyperkvasir_cli.cli.extracting import ExtractRequest, extract_part, summary
 from hyperkvasir_cli.cli.options import (
     AllPartsOption,
     CaBundleOption,
@@ -26,9 +23,13 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.download import DownloadOptions, candidate_urls
 from hyperkvasir_cli.errors import HyperkvasirError, IntegrityError, NetworkError
-from hyperkvasir_cli.manifest import Part
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.cli.extracting import ExtractRequest
+    from hyperkvasir_cli.download import DownloadOptions
+    from hyperkvasir_cli.manifest import Part
+
 
 CheckRemoteOption = Annotated[
     bool,
@@ -64,6 +65,8 @@ class SyncStep:
 
 def parts_to_sync(rt: Runtime, names: list[str] | None, all_parts: bool) -> list[Part]:
     """Named parts, or `--all`, or by default every part this machine has a record of."""
+    from hyperkvasir_cli.cli.commands.download_cmd import default_parts
+
     if names or all_parts:
         return default_parts(rt) if all_parts else rt.select_parts(names)
     recorded = set(rt.config_file.parts)
@@ -87,6 +90,8 @@ def refresh_if_changed(rt: Runtime, part: Part, options: DownloadOptions, step: 
     A pinned manifest checksum that the new version cannot match is an integrity error
     (exit 5) raised before any byte is fetched; the verified copy stays.
     """
+    from hyperkvasir_cli.cli.downloading import make_downloader
+    from hyperkvasir_cli.download import candidate_urls
     from hyperkvasir_cli.remote_check import check_remote
 
     record = rt.config_file.parts.get(part.name)
@@ -117,6 +122,10 @@ def refresh_if_changed(rt: Runtime, part: Part, options: DownloadOptions, step: 
 def sync_part(
     rt: Runtime, part: Part, options: DownloadOptions, check: bool, extract: ExtractRequest | None
 ) -> SyncStep:
+    from hyperkvasir_cli.cli.downloading import make_downloader
+    from hyperkvasir_cli.cli.extracting import extract_part, summary
+    from hyperkvasir_cli.download import DownloadOptions
+
     step = SyncStep(part.name)
     if archive_was_deleted(rt, part) and not check:
         step.download = "archive deleted after extraction"
@@ -161,6 +170,9 @@ def sync(
 ) -> None:
     """Download or resume, verify and extract, in one run; nothing to do exits 0 having
     sent no request (cron-safe). Default: the parts recorded in the config."""
+    from hyperkvasir_cli.cli.downloading import download_options
+    from hyperkvasir_cli.cli.extracting import ExtractRequest
+
     rt.override(connections=connections, ca_bundle=ca_bundle, limit_rate=limit_rate)
     selected = parts_to_sync(rt, parts, all_parts)
     steps: list[SyncStep] = []

@@ -1,0 +1,42 @@
+"""`hyperkvasir --help` and shell completion must start fast: the command layer imports
+the library (pydantic models, YAML, the HTTP client) only when a command runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("httpx", "pydantic", "yaml", "PIL", "hyperkvasir_cli.config", "hyperkvasir_cli.engine")
+
+
+def test_building_the_cli_imports_no_heavy_module() -> None:
+    probe = (
+        "import sys, hyperkvasir_cli.cli.app as app, typer.main;"
+        "typer.main.get_command(app.app);"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_every_command_and_the_exit_codes() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hyperkvasir_cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "120", "PATH": ""},
+    )
+    for name in (
+        "parts",
+        "download",
+        "resume",
+        "checksum",
+        "extract",
+        "stats",
+        "split",
+        "sync",
+        "config",
+    ):
+        assert name in out.stdout
+    assert "130" in out.stdout and "another run holds the lock" in out.stdout
