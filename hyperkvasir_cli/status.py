@@ -57,8 +57,11 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
     partial = layout.partial_path(part)
     size = part.size or (record.size if record else None)
     extracted: Path | None = None
-    if record is not None and record.extracted_to and Path(record.extracted_to).exists():
-        extracted = Path(record.extracted_to)
+    if record is not None and record.extracted_to:
+        # The record keeps the extraction target; people want the part's own folder.
+        target = Path(record.extracted_to)
+        root = target / part.root if part.root else target
+        extracted = root if root.exists() else None
     percent: float | None = None
     state: State = "absent"
     if archive.exists():

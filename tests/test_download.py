@@ -348,3 +348,28 @@ def test_stalled_server_is_detected_and_resumed(
     retry = http_server.gets(FILE)[-1]  # the stalled request is still hanging, unlogged
     assert retry.range is not None
     assert int(retry.range.removeprefix("bytes=").split("-")[0]) >= SIZE // 2
+
+
+def test_download_with_extract_unpacks_and_records_the_tree(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
+) -> None:
+    from tests.zips import build_segmented_images
+
+    built = build_segmented_images(tmp_path / "src" / FILE, pairs=2)
+    content = built.path.read_bytes()
+    http_server.put(FILE, content)
+    manifest = write_manifest(
+        tmp_path / "m.yaml",
+        [
+            part_entry(
+                "segmented-images", FILE, [http_server.url(FILE)], content, root="segmented-images"
+            )
+        ],
+    )
+    result = download(manifest, "--extract", "--json")
+    assert result.exit_code == 0, result.stderr
+    for member, data in built.members.items():
+        assert (data_dir / member).read_bytes() == data
+    states = run_cli("parts", "--json", "--manifest", str(manifest)).json()["parts"]
+    assert states[0]["state"] == "extracted"
+    assert states[0]["extracted"] == str(data_dir / "segmented-images")
