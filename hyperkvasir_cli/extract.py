@@ -19,9 +19,10 @@ names, and the next run continues from there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hyperkvasir_cli.diskspace import ensure_free_space
@@ -34,23 +35,21 @@ from hyperkvasir_cli.extract_marker import (
     write_marker,
 )
 from hyperkvasir_cli.extract_plan import (
+    BatchQueue,
     Plan,
     cut_batches,
     file_folders,
     folders_of,
     plan_extraction,
     select,
+    worth_workers,
 )
 from hyperkvasir_cli.extract_pool import Batch, WorkerPool
 from hyperkvasir_cli.extract_worker import BatchOutcome, extract_batch, write_error
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.selection import Selection
-from hyperkvasir_cli.zipindex import read_members
+from hyperkvasir_cli.zipindex import ZipIndex, read_members
 from hyperkvasir_cli.zipsafety import TEMP_SUFFIX, SafeMember, is_inside, safe_members
-
-# Below this much work, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-PARALLEL_MIN_MEMBERS = 1024
 
 
 @dataclass(frozen=True)
@@ -126,10 +125,9 @@ def ensure_inside_target(target: Path, members: list[SafeMember]) -> None:
     root = os.path.realpath(target)
     verdicts: dict[str, bool] = {}
     for safe in members:
-        folder = safe.path if safe.is_dir else os.path.dirname(safe.path)
-        if folder not in verdicts:
-            verdicts[folder] = is_inside(root, os.path.realpath(target / folder))
-        if not verdicts[folder]:
+        if safe.folder not in verdicts:
+            verdicts[safe.folder] = is_inside(root, os.path.realpath(target / safe.folder))
+        if not verdicts[safe.folder]:
             raise ArchiveError(
                 f"member {safe.member.name!r} would be written to {target / safe.path}, which "
                 f"resolves outside {target}; nothing was written",
@@ -154,24 +152,67 @@ def prepare_folders(target: Path, folders: list[str], stale: list[Path]) -> None
             raise write_error(exc, str(target / folder)) from exc
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    plan: Plan
+    marker_file: Path
+    previous_marker: ExtractMarker | None
+    stale_removed: int
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What to extract and how; see :func:`extract_archive`."""
+
+    root: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    verify: bool = False
+    force: bool = False
+    archive_sha256: str | None = None
+    part_name: str | None = None
+
+
+def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> PreparedRun:
+    """Everything short of extracting: judge, select, plan, check space, make folders.
+
+    Whatever can refuse the run does so here, before the first write.
+    """
+    archive = index.archive
+    members = safe_members(index.members, archive_name=archive.name, archive_size=index.size)
+    chosen = select(members, options.selection)
+    ensure_inside_target(target, chosen)
+    marker_file = marker_path(target, options.root, options.part_name or archive.stem)
+    previous = read_marker(marker_file)
+    verify = options.verify or archive_changed(previous, options.archive_sha256)
+    survey = survey_folders(target, file_folders(chosen))
+    plan = plan_extraction(chosen, survey.sizes, verify=verify, force=options.force)
+    ensure_free_space(target, plan.bytes_to_write, f"{len(plan.tasks)} members of {archive.name}")
+    prepare_folders(target, folders_of(chosen), survey.stale)
+    return PreparedRun(plan, marker_file, previous, len(survey.stale))
+
+
 def run_batches(
-    archive: Path, target: Path, plan: Plan, jobs: int, progress: ProgressReporter
+    archive: Path,
+    target: Path,
+    plan: Plan,
+    progress: ProgressReporter,
+    pool: WorkerPool | None = None,
 ) -> BatchOutcome:
-    """Extract every task of ``plan``; ``jobs`` worker processes when the work is large."""
-    large = plan.bytes_to_process >= PARALLEL_MIN_BYTES or len(plan.tasks) >= PARALLEL_MIN_MEMBERS
-    # Workers get their pipes through pass_fds, which Windows lacks.
-    parallel = jobs > 1 and large and os.name != "nt"
-    batches = cut_batches(plan.tasks, jobs if parallel else 1)
+    """Extract every task of ``plan``: in ``pool`` when there is one and the work is worth
+    it, in this process otherwise."""
+    if pool is not None and not worth_workers(pool.size, plan.bytes_to_process, len(plan.tasks)):
+        pool = None
+    workers = pool.size if pool is not None else 1
+    queue = BatchQueue(cut_batches(plan.tasks, workers), workers)
     total = BatchOutcome()
     progress.start(f"extract {archive.name}", total=plan.bytes_to_process)
     try:
-        if parallel and len(batches) > 1:
-            with WorkerPool(archive, target, min(jobs, len(batches))) as pool:
-                for batch, outcome in pool.run(batches):
-                    _add(total, outcome, batch, progress)
+        if pool is not None:
+            for batch, outcome in pool.run(queue):
+                _add(total, outcome, batch, progress)
         else:
-            for batch in batches:
-                _add(total, extract_batch(archive, target, batch), batch, progress)
+            while (local := queue.take(0)) is not None:
+                _add(total, extract_batch(archive, target, local), local, progress)
     finally:
         progress.finish()
     return total
@@ -210,28 +251,28 @@ def extract_archive(
     members done so far complete and kept.
     """
     started = time.monotonic()
-    progress = progress or SilentProgress()
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, found {jobs}")
     index = read_members(archive)
-    members = safe_members(index.members, archive_name=archive.name, archive_size=index.size)
-    chosen = select(members, selection)
-    ensure_inside_target(target, chosen)
-    marker_file = marker_path(target, root, part_name or archive.stem)
-    previous = read_marker(marker_file)
-    verify = verify or archive_changed(previous, archive_sha256)
-    folders = folders_of(chosen)
-    survey = survey_folders(target, file_folders(chosen))
-    plan = plan_extraction(chosen, survey.sizes, verify=verify, force=force)
-    ensure_free_space(target, plan.bytes_to_write, f"{len(plan.tasks)} members of {archive.name}")
-    prepare_folders(target, folders, survey.stale)
-    done = run_batches(archive, target, plan, jobs, progress) if plan.tasks else BatchOutcome()
+    files = [m for m in index.members if not m.is_dir]
+    with contextlib.ExitStack() as stack:
+        pool = None
+        # Workers start now, so that their start-up overlaps the checks and planning below.
+        if os.name != "nt" and worth_workers(jobs, sum(m.file_size for m in files), len(files)):
+            pool = stack.enter_context(WorkerPool(archive, target, jobs))
+        options = ExtractOptions(root, selection, verify, force, archive_sha256, part_name)
+        prepared = prepare_run(index, target, options)
+        plan = prepared.plan
+        done = BatchOutcome()
+        if plan.tasks:
+            done = run_batches(archive, target, plan, progress or SilentProgress(), pool)
     marker = ExtractMarker.completed(
         archive.name, archive_sha256, plan.selected, plan.selected_bytes, selection
     )
+    previous = prepared.previous_marker
     write = plan.selected > 0 and not (previous is not None and previous.covers(marker))
     if write:
-        write_marker(marker_file, marker)
+        write_marker(prepared.marker_file, marker)
     return ExtractResult(
         archive=archive,
         target=target,
@@ -240,8 +281,8 @@ def extract_archive(
         extracted=done.extracted,
         skipped=plan.selected - done.extracted,
         bytes_written=done.bytes_written,
-        stale_removed=len(survey.stale),
-        marker=marker_file if plan.selected > 0 else None,
+        stale_removed=prepared.stale_removed,
+        marker=prepared.marker_file if plan.selected > 0 else None,
         marker_written=write,
         all_verified=plan.skipped == 0,
         seconds=time.monotonic() - started,

@@ -7,7 +7,7 @@ skip, and how to cut the work into batches for the worker processes.
 
 from __future__ import annotations
 
-import posixpath
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -21,6 +21,9 @@ MAX_BATCH_BYTES = 64 * MiB
 MIN_BATCH_BYTES = 1 * MiB
 MAX_BATCH_MEMBERS = 256
 BATCHES_PER_WORKER = 8
+# Below this much work, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 8 * MiB
+PARALLEL_MIN_MEMBERS = 1024
 
 
 class Action(Enum):
@@ -69,16 +72,16 @@ def folders_of(members: Iterable[SafeMember]) -> list[str]:
     """Every folder the members need, parents first ("" is the target itself)."""
     needed: set[str] = set()
     for safe in members:
-        folder = safe.path if safe.is_dir else posixpath.dirname(safe.path)
+        folder = safe.folder
         while folder and folder not in needed:
             needed.add(folder)
-            folder = posixpath.dirname(folder)
+            folder = folder.rpartition("/")[0]
     return sorted(needed, key=lambda f: (f.count("/"), f))
 
 
 def file_folders(members: Iterable[SafeMember]) -> list[str]:
     """The folders that directly hold the members' files ("" is the target itself)."""
-    return sorted({posixpath.dirname(m.path) for m in members if not m.is_dir})
+    return sorted({m.folder for m in members if not m.is_dir})
 
 
 def plan_extraction(
@@ -105,15 +108,15 @@ def plan_extraction(
     return Plan(tasks, len(files), total, skipped, to_write)
 
 
-def cut_batches(tasks: Sequence[MemberTask], jobs: int) -> list[list[MemberTask]]:
-    """Batches of neighbouring members, small enough that ``jobs`` workers share the work
-    evenly and progress moves, large enough that handing one out costs little.
+def worth_workers(jobs: int, size: int, members: int) -> bool:
+    """Whether ``members`` files of ``size`` bytes in all are worth worker processes."""
+    return jobs > 1 and (size >= PARALLEL_MIN_BYTES or members >= PARALLEL_MIN_MEMBERS)
 
-    With several workers the archive is split into ``jobs`` stretches whose batches are
-    handed out in turn, so that workers mostly write into different folders (creating
-    files in one folder serialises on its lock) while each still reads the archive in
-    order.
-    """
+
+def cut_batches(tasks: Sequence[MemberTask], jobs: int) -> list[list[MemberTask]]:
+    """Batches of neighbouring members, in archive order: small enough that ``jobs``
+    workers share the work evenly and progress moves, large enough that handing one out
+    costs little."""
     total = sum(task.member.file_size for task in tasks)
     limit = min(MAX_BATCH_BYTES, max(MIN_BATCH_BYTES, total // (jobs * BATCHES_PER_WORKER)))
     batches: list[list[MemberTask]] = []
@@ -127,14 +130,30 @@ def cut_batches(tasks: Sequence[MemberTask], jobs: int) -> list[list[MemberTask]
             current, size = [], 0
     if current:
         batches.append(current)
-    return interleave(batches, jobs)
+    return batches
 
 
-def interleave(batches: Sequence[list[MemberTask]], stretches: int) -> list[list[MemberTask]]:
-    """``batches`` reordered as ``stretches`` contiguous runs taken in turn: for 2 runs,
-    [a1, b1, a2, b2, ...]. Every batch appears exactly once."""
-    if stretches <= 1 or len(batches) <= stretches:
-        return list(batches)
-    length = -(-len(batches) // stretches)
-    runs = [batches[i : i + length] for i in range(0, len(batches), length)]
-    return [run[i] for i in range(length) for run in runs if i < len(run)]
+class BatchQueue:
+    """Hands out batches so that workers stay in different parts of the archive.
+
+    Creating files in one folder serialises on that folder's lock, and members of one
+    folder sit together in the archive. So worker ``i`` owns the ``i``-th stretch of
+    batches and works through it in order; once it is done, it takes from the far end of
+    the stretch with the most left, away from where that stretch's owner is writing.
+    Every batch is handed out exactly once.
+    """
+
+    def __init__(self, batches: Sequence[list[MemberTask]], workers: int) -> None:
+        length = max(1, -(-len(batches) // max(1, workers)))
+        self._stretches = [deque(batches[i : i + length]) for i in range(0, len(batches), length)]
+        self._stretches += [deque() for _ in range(workers - len(self._stretches))]
+
+    def take(self, worker: int) -> list[MemberTask] | None:
+        own = self._stretches[worker]
+        if own:
+            return own.popleft()
+        fullest = max(self._stretches, key=len)
+        return fullest.pop() if fullest else None
+
+    def __len__(self) -> int:
+        return sum(len(stretch) for stretch in self._stretches)

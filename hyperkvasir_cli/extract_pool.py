@@ -17,14 +17,14 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 import hyperkvasir_cli
 from hyperkvasir_cli.errors import HyperkvasirError
-from hyperkvasir_cli.extract_plan import MemberTask
+from hyperkvasir_cli.extract_plan import BatchQueue, MemberTask
 from hyperkvasir_cli.extract_worker import BatchOutcome, extract_batch
 
 STOP_TIMEOUT = 30.0
@@ -103,28 +103,32 @@ class WorkerPool:
             self.close()
             raise
 
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, batches: Sequence[Batch]) -> Iterator[tuple[Batch, BatchOutcome]]:
-        """Hand out ``batches`` as workers free up; yield each with its outcome as it ends.
+    def run(self, queue: BatchQueue) -> Iterator[tuple[Batch, BatchOutcome]]:
+        """Hand out the queue's batches as workers free up; yield each with its outcome.
 
-        The first error of any worker is raised here (after :meth:`close`, the others stop).
+        The first error of any worker is raised here; :meth:`close` then stops the others.
         """
-        pending = iter(batches)
-        for worker in self._workers:
-            _next_batch(worker, pending)
-        by_connection = {worker.results: worker for worker in self._workers}
+        for index, worker in enumerate(self._workers):
+            _next_batch(worker, queue, index)
+        by_connection = {worker.results: index for index, worker in enumerate(self._workers)}
         while busy := [w.results for w in self._workers if w.batch is not None]:
             for ready in wait(busy):
-                worker = by_connection[ready]  # type: ignore[index]
+                index = by_connection[ready]  # type: ignore[index]
+                worker = self._workers[index]
                 batch = worker.batch
                 assert batch is not None
                 yield batch, worker.receive()
-                _next_batch(worker, pending)
+                _next_batch(worker, queue, index)
 
     def close(self) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -133,8 +137,8 @@ class WorkerPool:
         self._workers = []
 
 
-def _next_batch(worker: _Worker, pending: Iterator[Batch]) -> None:
-    batch = next(pending, None)
+def _next_batch(worker: _Worker, queue: BatchQueue, index: int) -> None:
+    batch = queue.take(index)
     if batch is not None:
         worker.hand_out(batch)
 

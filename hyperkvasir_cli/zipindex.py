@@ -7,10 +7,11 @@ archive can be judged (:mod:`hyperkvasir_cli.zipsafety`) before anything is writ
 
 from __future__ import annotations
 
+import stat
 import struct
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hyperkvasir_cli.errors import ArchiveError, UsageError
@@ -32,14 +33,15 @@ class ZipMember:
     flag_bits: int
     external_attr: int
     mtime: float | None
+    is_dir: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        folder = self.name.endswith(("/", "\\")) or stat.S_ISDIR(self.unix_mode)
+        object.__setattr__(self, "is_dir", folder)
 
     @property
     def unix_mode(self) -> int:
         return self.external_attr >> 16
-
-    @property
-    def is_dir(self) -> bool:
-        return self.name.endswith(("/", "\\")) or (self.unix_mode & 0o170000) == 0o040000
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,9 @@ Sizes beyond what the directory declares are stopped while streaming (:mod:`zips
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,16 +82,22 @@ class Refusal:
     kind: Kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SafeMember:
-    """A member judged safe, with its path relative to the target (``/`` separators)."""
+    """A member judged safe: its path relative to the target (``/`` separators), and the
+    folder it needs (its parent for a file, itself for a folder; "" is the target)."""
 
     member: ZipMember
     path: str
+    folder: str
 
     @property
     def is_dir(self) -> bool:
         return self.member.is_dir
+
+    @classmethod
+    def of(cls, member: ZipMember, path: str) -> SafeMember:
+        return cls(member, path, path if member.is_dir else path.rpartition("/")[0])
 
 
 def method_name(method: int) -> str:
@@ -152,17 +157,18 @@ def content_problem(member: ZipMember) -> Refusal | None:
     return None
 
 
-def member_refusal(member: ZipMember) -> Refusal | None:
-    """The first reason to refuse this member on its own, or None."""
-    for problem in (path_problem(member.name), type_problem(member)):
-        if problem:
-            return Refusal(member.name, problem, "unsafe")
+def judge(member: ZipMember) -> SafeMember | Refusal:
+    """The member with its normalised path, or the first reason to refuse it on its own."""
+    problem = path_problem(member.name) or type_problem(member)
+    if problem:
+        return Refusal(member.name, problem, "unsafe")
+    safe = SafeMember.of(member, relative_path(member.name))
     if member.is_dir:
-        return None
-    base = posixpath.basename(relative_path(member.name))
+        return safe
+    base = safe.path.rpartition("/")[2]
     if base.endswith(TEMP_SUFFIX) or base.startswith(MARKER_PREFIX):
         return Refusal(member.name, "uses a name reserved for hyperkvasir's own files", "unsafe")
-    return content_problem(member)
+    return content_problem(member) or safe
 
 
 def layout_refusals(members: Sequence[ZipMember], archive_size: int) -> list[Refusal]:
@@ -190,24 +196,23 @@ def layout_refusals(members: Sequence[ZipMember], archive_size: int) -> list[Ref
     return refusals
 
 
-def collision_refusals(members: Iterable[SafeMember]) -> list[Refusal]:
+def collision_refusals(members: Sequence[SafeMember]) -> list[Refusal]:
     """Repeated file paths, and paths that are a file in one member and a folder in another."""
     files: set[str] = set()
     folders: set[str] = set()
     refusals = []
-    listed = list(members)
-    for safe in listed:
-        if safe.is_dir:
-            folders.add(safe.path)
-            continue
-        if safe.path in files:
-            refusals.append(Refusal(safe.member.name, "repeats another member's path", "unsafe"))
-        files.add(safe.path)
-        parent = posixpath.dirname(safe.path)
-        while parent and parent not in folders:
-            folders.add(parent)
-            parent = posixpath.dirname(parent)
-    for safe in listed:
+    for safe in members:
+        if not safe.is_dir:
+            if safe.path in files:
+                refusals.append(
+                    Refusal(safe.member.name, "repeats another member's path", "unsafe")
+                )
+            files.add(safe.path)
+        folder = safe.folder
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    for safe in members:
         if not safe.is_dir and safe.path in folders:
             refusals.append(
                 Refusal(safe.member.name, "is a file where other members need a folder", "unsafe")
@@ -215,13 +220,21 @@ def collision_refusals(members: Iterable[SafeMember]) -> list[Refusal]:
     return refusals
 
 
-def find_refusals(members: Sequence[ZipMember], archive_size: int) -> list[Refusal]:
-    """Every reason to refuse the archive, in central directory order of the members."""
-    refusals = [r for r in map(member_refusal, members) if r is not None]
+def judge_archive(
+    members: Sequence[ZipMember], archive_size: int
+) -> tuple[list[SafeMember], list[Refusal]]:
+    """Every member judged; the refusals come in central directory order of the members."""
+    verdicts = [judge(m) for m in members]
+    refusals = [v for v in verdicts if isinstance(v, Refusal)]
     if refusals:
-        return refusals
-    safe = [SafeMember(m, relative_path(m.name)) for m in members]
-    return layout_refusals(members, archive_size) + collision_refusals(safe)
+        return [], refusals
+    safe = [v for v in verdicts if isinstance(v, SafeMember)]
+    return safe, layout_refusals(members, archive_size) + collision_refusals(safe)
+
+
+def find_refusals(members: Sequence[ZipMember], archive_size: int) -> list[Refusal]:
+    """Every reason to refuse the archive (none: it may be extracted)."""
+    return judge_archive(members, archive_size)[1]
 
 
 _HINTS: dict[Kind, str] = {
@@ -253,10 +266,10 @@ def safe_members(
     Raises :class:`ArchiveError` (exit 6) naming the first refused member, its reason and
     how many more were refused.
     """
-    refusals = find_refusals(members, archive_size)
+    safe, refusals = judge_archive(members, archive_size)
     if refusals:
         raise refusal_error(archive_name, refusals)
-    return [SafeMember(m, relative_path(m.name)) for m in members]
+    return safe
 
 
 def is_inside(folder: str, path: str) -> bool:

@@ -23,6 +23,7 @@ from hyperkvasir_cli.extract_marker import ExtractMarker
 from hyperkvasir_cli.extract_plan import (
     MAX_BATCH_MEMBERS,
     Action,
+    BatchQueue,
     MemberTask,
     choose_action,
     cut_batches,
@@ -278,18 +279,38 @@ def fake_task(n: int, size: int) -> MemberTask:
 @given(
     st.lists(st.integers(min_value=0, max_value=5_000_000), max_size=700),
     st.integers(min_value=1, max_value=8),
+    st.lists(st.integers(min_value=0, max_value=7), min_size=1),
 )
-def test_batches_hold_every_task_once_in_archive_order_per_stretch(
-    sizes: list[int], jobs: int
+def test_every_member_is_handed_out_once_whichever_worker_asks(
+    sizes: list[int], jobs: int, askers: list[int]
 ) -> None:
     tasks = [fake_task(n, size) for n, size in enumerate(sizes)]
     batches = cut_batches(tasks, jobs)
-    flat = [task.path for batch in batches for task in batch]
-    assert sorted(flat) == sorted(task.path for task in tasks) and len(flat) == len(tasks)
     assert all(0 < len(batch) <= MAX_BATCH_MEMBERS for batch in batches)
-    for batch in batches:  # each batch is a run of neighbours
-        offsets = [task.member.header_offset for task in batch]
-        assert offsets == sorted(offsets)
+    assert [t for batch in batches for t in batch] == tasks  # neighbours, in archive order
+    queue = BatchQueue(batches, jobs)
+    handed: list[MemberTask] = []
+    turn = 0
+    while len(queue):
+        batch = queue.take(askers[turn % len(askers)] % jobs)
+        assert batch is not None
+        handed += batch
+        turn += 1
+    assert queue.take(0) is None
+    assert sorted(t.path for t in handed) == sorted(t.path for t in tasks)
+    assert len(handed) == len(tasks)
+
+
+def test_workers_start_in_different_stretches_of_the_archive() -> None:
+    batches = [[fake_task(n, 1)] for n in range(10)]
+    queue = BatchQueue(batches, 2)
+    first, second = queue.take(0), queue.take(1)
+    assert first is not None and second is not None
+    assert (first[0].path, second[0].path) == ("m0", "m5")
+    for _ in range(4):
+        queue.take(1)
+    stolen = queue.take(1)  # its own stretch is done: it takes the far end of the other
+    assert stolen is not None and stolen[0].path == "m4"
 
 
 def test_a_marker_for_everything_covers_any_selection_of_the_same_archive() -> None:

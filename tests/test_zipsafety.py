@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import stat
 
@@ -47,9 +48,7 @@ def laid_out(*members: ZipMember) -> list[ZipMember]:
     """The members with offsets one after the other, as a writer would place them."""
     placed, offset = [], 0
     for m in members:
-        placed.append(
-            ZipMember(**{**{s: getattr(m, s) for s in m.__slots__}, "header_offset": offset})
-        )
+        placed.append(dataclasses.replace(m, header_offset=offset))
         offset += 30 + len(m.name) + m.compress_size
     return placed
 
