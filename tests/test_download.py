@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -373,3 +374,65 @@ def test_download_with_extract_unpacks_and_records_the_tree(
     states = run_cli("parts", "--json", "--manifest", str(manifest)).json()["parts"]
     assert states[0]["state"] == "extracted"
     assert states[0]["extracted"] == str(data_dir / "segmented-images")
+
+
+def test_a_partial_from_a_dead_mirror_continues_from_the_next_when_validators_agree(
+    tmp_path: Path,
+    http_server: LocalServer,
+    content: bytes,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: FakeClock,
+) -> None:
+    second = LocalServer().start()
+    try:
+        http_server.put(FILE, content)
+        second.put(FILE, content)  # same bytes, same validators: a true mirror
+        second.gone.add(FILE)  # down during the first run
+        manifest = write_manifest(
+            tmp_path / "m.yaml",
+            [
+                part_entry(
+                    "segmented-images", FILE, [http_server.url(FILE), second.url(FILE)], content
+                )
+            ],
+        )
+        monkeypatch.setenv("HYPERKVASIR_RETRIES", "0")
+        http_server.fault(FILE).drop_after, http_server.fault(FILE).drops_left = SIZE // 2, 1
+        assert download(manifest, "-n", "1").exit_code == 4
+        http_server.gone.add(FILE)  # the first mirror dies; the second is back
+        second.gone.discard(FILE)
+        result = download(manifest, "-n", "1")
+        assert result.exit_code == 0, result.stderr
+        assert archive(data_dir, FILE).read_bytes() == content
+        (continued,) = [r for r in second.gets(FILE) if r.status != 404]
+        assert continued.status == 206 and continued.range is not None
+        assert continued.range.startswith(f"bytes={SIZE // 2}-")
+    finally:
+        second.stop()
+
+
+def test_a_complete_partial_left_by_a_killed_run_is_verified_without_fetching(
+    manifest: Path,
+    http_server: LocalServer,
+    content: bytes,
+    data_dir: Path,
+    fake_clock: FakeClock,
+) -> None:
+    partial = data_dir / "archives" / f"{FILE}.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(content)
+    served = http_server.files[FILE]
+    sidecar = {
+        "version": 1,
+        "url": http_server.url(FILE),
+        "etag": served.etag,
+        "size": SIZE,
+        "accepts_ranges": True,
+        "segments": [{"start": 0, "end": SIZE, "done": SIZE}],
+    }
+    (data_dir / "archives" / f"{FILE}.part.json").write_text(json.dumps(sidecar))
+    result = download(manifest)
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content
+    assert http_server.body_bytes(FILE) == 0
