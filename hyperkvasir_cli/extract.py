@@ -109,8 +109,13 @@ def survey_folders(target: Path, folders: list[str]) -> Survey:
             entries = list(os.scandir(target / folder))
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            raise UsageError(
+                f"cannot list {target / folder}: {exc.strerror or exc}",
+                hint="check the permissions of the target folder (or choose another with --to)",
+            ) from exc
         for entry in entries:
-            if entry.name.endswith(TEMP_SUFFIX):
+            if entry.name.endswith(TEMP_SUFFIX) and not entry.is_dir(follow_symlinks=False):
                 stale.append(Path(entry.path))
             elif entry.is_file(follow_symlinks=False):
                 sizes[f"{folder}/{entry.name}" if folder else entry.name] = entry.stat(
@@ -154,6 +159,8 @@ def prepare_folders(target: Path, folders: list[str], stale: list[Path]) -> None
 
 @dataclass(frozen=True)
 class PreparedRun:
+    """A run checked and ready: its plan, where its marker goes and what was there."""
+
     plan: Plan
     marker_file: Path
     previous_marker: ExtractMarker | None

@@ -39,6 +39,7 @@ class _Worker:
     def __init__(self, archive: Path, target: Path) -> None:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
+        # The worker must import this very package, also when it runs from a source tree.
         package_parent = str(Path(hyperkvasir_cli.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))

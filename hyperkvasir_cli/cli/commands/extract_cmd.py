@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -11,10 +11,6 @@ from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument, W
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.selection import Selection
-
-if TYPE_CHECKING:
-    pass
-
 
 ToOption = Annotated[
     Path | None,
@@ -91,6 +87,7 @@ def extract(
     json_output: JsonOption = False,
 ) -> None:
     """Unpack downloaded parts safely, skipping what is already extracted and intact."""
+    # Imported here so that other commands (and --help) start without the engine.
     from hyperkvasir_cli.cli.extracting import ExtractRequest, check_request, extract_part, summary
     from hyperkvasir_cli.cli.fetching import ensure_archive
 
