@@ -257,6 +257,9 @@ def run_example(example: Example, folder: Path) -> Result:
         except ValueError as exc:
             raise AssertionError(f"{example}: stdout is not JSON: {exc}\n{result.stdout}") from exc
         shown = shown_json(example)
+        assert shown is not None or not example.shown.strip(), (
+            f"{example}: the README shows output that is not one JSON document"
+        )
         if shown is not None:
             problems = same_keys(shown, printed)
             assert not problems, f"{example}: the JSON shown differs: {problems}"
