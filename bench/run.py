@@ -43,7 +43,7 @@ FULL = Settings(
     zip_size=2**30,
     images=100_000,
     repeat=5,
-    budget=20.0,
+    budget=45.0,
     jobs=2,
     work=REPO / "bench" / "work" / "full",
 )
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--zip-size", type=parse_size, help="size of the labeled-images zip (default 1G)")
     add("--images", type=int, help="images in the tree for `stats --images` (default 100000)")
     add("--repeat", type=int, help="runs per row at most, median reported (default 5)")
-    add("--budget", type=float, help="seconds of repeats per row at most (default 20)")
+    add("--budget", type=float, help="seconds after which a row starts no new round (default 45)")
     add("--jobs", type=int, help="--jobs for extract (default 2)")
     add("--only", action="append", choices=list(GROUPS), help="run only these rows (repeatable)")
     add("--work", type=Path, help="work folder (default bench/work/full or quick)")

@@ -130,7 +130,9 @@ class Cli:
 class Workspace:
     """The benchmark's folder, data files (made on first use) and server."""
 
-    def __init__(self, settings: Settings, exe: Path, server: Nginx | None, why_no_server: str):
+    def __init__(
+        self, settings: Settings, exe: Path, server: Nginx | None, why_no_server: str
+    ) -> None:
         self.settings = settings
         self.exe = exe
         self.server = server
