@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from hyperkvasir_cli.cli.app import app
-from hyperkvasir_cli.config import ENV_PREFIX, SETTING_KEYS
+from hyperkvasir_cli.config import SETTING_KEYS
 from hyperkvasir_cli.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +22,7 @@ SETUP_COMMANDS = (
     "python -m pip install . && hyperkvasir download segmented-images\n"
     "python -m pip install '.[test]' && python -m pytest -n 2\n"
 )
+ENV_PREFIX = "HYPERKVASIR_"
 GLOBAL_OPTIONS = ("--config", "--manifest", "--data-dir", "--quiet", "--debug")
 COMMAND_HEADING = re.compile(r"^### `hyperkvasir (?P<name>[a-z-]+)`$", re.M)
 

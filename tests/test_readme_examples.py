@@ -91,8 +91,8 @@ def build_small_dataset(folder: Path) -> dict[str, tuple[bytes, dict[str, Any]]]
     ):
         entry = {"name": name, "file": built.path.name, "kind": "zip", "root": name}
         parts[name] = (built.path.read_bytes(), {**entry, "expected": expected})
-    full = {"name": "full", "file": "hyper-kvasir.zip", "kind": "zip"}
-    full["contains"] = ["labeled-images", "segmented-images", "unlabeled-images", "labeled-videos"]
+    bundled = ["labeled-images", "segmented-images", "unlabeled-images", "labeled-videos"]
+    full = {"name": "full", "file": "hyper-kvasir.zip", "kind": "zip", "contains": bundled}
     parts["full"] = ((folder / "hyper-kvasir.zip").read_bytes(), full)
     for name, file, folds in (
         ("official-splits", "2_fold_split.csv", 2),
