@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import bz2
 import lzma
-import os
 import struct
 import zlib
 from collections.abc import Iterator
 from typing import Protocol
 
 from hyperkvasir_cli.errors import ArchiveError
-from hyperkvasir_cli.zipindex import ZipMember
+from hyperkvasir_cli.zipindex import ZipMember, pread
 from hyperkvasir_cli.zipsafety import BZIP2, DEFLATED, LZMA, STORED, method_name
 
 CHUNK_SIZE = 1 << 20
@@ -133,7 +132,7 @@ def read_at(fd: int, size: int, offset: int, archive_name: str, member: ZipMembe
     """Exactly ``size`` bytes at ``offset``; ArchiveError when the archive ends sooner or
     cannot be read."""
     try:
-        data = os.pread(fd, size, offset)
+        data = pread(fd, size, offset)
     except OSError as exc:
         raise _corrupt(archive_name, member, f"cannot be read ({exc.strerror or exc})") from exc
     if len(data) < size:

@@ -272,7 +272,7 @@ def test_what_to_do_with_each_member() -> None:
 
 
 def fake_task(n: int, size: int) -> MemberTask:
-    member = ZipMember(f"m{n}", size, size, 0, 0, n * 1000, 0, 0, None)
+    member = ZipMember(f"m{n}", size, size, 0, 0, header_offset=n * 1000)
     return MemberTask(f"m{n}", member, check_first=False)
 
 

@@ -40,7 +40,6 @@ def member(
         header_offset=offset,
         flag_bits=flags,
         external_attr=mode << 16,
-        mtime=None,
     )
 
 
