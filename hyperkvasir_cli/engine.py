@@ -35,6 +35,7 @@ from hyperkvasir_cli.segments import (
 from hyperkvasir_cli.sidecar import Segment, Sidecar
 from hyperkvasir_cli.transfer import (
     OpenedRange,
+    PartialWriter,
     Refused,
     RestartNeeded,
     Transient,
@@ -55,7 +56,8 @@ class EngineOptions:
     connections: int = 4
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: RateLimiter | None = None
-    checkpoint_interval: float = 2.0
+    checkpoint_interval: float = 0.25
+    durable_interval: float = 5.0
     min_segment: int = MIN_SEGMENT
     max_restarts: int = 2
 
@@ -76,9 +78,7 @@ class _Shared:
 
     sidecar: Sidecar
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Held around every write and around closing the file, so no write can land on a
-    # descriptor number the process has already reused for another file.
-    write_gate: threading.Lock = field(default_factory=threading.Lock)
+    writer: PartialWriter | None = None
     data_ready: threading.Event = field(default_factory=threading.Event)
     confirmed: bool = False
     busy: set[int] = field(default_factory=set)
@@ -89,6 +89,13 @@ class _Shared:
     active: int = 0
     allowed: int = 1
     peak: int = 0
+
+    def count(self, amount: int) -> None:
+        """Bytes written by a connection: for progress, the hasher and the coordinator."""
+        with self.lock:
+            self.fetched += amount
+        self.wake.set()
+        self.data_ready.set()
 
 
 class TransferEngine:
@@ -161,6 +168,7 @@ class TransferEngine:
         sidecar.url = url
         shared = _Shared(sidecar=sidecar)
         fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o644)
+        shared.writer = PartialWriter(fd, shared.lock, shared.count)
         try:
             if fresh:
                 os.ftruncate(fd, 0)
@@ -171,8 +179,7 @@ class TransferEngine:
             return self._coordinate(url, fd, shared, fresh)
         finally:
             shared.stop.set()
-            with shared.write_gate:
-                os.close(fd)
+            shared.writer.close()
 
     # coordinator ------------------------------------------------------------------
     def _coordinate(self, url: str, fd: int, shared: _Shared, fresh: bool) -> FetchResult:
@@ -183,7 +190,7 @@ class TransferEngine:
         hasher_thread.start()
         threads: list[threading.Thread] = []
         reported = 0
-        last_checkpoint = self.clock.monotonic()
+        last_checkpoint = last_durable = self.clock.monotonic()
         spawned_all = False
         try:
             threads.append(self._spawn(url, fd, shared, fresh))
@@ -208,8 +215,10 @@ class TransferEngine:
                     ]
                 now = self.clock.monotonic()
                 if now - last_checkpoint >= self.options.checkpoint_interval:
+                    durable = now - last_durable >= self.options.durable_interval
                     last_checkpoint = now
-                    self._checkpoint(fd, shared)
+                    last_durable = now if durable else last_durable
+                    self._checkpoint(fd, shared, durable)
                 if not any(t.is_alive() for t in threads):
                     break
             with shared.lock:
@@ -221,7 +230,6 @@ class TransferEngine:
                 raise UrlFailed("exhausted", "every connection gave up before the end")
             hasher_thread.join()
             os.fsync(fd)
-            self._checkpoint(fd, shared)
             total = sidecar.segments[-1].end or 0
             return FetchResult(
                 sidecar, hasher.hexdigest(), total, shared.fetched, 0, max(shared.peak, 1)
@@ -231,16 +239,22 @@ class TransferEngine:
             for thread in threads:
                 thread.join(timeout=2.0)
             hasher_thread.join(timeout=2.0)
-            self._checkpoint(fd, shared)
+            self._checkpoint(fd, shared, durable=True)
             self.progress.finish()
 
-    def _checkpoint(self, fd: int, shared: _Shared) -> None:
-        """Flush the data, then record progress: the sidecar never overstates."""
-        os.fdatasync(fd)
+    def _checkpoint(self, fd: int, shared: _Shared, durable: bool) -> None:
+        """Record progress, which only ever counts bytes already written.
+
+        Frequent checkpoints are cheap (no fsync): they keep what a killed process loses
+        small. Every few seconds, a durable one syncs the data first, then the sidecar,
+        so that after a power cut the sidecar never claims bytes the disk lost.
+        """
+        if durable:
+            os.fdatasync(fd)
         with shared.lock:
             snapshot = shared.sidecar.model_copy(deep=True)
         snapshot.updated_at = self.clock.now()
-        self.partial.save(snapshot)
+        self.partial.save(snapshot, durable=durable)
 
     def _spawn(self, url: str, fd: int, shared: _Shared, probe: bool) -> threading.Thread:
         worker = _Worker(self, url, fd, shared, probe)
@@ -352,13 +366,11 @@ class _Worker:
                 raise Refused("the server sent the whole file to a range request")
             raise RestartNeeded(opened.judgement.reason)
         self._accept(opened)
+        assert self.s.writer is not None
         copy_body(
             opened.response,
-            self.fd,
             segment,
-            self.s.lock,
-            self.s.write_gate,
-            self._count,
+            self.s.writer,
             self.s.stop,
             self.e.options.limiter,
             request_end if opened.answer.status == 206 else None,
@@ -404,12 +416,6 @@ class _Worker:
             if len(snapshot.segments) > 1:
                 _preallocate(self.fd, size)
         self.e.partial.save(snapshot)
-
-    def _count(self, amount: int) -> None:
-        with self.s.lock:
-            self.s.fetched += amount
-        self.s.wake.set()
-        self.s.data_ready.set()
 
 
 def _preallocate(fd: int, size: int) -> None:

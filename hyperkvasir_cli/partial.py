@@ -40,8 +40,8 @@ class PartialFile:
             return None
         return sidecar
 
-    def save(self, sidecar: Sidecar) -> None:
-        save_sidecar(self.sidecar_path, sidecar)
+    def save(self, sidecar: Sidecar, durable: bool = True) -> None:
+        save_sidecar(self.sidecar_path, sidecar, durable)
 
     def discard(self) -> None:
         for path in (self.data_path, self.sidecar_path):

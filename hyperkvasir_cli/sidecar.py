@@ -78,5 +78,5 @@ def load_sidecar(path: Path) -> Sidecar | None:
     return sidecar
 
 
-def save_sidecar(path: Path, sidecar: Sidecar) -> None:
-    atomic_write_text(path, sidecar.model_dump_json(indent=2))
+def save_sidecar(path: Path, sidecar: Sidecar, durable: bool = True) -> None:
+    atomic_write_text(path, sidecar.model_dump_json(indent=2), durable)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -24,6 +25,8 @@ from hyperkvasir_cli.sidecar import Segment
 from hyperkvasir_cli.validators import Validators
 
 CHUNK_SIZE = 1024 * 1024
+FLUSH_SECONDS = 0.1
+SOCKET_READ = 64 * 1024  # what the HTTP layer asks the socket for at once
 
 
 class Transient(Exception):
@@ -135,51 +138,83 @@ def _write_all(fd: int, data: memoryview, offset: int) -> None:
         offset += written
 
 
+@dataclass
+class PartialWriter:
+    """Positional writes into the `.part`, shared by every connection of a download.
+
+    ``lock`` guards the segments; ``gate`` is held around each write and around closing
+    the descriptor, so no write can land on a descriptor number the process has reused.
+    """
+
+    fd: int
+    lock: threading.Lock
+    on_bytes: Callable[[int], None]
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def write(self, segment: Segment, data: bytearray) -> bool:
+        """Write ``data`` at the segment's offset, never past its end (which may shrink
+        while we run). ``segment.done`` counts the bytes only once they are written.
+        Returns False once the segment is full or the file is closed."""
+        with self.lock:
+            end, offset = segment.end, segment.offset
+        wanted = len(data) if end is None else min(len(data), end - offset)
+        if wanted > 0:
+            with self.gate:
+                if self.closed:
+                    return False
+                _write_all(self.fd, memoryview(data)[:wanted], offset)
+            with self.lock:
+                segment.done += wanted
+            self.on_bytes(wanted)
+        return end is None or offset + wanted < end
+
+    def close(self) -> None:
+        with self.gate:
+            self.closed = True
+            os.close(self.fd)
+
+
 def copy_body(
     response: httpx.Response,
-    fd: int,
     segment: Segment,
-    lock: threading.Lock,
-    write_gate: threading.Lock,
-    on_bytes: Callable[[int], None],
+    writer: PartialWriter,
     stop: threading.Event,
     limiter: RateLimiter | None,
     request_end: int | None = None,
 ) -> None:
-    """Write the body at the segment's offset until the segment's end (which may shrink
-    while we run, when another connection takes over its tail) or the body ends.
+    """Copy the body into the segment until the segment's end or the body's.
 
-    ``segment.done`` only counts bytes already written. Network reads are gathered into
-    large writes, and whatever was received before a failure is written before the
-    failure is raised, so a dropped connection costs no byte that reached us. A body that
-    ends before the segment does raises :class:`Transient`.
+    Network reads are gathered into writes of up to 1 MiB while the socket keeps them
+    coming, and written at once when it runs dry or after FLUSH_SECONDS: on a slow or
+    stalled server, nothing received waits in memory for long. Whatever arrived
+    before a failure or a stop is written first, so a drop or Ctrl-C costs no byte that
+    reached us. A body that ends before the segment does raises :class:`Transient`.
     """
     pending = bytearray()
+    last_flush = time.monotonic()
 
     def flush() -> bool:
-        """Write what is pending; False once the segment is full or we must stop."""
-        with lock:
-            end, offset = segment.end, segment.offset
-        wanted = len(pending) if end is None else min(len(pending), end - offset)
-        if wanted > 0:
-            with write_gate:
-                if stop.is_set():
-                    return False
-                _write_all(fd, memoryview(pending)[:wanted], offset)
-            with lock:
-                segment.done += wanted
-            on_bytes(wanted)
+        nonlocal last_flush
+        more = writer.write(segment, pending)
         pending.clear()
-        return end is None or offset + wanted < end
+        last_flush = time.monotonic()
+        return more
 
     try:
         for piece in response.iter_raw():
-            if stop.is_set():
-                return
             if limiter is not None:
                 limiter.acquire(len(piece))
             pending += piece
-            if len(pending) >= CHUNK_SIZE and not flush():
+            # A short read means the socket is drained: the server is slow or paused, so
+            # write now rather than hold bytes that a kill or a stall would lose.
+            due = (
+                len(pending) >= CHUNK_SIZE
+                or len(piece) < SOCKET_READ
+                or time.monotonic() - last_flush >= FLUSH_SECONDS
+            )
+            if (due and not flush()) or stop.is_set():
+                flush()
                 return
         if not flush():
             return
@@ -190,6 +225,7 @@ def copy_body(
         ) from exc
     finally:
         response.close()
+    lock = writer.lock
     with lock:
         if segment.end is None:
             segment.end = segment.offset  # the body's end is the file's end
