@@ -28,4 +28,8 @@ class SystemClock:
 
 
 def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC to the second, with a Z: the one timestamp format we write.
+    A naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

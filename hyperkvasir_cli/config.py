@@ -17,10 +17,18 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.atomic import atomic_write_text
+from hyperkvasir_cli.clock import iso_utc
 from hyperkvasir_cli.errors import ConfigError
 from hyperkvasir_cli.yaml_errors import describe_validation_error, load_yaml_mapping
 
@@ -129,6 +137,10 @@ class PartRecord(BaseModel):
     extracted_to: str | None = None
     extracted_at: datetime | None = None
     extracted_from_sha256: str | None = None
+
+    @field_serializer("downloaded_at", "verified_at", "extracted_at")
+    def _utc_seconds(self, moment: datetime | None) -> str | None:
+        return None if moment is None else iso_utc(moment)
 
 
 class ConfigFile(BaseModel):

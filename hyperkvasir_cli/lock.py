@@ -17,6 +17,7 @@ from pathlib import Path
 
 import filelock
 
+from hyperkvasir_cli.clock import iso_utc
 from hyperkvasir_cli.errors import LockedError
 
 
@@ -47,7 +48,7 @@ def data_lock(lock_path: Path, wait_seconds: float = 0.0) -> Iterator[None]:
         info = {
             "pid": os.getpid(),
             "command": " ".join(["hyperkvasir", *sys.argv[1:]])[:200],
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "since": iso_utc(datetime.now(timezone.utc)),
         }
         with contextlib.suppress(OSError):
             info_path.write_text(json.dumps(info), "utf-8")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from hyperkvasir_cli.clock import iso_utc
 from hyperkvasir_cli.config import PartRecord
 from hyperkvasir_cli.layout import Layout
 from hyperkvasir_cli.manifest import Part
@@ -86,5 +87,5 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
         partial=partial if partial.exists() else None,
         extracted=extracted,
         sha256=(record.sha256 if record else None) or part.sha256,
-        verified_at=record.verified_at.isoformat() if record and record.verified_at else None,
+        verified_at=iso_utc(record.verified_at) if record and record.verified_at else None,
     )

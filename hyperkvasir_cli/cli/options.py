@@ -102,7 +102,14 @@ PartsArgument = Annotated[
         autocompletion=complete_part_names,
     ),
 ]
-AllPartsOption = Annotated[bool, typer.Option("--all", "-a", help="Every part of the manifest.")]
+AllPartsOption = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        "-a",
+        help="Every part of the manifest except archives that only bundle others (the full zip).",
+    ),
+]
 ConnectionsOption = Annotated[
     int | None,
     typer.Option(

@@ -84,7 +84,8 @@ def config_set(
     """Set one setting in the config file (validated, written atomically)."""
     with rt.locked():
         stored = rt.store.set_setting(key, value)
-    rt.console.info(f"{key} = {stored} in {rt.config_path}")
+    shown = ", ".join(stored) if isinstance(stored, list) else stored
+    rt.console.info(f"{key} = {shown} in {rt.config_path}")
 
 
 @config_app.command("init")
@@ -93,14 +94,28 @@ def config_init(
     rt: Runtime,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing file.")] = False,
 ) -> None:
-    """Write a config file with the data folder in effect (never overwrites without --force)."""
-    from hyperkvasir_cli.config import SETTING_KEYS, ConfigFile, setting_description
+    """Write a config file with the data folder in effect (never overwrites without --force;
+    with --force, the records of downloaded parts are kept when the old file is readable)."""
+    from hyperkvasir_cli.config import (
+        SETTING_KEYS,
+        ConfigFile,
+        resolve_settings,
+        setting_description,
+    )
+    from hyperkvasir_cli.errors import ConfigError
 
     path = rt.config_path
     if path.exists() and not force:
         raise UsageError(f"config file {path} exists already", hint="pass --force to replace it")
-    settings = rt.settings
-    rt.store.write(ConfigFile(settings={"data_dir": str(settings.data_dir)}))
+    try:
+        records = rt.store.read().parts
+    except ConfigError as exc:
+        rt.console.warn(f"the old file cannot be read, its part records are dropped: {exc.message}")
+        records = {}
+    # Resolved without the old file, which --force may be replacing because it is broken.
+    overrides = {"data_dir": rt.options.data_dir} if rt.options.data_dir else {}
+    settings, _ = resolve_settings({}, rt.environ, overrides, path)
+    rt.store.write(ConfigFile(settings={"data_dir": str(settings.data_dir)}, parts=records))
     rt.console.out(str(path))
     rt.console.info(
         f"wrote {path}; keys: " + "; ".join(f"{k} ({setting_description(k)})" for k in SETTING_KEYS)

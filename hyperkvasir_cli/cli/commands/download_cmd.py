@@ -21,7 +21,7 @@ from hyperkvasir_cli.errors import HyperkvasirError, UsageError
 from hyperkvasir_cli.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.download import DownloadOptions, DownloadOutcome
+    from hyperkvasir_cli.download import DownloadOptions, DownloadOutcome, PlannedDownload
     from hyperkvasir_cli.manifest import Part
 
 
@@ -56,6 +56,42 @@ def _say(rt: Runtime, outcome: DownloadOutcome) -> None:
     )
 
 
+def report_plan(rt: Runtime, plans: list[PlannedDownload], json_output: bool) -> None:
+    """`--dry-run`: what would be fetched and how many bytes, without a request."""
+    known = [p.bytes_to_fetch for p in plans if p.bytes_to_fetch is not None]
+    unknown = [p.part for p in plans if p.bytes_to_fetch is None]
+    total = sum(known)
+    if json_output:
+        rt.console.emit_json(
+            {
+                "dry_run": True,
+                "parts": [
+                    {
+                        "part": p.part,
+                        "action": p.action.value,
+                        "bytes_to_fetch": p.bytes_to_fetch,
+                        "urls": p.urls,
+                    }
+                    for p in plans
+                ],
+                "bytes_to_fetch": None if unknown else total,
+                "bytes_to_fetch_known": total,
+                "unknown_size": unknown,
+            }
+        )
+        return
+    for plan in plans:
+        amount = (
+            "unknown size" if plan.bytes_to_fetch is None else format_bytes(plan.bytes_to_fetch)
+        )
+        rt.console.out(f"{plan.part}: {plan.action.value}, {amount} from {plan.urls[0]}")
+    line = f"total: {format_bytes(total)} ({total} B) to fetch"
+    if unknown:
+        line = f"total: at least {format_bytes(total)} ({total} B); sizes not published: "
+        line += ", ".join(unknown)
+    rt.console.out(line)
+
+
 def run_downloads(
     rt: Runtime,
     parts: list[Part],
@@ -71,59 +107,39 @@ def run_downloads(
 
     downloader = make_downloader(rt)
     if dry_run:
-        plans = [downloader.plan(p, rt.config_file.parts.get(p.name), options) for p in parts]
-        total = sum(p.bytes_to_fetch or 0 for p in plans)
-        if json_output:
-            rt.console.emit_json(
-                {
-                    "dry_run": True,
-                    "parts": [
-                        {
-                            "part": p.part,
-                            "action": p.action.value,
-                            "bytes_to_fetch": p.bytes_to_fetch,
-                            "urls": p.urls,
-                        }
-                        for p in plans
-                    ],
-                    "bytes_to_fetch": total,
-                }
-            )
-        else:
-            for plan in plans:
-                amount = (
-                    "unknown size"
-                    if plan.bytes_to_fetch is None
-                    else format_bytes(plan.bytes_to_fetch)
-                )
-                rt.console.out(f"{plan.part}: {plan.action.value}, {amount} from {plan.urls[0]}")
-            rt.console.out(f"total: {format_bytes(total)} ({total} B) to fetch")
+        records = rt.config_file.parts
+        report_plan(
+            rt, [downloader.plan(p, records.get(p.name), options) for p in parts], json_output
+        )
         return []
-    outcomes: list[DownloadOutcome] = []
+    done: list[tuple[DownloadOutcome, dict[str, object] | None]] = []
     try:
         with rt.locked(wait_lock):
             for part in parts:
                 record = rt.reload_config().parts.get(part.name)
                 outcome = downloader.download(part, record, options)
-                outcomes.append(outcome)
                 _say(rt, outcome)
+                extracted = None
                 if extract and part.archive_kind == "zip":
                     from hyperkvasir_cli.cli.extracting import extract_downloaded
 
-                    extract_downloaded(rt, part)
+                    extracted = extract_downloaded(rt, part).as_json()
+                done.append((outcome, extracted))
     except HyperkvasirError as exc:
         if json_output:
-            rt.console.emit_json(_document(outcomes, exc))
+            rt.console.emit_json(_document(done, exc))
         raise
     if json_output:
-        rt.console.emit_json(_document(outcomes, None))
-    return outcomes
+        rt.console.emit_json(_document(done, None))
+    return [outcome for outcome, _ in done]
 
 
-def _document(outcomes: list[DownloadOutcome], error: HyperkvasirError | None) -> dict[str, object]:
+def _document(
+    done: list[tuple[DownloadOutcome, dict[str, object] | None]], error: HyperkvasirError | None
+) -> dict[str, object]:
     return {
         "ok": error is None,
-        "parts": [o.as_json() for o in outcomes],
+        "parts": [{**outcome.as_json(), "extract": extracted} for outcome, extracted in done],
         "error": None
         if error is None
         else {"exit_code": int(error.exit_code), "message": error.message},
