@@ -78,14 +78,13 @@ def test_manifest_from_environment_replaces_bundled(
     assert [p["name"] for p in result.json()["parts"]] == ["tiny"]
 
 
-def test_unknown_part_exits_2_listing_valid_names() -> None:
-    result = run_cli("parts")  # sanity: the command works
-    assert result.exit_code == 0
-    from hyperkvasir_cli.manifest import load_manifest as load
+def test_unknown_part_is_a_usage_error_naming_the_valid_ones() -> None:
+    from hyperkvasir_cli.errors import ExitCode, UsageError
 
-    with pytest.raises(Exception) as info:
-        load().part("labelled")
-    assert "labeled-images" in str(info.value)
+    with pytest.raises(UsageError) as info:
+        load_manifest().part("labelled")
+    assert info.value.exit_code is ExitCode.USAGE
+    assert "labeled-images" in info.value.message and "official-splits" in info.value.message
 
 
 def test_broken_config_yaml_exits_3_without_traceback(config_path: Path) -> None:
@@ -173,3 +172,27 @@ def test_global_options_work_before_and_after_the_command(tmp_path: Path) -> Non
     after = run_cli("parts", "--json", "--data-dir", str(tmp_path / "b")).json()
     assert before["data_dir"] == str(tmp_path / "a")
     assert after["data_dir"] == str(tmp_path / "b")
+
+
+def test_config_init_force_keeps_part_records_and_repairs_a_broken_file(
+    config_path: Path,
+) -> None:
+    store = ConfigStore(config_path)
+    store.update_part("segmented-images", size=10, sha256="b" * 64, sha256_source="manifest")
+    assert run_cli("config", "init", "--force").exit_code == 0
+    assert ConfigStore(config_path).read().parts["segmented-images"].size == 10
+    config_path.write_text("data_dir: [broken\n")
+    repaired = run_cli("config", "init", "--force")
+    assert repaired.exit_code == 0
+    assert "dropped" in repaired.stderr
+    assert ConfigStore(config_path).read().parts == {}
+
+
+def test_timestamps_are_utc_seconds_with_z(config_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    store = ConfigStore(config_path)
+    store.update_part(
+        "labeled-images", verified_at=datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    )
+    assert "verified_at: '2026-05-01T12:00:00Z'" in config_path.read_text()
