@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from hyperkvasir_cli.clock import Clock, SystemClock, iso_utc
 from hyperkvasir_cli.errors import HyperkvasirError
@@ -18,6 +18,7 @@ from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.units import format_bytes, format_duration
 
 PLAIN_PROGRESS_INTERVAL = 5.0
+Unit = Literal["bytes", "files"]
 
 
 class Console:
@@ -97,20 +98,34 @@ class Console:
         )
         self.stderr.flush()
 
-    def progress(self) -> ProgressReporter:
+    def progress(self, unit: Unit = "bytes") -> ProgressReporter:
+        """A reporter for this environment; ``unit`` is what ``advance`` counts."""
         if self.quiet:
             return SilentProgress()
         if self.stderr_is_tty:
-            return RichProgress(self.stderr)
-        return PlainProgress(self)
+            return RichProgress(self.stderr, unit)
+        return PlainProgress(self, unit)
+
+
+def _amount(value: float | None, unit: Unit) -> str:
+    if unit == "bytes":
+        return format_bytes(value)
+    return "an unknown number of files" if value is None else f"{int(value):,} files"
 
 
 class PlainProgress:
-    """Timestamped lines for logs: a start line, at most one line every few seconds, an end."""
+    """Timestamped lines for logs: a start line, at most one line every few seconds, an end.
 
-    def __init__(self, console: Console, interval: float = PLAIN_PROGRESS_INTERVAL) -> None:
+    Counting files, a task too small to need a log line stays silent."""
+
+    QUIET_BELOW_FILES = 1000
+
+    def __init__(
+        self, console: Console, unit: Unit = "bytes", interval: float = PLAIN_PROGRESS_INTERVAL
+    ) -> None:
         self._console = console
         self._clock = console.clock
+        self._unit: Unit = unit
         self._interval = interval
         self._label = ""
         self._total: int | None = None
@@ -118,25 +133,33 @@ class PlainProgress:
         self._started_at = 0.0
         self._started_done = 0
         self._last_line = 0.0
+        self._silent = False
 
     def start(self, label: str, total: int | None, completed: int = 0) -> None:
         self._label, self._total, self._done = label, total, completed
         self._started_at = self._last_line = self._clock.monotonic()
         self._started_done = completed
-        start = f" from {format_bytes(completed)}" if completed else ""
-        self._console.info(f"{label}: started{start}, {format_bytes(total)} in all")
+        self._silent = (
+            self._unit == "files" and total is not None and total < self.QUIET_BELOW_FILES
+        )
+        start = f" from {_amount(completed, self._unit)}" if completed else ""
+        self._log(f"{label}: started{start}, {_amount(total, self._unit)} in all")
+
+    def _log(self, line: str) -> None:
+        if not self._silent:
+            self._console.info(line)
 
     def _status(self) -> str:
         elapsed = max(self._clock.monotonic() - self._started_at, 1e-9)
         rate = (self._done - self._started_done) / elapsed
-        parts = [format_bytes(self._done)]
+        parts = [_amount(self._done, self._unit)]
         if self._total:
-            parts[0] = (
-                f"{100 * self._done / self._total:.1f}% {parts[0]} of {format_bytes(self._total)}"
-            )
+            parts[0] = f"{100 * self._done / self._total:.1f}% {parts[0]} of "
+            parts[0] += _amount(self._total, self._unit)
             if rate > 0:
                 parts.append(f"ETA {format_duration((self._total - self._done) / rate)}")
-        parts.insert(1, f"{format_bytes(rate)}/s")
+        if self._unit == "bytes":
+            parts.insert(1, f"{format_bytes(rate)}/s")
         return ", ".join(parts)
 
     def advance(self, amount: int) -> None:
@@ -144,35 +167,39 @@ class PlainProgress:
         now = self._clock.monotonic()
         if now - self._last_line >= self._interval:
             self._last_line = now
-            self._console.info(f"{self._label}: {self._status()}")
+            self._log(f"{self._label}: {self._status()}")
 
     def finish(self) -> None:
-        self._console.info(f"{self._label}: {self._status()}")
+        self._log(f"{self._label}: {self._status()}")
 
     def note(self, message: str) -> None:
         self._console.info(message)
 
 
 class RichProgress:
-    """A rich bar with speed and ETA, for a person at a terminal."""
+    """A rich bar with ETA (and speed, for bytes), for a person at a terminal."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, unit: Unit = "bytes") -> None:
         from rich.console import Console as RichConsole
         from rich.progress import (
             BarColumn,
             DownloadColumn,
+            MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
 
         self._console = RichConsole(file=stream)
+        counts: list[ProgressColumn] = (
+            [DownloadColumn(), TransferSpeedColumn()] if unit == "bytes" else [MofNCompleteColumn()]
+        )
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            *counts,
             TimeRemainingColumn(),
             console=self._console,
             transient=False,

@@ -329,7 +329,6 @@ def _write(
     source: DataSource | None,
     force: bool,
 ) -> WriteResult:
-    from hyperkvasir_cli.cli.count_progress import count_progress
     from hyperkvasir_cli.split_imagefolder import build_imagefolder
     from hyperkvasir_cli.split_writers import write_split_files
 
@@ -348,7 +347,7 @@ def _write(
             source.location,
             LINK_MODES[link],
             force=force,
-            progress=count_progress(rt.console),
+            progress=rt.console.progress("files"),
         )
         if written.missing:
             rt.console.warn(

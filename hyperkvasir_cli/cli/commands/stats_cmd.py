@@ -129,7 +129,6 @@ def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
 
 
 def _one_part(rt: Runtime, part: Part, from_archive: bool, options: StatsOptions) -> PartStats:
-    from hyperkvasir_cli.cli.count_progress import count_progress
     from hyperkvasir_cli.datasource import locate_source
     from hyperkvasir_cli.stats import compute_stats
 
@@ -138,7 +137,7 @@ def _one_part(rt: Runtime, part: Part, from_archive: bool, options: StatsOptions
     )
     if source.kind == "archive" and not from_archive:
         rt.console.info(f"{part.name}: not extracted; reading {source.location}")
-    return compute_stats(part, source, options, count_progress(rt.console))
+    return compute_stats(part, source, options, rt.console.progress("files"))
 
 
 def _print(

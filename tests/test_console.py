@@ -1,0 +1,48 @@
+"""Output for people and for logs: bars only on a terminal, throttled plain lines otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyperkvasir_cli.cli.console import Console, PlainProgress
+from hyperkvasir_cli.errors import IntegrityError
+from hyperkvasir_cli.progress import SilentProgress
+from tests.conftest import FakeClock
+
+
+def test_plain_progress_writes_at_most_one_line_every_few_seconds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    console = Console(stderr_is_tty=False, clock=clock)
+    progress = console.progress()
+    assert isinstance(progress, PlainProgress)
+    progress.start("file.zip", 1000 * 1024)
+    for _ in range(100):  # 100 chunks over 10 fake seconds
+        clock.elapsed += 0.1
+        progress.advance(10 * 1024)
+    progress.finish()
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert 3 <= len(lines) <= 5  # start, one every 5 s, end
+    assert all(line[:4].isdigit() and line[19] == "Z" for line in lines)  # timestamped
+    assert "\r" not in err
+    assert "100.0%" in lines[-1]
+
+
+def test_quiet_reports_nothing_but_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    console = Console(quiet=True, stderr_is_tty=False)
+    assert isinstance(console.progress(), SilentProgress)
+    console.info("hello")
+    console.error(IntegrityError("checksum mismatch: expected a, found b", hint="fetch again"))
+    assert capsys.readouterr().err == (
+        "error: checksum mismatch: expected a, found b\nhint: fetch again\n"
+    )
+
+
+def test_small_file_counts_stay_silent_in_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = Console(stderr_is_tty=False, clock=FakeClock()).progress("files")
+    progress.start("reading headers", 20)
+    progress.advance(20)
+    progress.finish()
+    assert capsys.readouterr().err == ""
