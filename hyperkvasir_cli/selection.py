@@ -10,7 +10,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hyperkvasir_cli.classes import CLASS_ALIASES, canonical_class
+from hyperkvasir_cli.classes import CLASS_BY_NAME, canonical_class
 from hyperkvasir_cli.errors import UsageError
 
 _JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -31,7 +31,7 @@ def class_globs(classes: Sequence[str]) -> list[str]:
     for name in classes:
         canonical = canonical_class(name)
         if canonical is None:
-            known = sorted({*CLASS_ALIASES.values()})
+            known = sorted(CLASS_BY_NAME)
             raise UsageError(
                 f"unknown class {name!r}",
                 hint=f"classes: {', '.join(known)} (official-split spellings accepted too)",
