@@ -172,3 +172,9 @@ def test_an_unreadable_manifest_completes_nothing_and_never_fails(tmp_path: Path
     broken.write_text("parts: [{name: \n")
     assert complete_in_process(f"hyperkvasir download -m {broken} ") == []
     assert complete_in_process(f"hyperkvasir download -m {tmp_path / 'absent.yaml'} ") == []
+
+
+def test_classes_complete_in_every_accepted_spelling() -> None:
+    offered = complete_in_process("hyperkvasir extract labeled-images --class pol")
+    assert sorted(offered) == ["polyp", "polyps"]
+    assert "normal-z-line" in complete_in_process("hyperkvasir extract labeled-images -k normal-z")

@@ -498,3 +498,14 @@ def test_help_documents_every_option() -> None:
 def test_jobs_must_be_positive(ws: Workspace) -> None:
     ws.labeled(per_class=1)
     assert ws.extract("labeled-images", "--jobs", "0").exit_code == 2
+
+
+def test_a_partial_extraction_elsewhere_keeps_the_recorded_complete_tree(
+    ws: Workspace, data_dir: Path, config_path: Path
+) -> None:
+    ws.labeled()
+    assert ws.extract("labeled-images").exit_code == 0
+    partial = ws.extract("labeled-images", "--class", "polyp", "--to", str(ws.out))
+    assert partial.exit_code == 0, partial.stderr
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert record.extracted_to == str(data_dir)

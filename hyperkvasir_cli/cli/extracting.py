@@ -68,6 +68,23 @@ def check_request(parts: list[Part], request: ExtractRequest) -> None:
         )
 
 
+def should_record(
+    record: PartRecord | None, target: str, selection: Selection, result: ExtractResult
+) -> bool:
+    """Whether this extraction becomes the part's recorded tree.
+
+    A partial extraction (--include, --exclude, --class) into another folder must not
+    take the place of a complete tree recorded earlier: stats, split and checksum read
+    the recorded one.
+    """
+    if result.marker is None:
+        return False
+    recorded = record.extracted_to if record is not None else None
+    if recorded == target:
+        return not result.nothing_to_do
+    return recorded is None or selection.is_everything
+
+
 def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest) -> ExtractResult:
     """Extract one part from ``archive``, record where it went, delete the archive if asked.
 
@@ -88,9 +105,7 @@ def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest
         progress=rt.console.progress(),
         part_name=part.name,
     )
-    if result.marker is not None and not (
-        result.nothing_to_do and record is not None and record.extracted_to == str(target)
-    ):
+    if should_record(record, str(target), request.selection, result):
         rt.store.update_part(
             part.name,
             extracted_to=str(target),

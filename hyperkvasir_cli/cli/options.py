@@ -94,6 +94,13 @@ def complete_part_names(ctx: typer.Context, incomplete: str) -> list[tuple[str, 
     return [(n, d) for n, d in named if n.startswith(incomplete) and n not in chosen]
 
 
+def complete_class_names(incomplete: str) -> list[str]:
+    """Shell completion: every class spelling accepted (canonical and official-split)."""
+    from hyperkvasir_cli.classes import all_spellings
+
+    return [name for name in all_spellings() if name.startswith(incomplete)]
+
+
 PartsArgument = Annotated[
     list[str] | None,
     typer.Argument(

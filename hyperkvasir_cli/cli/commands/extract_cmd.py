@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument, WaitLockOption
+from hyperkvasir_cli.cli.options import (
+    JobsOption,
+    JsonOption,
+    PartsArgument,
+    WaitLockOption,
+    complete_class_names,
+)
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.selection import Selection
@@ -52,6 +58,7 @@ ClassOption = Annotated[
         help="Extract only this class of labeled images or videos, in any spelling "
         "(polyp, polyps, ...); repeatable.",
         show_default=False,
+        autocompletion=complete_class_names,
     ),
 ]
 VerifyOption = Annotated[
