@@ -9,6 +9,7 @@ such reads over worker processes.
 
 from __future__ import annotations
 
+import gc
 import os
 import zipfile
 import zlib
@@ -189,11 +190,17 @@ def read_files(
         size = chunk_size(len(paths), jobs)
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
         results = []
-        with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(source,)) as pool:
-            done_chunks = pool.map(_read_chunk, chunks, [read] * len(chunks))
-            for chunk, done in zip(chunks, done_chunks, strict=True):
-                results.extend(done)
-                progress.advance(len(chunk))
+        # Forked workers share the parent's memory until they write to it; the garbage
+        # collector walking every inherited object would copy it all into each worker.
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(source,)) as pool:
+                done_chunks = pool.map(_read_chunk, chunks, [read] * len(chunks))
+                for chunk, done in zip(chunks, done_chunks, strict=True):
+                    results.extend(done)
+                    progress.advance(len(chunk))
+        finally:
+            gc.unfreeze()
         return results
     finally:
         progress.finish()
