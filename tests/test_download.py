@@ -4,266 +4,240 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hyperkvasir_cli.lock import data_lock
-from tests.cli import run_cli
+from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, leftovers, part_entry, random_bytes, write_manifest
-from tests.http_server import LocalServer
+from tests.http_server import Faults, LocalServer
 
 FILE = "hyper-kvasir-segmented-images.zip"
+PART = "segmented-images"
 SIZE = 3 * 1024 * 1024 + 123
 
 
-@pytest.fixture
-def content() -> bytes:
-    return random_bytes(SIZE, seed=7)
+@dataclass
+class Scene:
+    """One part served by the test server, a manifest describing it, and the data folder."""
+
+    server: LocalServer
+    content: bytes
+    data_dir: Path
+    tmp_path: Path
+    clock: FakeClock
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def manifest(self) -> Path:
+        return self.tmp_path / "manifest.yaml"
+
+    @property
+    def faults(self) -> Faults:
+        return self.server.fault(FILE)
+
+    def describe(self, urls: list[str] | None = None, **pins: bool) -> None:
+        """Rewrite the manifest: other URLs, or without the pinned size or sha256."""
+        entry = part_entry(PART, FILE, urls or [self.server.url(FILE)], self.content, **pins)
+        write_manifest(self.manifest, [entry])
+
+    def download(self, *args: str) -> Result:
+        return run_cli("download", PART, "--manifest", str(self.manifest), *args)
+
+    def retries(self, count: int) -> None:
+        self.monkeypatch.setenv("HYPERKVASIR_RETRIES", str(count))
+
+    def drop_once_at(self, offset: int) -> None:
+        self.faults.drop_after, self.faults.drops_left = offset, 1
+
+    def state(self) -> str:
+        parts = run_cli("parts", "--json", "--manifest", str(self.manifest)).json()["parts"]
+        return str(parts[0]["state"])
+
+    @property
+    def archive(self) -> Path:
+        return archive(self.data_dir, FILE)
+
+    def has(self, content: bytes) -> bool:
+        return self.archive.read_bytes() == content
+
+    def kept_aside(self) -> bool:
+        return any(name.startswith(f"{FILE}.bad-") for name in leftovers(self.data_dir))
 
 
 @pytest.fixture
-def manifest(tmp_path: Path, http_server: LocalServer, content: bytes) -> Path:
+def scene(
+    tmp_path: Path,
+    http_server: LocalServer,
+    data_dir: Path,
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Scene:
+    content = random_bytes(SIZE, seed=7)
     http_server.put(FILE, content)
-    return write_manifest(
-        tmp_path / "manifest.yaml",
-        [part_entry("segmented-images", FILE, [http_server.url(FILE)], content)],
-    )
+    made = Scene(http_server, content, data_dir, tmp_path, fake_clock, monkeypatch)
+    made.describe()
+    return made
 
 
-def download(manifest: Path, *args: str) -> object:
-    return run_cli("download", "segmented-images", "--manifest", str(manifest), *args)
-
-
-def test_clean_download_is_byte_identical_and_recorded(
-    manifest: Path, content: bytes, data_dir: Path, config_path: Path, fake_clock: FakeClock
-) -> None:
-    result = run_cli("download", "segmented-images", "--manifest", str(manifest), "--json")
+def test_clean_download_is_byte_identical_and_recorded(scene: Scene, config_path: Path) -> None:
+    result = scene.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
-    assert leftovers(data_dir) == [FILE]  # no .part, no sidecar
+    assert scene.has(scene.content)
+    assert leftovers(scene.data_dir) == [FILE]  # no .part, no sidecar
     document = result.json()
     assert document["ok"] is True
     (outcome,) = document["parts"]
-    assert outcome["sha256"] == hashlib.sha256(content).hexdigest()
-    assert outcome["sha256_source"] == "manifest"
-    assert outcome["size"] == SIZE
-    record = yaml.safe_load(config_path.read_text())["parts"]["segmented-images"]
+    assert outcome["sha256"] == hashlib.sha256(scene.content).hexdigest()
+    assert (outcome["sha256_source"], outcome["size"]) == ("manifest", SIZE)
+    record = yaml.safe_load(config_path.read_text())["parts"][PART]
     assert record["size"] == SIZE and record["etag"] and record["verified_at"]
-    states = run_cli("parts", "--json", "--manifest", str(manifest)).json()["parts"]
-    assert states[0]["state"] == "verified"
+    assert scene.state() == "verified"
 
 
-def test_second_download_sends_no_request_and_exits_0(
-    manifest: Path, http_server: LocalServer, fake_clock: FakeClock
-) -> None:
-    assert run_cli("download", "segmented-images", "--manifest", str(manifest)).exit_code == 0
-    requests_before = len(http_server.log)
-    again = run_cli("download", "segmented-images", "--manifest", str(manifest))
+def test_second_download_sends_no_request_and_exits_0(scene: Scene) -> None:
+    assert scene.download().exit_code == 0
+    requests_before = len(scene.server.log)
+    again = scene.download()
     assert again.exit_code == 0
     assert "nothing to do" in again.stderr
-    assert len(http_server.log) == requests_before
+    assert len(scene.server.log) == requests_before
 
 
-def test_dropped_connection_at_40_percent_resumes_without_refetching(
-    manifest: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    faults = http_server.fault(FILE)
-    faults.drop_after, faults.drops_left = int(SIZE * 0.4), 1
-    result = run_cli("download", "segmented-images", "--manifest", str(manifest), "-n", "1")
+def test_dropped_connection_at_40_percent_resumes_without_refetching(scene: Scene) -> None:
+    scene.drop_once_at(int(SIZE * 0.4))
+    result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
-    resumed = http_server.gets(FILE)[-1]
+    assert scene.has(scene.content)
+    resumed = scene.server.gets(FILE)[-1]
     assert resumed.range is not None and resumed.if_range
     assert resumed.range.startswith(f"bytes={int(SIZE * 0.4)}-")
-    assert http_server.body_bytes(FILE) <= SIZE * 1.05
+    assert scene.server.body_bytes(FILE) <= SIZE * 1.05
 
 
-def test_retry_count_resets_while_bytes_flow(
-    manifest: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_clock: FakeClock,
-) -> None:
-    monkeypatch.setenv("HYPERKVASIR_RETRIES", "1")
-    faults = http_server.fault(FILE)
-    faults.drop_every, faults.drops_left = SIZE // 8, 5  # five drops, one retry allowed
-    result = run_cli("download", "segmented-images", "--manifest", str(manifest), "-n", "1")
+def test_retry_count_resets_while_bytes_flow(scene: Scene) -> None:
+    scene.retries(1)
+    scene.faults.drop_every, scene.faults.drops_left = SIZE // 8, 5  # five drops, one retry
+    result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert scene.has(scene.content)
 
 
-def test_failure_after_retries_exits_4_and_keeps_partial_for_resume(
-    manifest: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_clock: FakeClock,
-) -> None:
-    monkeypatch.setenv("HYPERKVASIR_RETRIES", "0")
-    faults = http_server.fault(FILE)
-    faults.drop_after, faults.drops_left = SIZE // 2, 1
-    failed = run_cli("download", "segmented-images", "--manifest", str(manifest), "-n", "1")
+def test_failure_after_retries_exits_4_and_keeps_partial_for_resume(scene: Scene) -> None:
+    scene.retries(0)
+    scene.drop_once_at(SIZE // 2)
+    failed = scene.download("-n", "1")
     assert failed.exit_code == 4
     error, hint = failed.stderr.splitlines()[-2:]
     assert error.startswith("error: segmented-images: every URL failed")
     assert hint.startswith("hint: ") and ".part" in hint
     assert "Traceback" not in failed.stderr
-    partial = data_dir / "archives" / f"{FILE}.part"
-    assert partial.stat().st_size == SIZE // 2
-    assert (
-        run_cli("parts", "--json", "--manifest", str(manifest)).json()["parts"][0]["state"]
-        == "partial"
-    )
-    resumed = run_cli("resume", "--manifest", str(manifest))
+    assert (scene.data_dir / "archives" / f"{FILE}.part").stat().st_size == SIZE // 2
+    assert scene.state() == "partial"
+    resumed = run_cli("resume", "--manifest", str(scene.manifest))
     assert resumed.exit_code == 0, resumed.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
-    assert http_server.body_bytes(FILE) == SIZE  # not one byte fetched twice
+    assert scene.has(scene.content)
+    assert scene.server.body_bytes(FILE) == SIZE  # not one byte fetched twice
 
 
-def test_file_replaced_between_runs_gives_the_new_file_never_a_splice(
-    tmp_path: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_clock: FakeClock,
-) -> None:
-    http_server.put(FILE, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml", [part_entry("segmented-images", FILE, [http_server.url(FILE)])]
-    )
-    monkeypatch.setenv("HYPERKVASIR_RETRIES", "0")
-    http_server.fault(FILE).drop_after, http_server.fault(FILE).drops_left = SIZE // 2, 1
-    assert download(manifest, "-n", "1").exit_code == 4
+def test_file_replaced_between_runs_gives_the_new_file_never_a_splice(scene: Scene) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
+    scene.retries(0)
+    scene.drop_once_at(SIZE // 2)
+    assert scene.download("-n", "1").exit_code == 4
     replacement = random_bytes(SIZE + 10, seed=99)
-    http_server.put(FILE, replacement)
-    result = download(manifest, "-n", "1")
+    scene.server.put(FILE, replacement)
+    result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == replacement
+    assert scene.has(replacement)
     # If-Range did not match the new version: the server answered 200, not a 206 to splice.
-    assert any(r.if_range and r.status == 200 for r in http_server.gets(FILE))
+    assert any(r.if_range and r.status == 200 for r in scene.server.gets(FILE))
 
 
 def test_file_replaced_with_pinned_checksum_exits_5_and_keeps_nothing_final(
-    manifest: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_clock: FakeClock,
+    scene: Scene,
 ) -> None:
-    http_server.put(FILE, random_bytes(SIZE, seed=3))  # same size, other bytes
-    result = download(manifest)
+    scene.server.put(FILE, random_bytes(SIZE, seed=3))  # same size, other bytes
+    result = scene.download()
     assert result.exit_code == 5
-    assert "sha256" in result.stderr and hashlib.sha256(content).hexdigest() in result.stderr
-    assert not archive(data_dir, FILE).exists()
-    assert any(name.startswith(f"{FILE}.bad-") for name in leftovers(data_dir))
+    assert hashlib.sha256(scene.content).hexdigest() in result.stderr
+    assert not scene.archive.exists()
+    assert scene.kept_aside()
 
 
-def test_file_replaced_during_download_restarts_cleanly(
-    tmp_path: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    http_server.put(FILE, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml", [part_entry("segmented-images", FILE, [http_server.url(FILE)])]
-    )
+def test_file_replaced_during_download_restarts_cleanly(scene: Scene) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
     new = random_bytes(SIZE, seed=42)
-    faults = http_server.fault(FILE)
-    faults.replace_after_bytes = (SIZE // 3, new)
-    faults.drop_after, faults.drops_left = SIZE // 3, 1
-    result = download(manifest, "-n", "1")
+    scene.faults.replace_after_bytes = (SIZE // 3, new)
+    scene.drop_once_at(SIZE // 3)
+    result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == new
+    assert scene.has(new)
 
 
-def test_server_that_ignores_range_still_gives_the_right_file(
-    manifest: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    faults = http_server.fault(FILE)
-    faults.ignore_range = True
-    faults.drop_after, faults.drops_left = SIZE // 2, 1
-    result = download(manifest)
+def test_server_that_ignores_range_still_gives_the_right_file(scene: Scene) -> None:
+    scene.faults.ignore_range = True
+    scene.drop_once_at(SIZE // 2)
+    result = scene.download()
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert scene.has(scene.content)
 
 
-def test_503_with_retry_after_is_honoured(
-    manifest: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    http_server.fault(FILE).statuses = [(503, {"Retry-After": "7"}), (503, {"Retry-After": "7"})]
-    result = download(manifest)
+def test_503_with_retry_after_is_honoured(scene: Scene) -> None:
+    scene.faults.statuses = [(503, {"Retry-After": "7"}), (503, {"Retry-After": "7"})]
+    result = scene.download()
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
-    assert fake_clock.sleeps[:2] == [7.0, 7.0]
+    assert scene.has(scene.content)
+    assert scene.clock.sleeps[:2] == [7.0, 7.0]
 
 
-def test_dead_first_mirror_falls_back_to_the_second(
-    tmp_path: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    http_server.put(FILE, content)
-    urls = ["http://127.0.0.1:9/" + FILE, http_server.url("old/" + FILE), http_server.url(FILE)]
-    manifest = write_manifest(
-        tmp_path / "m.yaml", [part_entry("segmented-images", FILE, urls, content)]
-    )
-    result = download(manifest, "--json")
+def test_dead_first_mirror_falls_back_to_the_second(scene: Scene) -> None:
+    server = scene.server
+    scene.describe(["http://127.0.0.1:9/" + FILE, server.url("old/" + FILE), server.url(FILE)])
+    result = scene.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json()["parts"][0]["url"] == http_server.url(FILE)
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert result.json()["parts"][0]["url"] == server.url(FILE)
+    assert scene.has(scene.content)
 
 
-def test_extra_mirror_is_tried_first(
-    manifest: Path, tmp_path: Path, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    mirror = tmp_path / "mirror"
+def test_extra_mirror_is_tried_first(scene: Scene) -> None:
+    mirror = scene.tmp_path / "mirror"
     mirror.mkdir()
-    (mirror / FILE).write_bytes(content)
-    result = download(manifest, "--mirror", mirror.as_uri(), "--json")
+    (mirror / FILE).write_bytes(scene.content)
+    result = scene.download("--mirror", mirror.as_uri(), "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["parts"][0]["url"] == f"{mirror.as_uri()}/{FILE}"
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert scene.has(scene.content)
 
 
-def test_html_error_page_exits_5_with_nothing_at_the_final_path(
-    manifest: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    http_server.fault(FILE).html_instead = True
-    result = download(manifest)
+def test_html_error_page_exits_5_with_nothing_at_the_final_path(scene: Scene) -> None:
+    scene.faults.html_instead = True
+    result = scene.download()
     assert result.exit_code == 5
     assert "HTML" in result.stderr
-    assert not archive(data_dir, FILE).exists()
+    assert not scene.archive.exists()
 
 
-def test_html_page_without_a_pinned_size_is_caught_by_the_checksum(
-    tmp_path: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    http_server.put(FILE, content)
-    http_server.fault(FILE).html_instead = True
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry("segmented-images", FILE, [http_server.url(FILE)], content, pin_size=False)],
-    )
-    result = download(manifest)
+def test_html_page_without_a_pinned_size_is_caught_by_the_checksum(scene: Scene) -> None:
+    scene.describe(pin_size=False)
+    scene.faults.html_instead = True
+    result = scene.download()
     assert result.exit_code == 5
     assert "HTML page" in result.stderr
-    assert not archive(data_dir, FILE).exists()
-    assert any(n.startswith(f"{FILE}.bad-") for n in leftovers(data_dir))
+    assert not scene.archive.exists()
+    assert scene.kept_aside()
 
 
-def test_lying_content_length_still_completes(
-    manifest: Path, http_server: LocalServer, content: bytes, data_dir: Path, fake_clock: FakeClock
-) -> None:
-    faults = http_server.fault(FILE)
-    faults.lie_content_length = 1000
-    faults.drop_after, faults.drops_left = SIZE // 3, 1
-    result = download(manifest)
+def test_lying_content_length_still_completes(scene: Scene) -> None:
+    scene.faults.lie_content_length = 1000
+    scene.drop_once_at(SIZE // 3)
+    result = scene.download()
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert scene.has(scene.content)
 
 
 def test_unknown_part_exits_2_listing_valid_names() -> None:
@@ -272,39 +246,35 @@ def test_unknown_part_exits_2_listing_valid_names() -> None:
     assert "labeled-images" in result.stderr and "segmented-images" in result.stderr
 
 
-def test_a_concurrent_run_exits_8(manifest: Path, data_dir: Path) -> None:
-    with data_lock(data_dir / ".hyperkvasir.lock"):
-        result = download(manifest)
+def test_a_concurrent_run_exits_8(scene: Scene) -> None:
+    with data_lock(scene.data_dir / ".hyperkvasir.lock"):
+        result = scene.download()
     assert result.exit_code == 8
     assert "locked" in result.stderr and "--wait-lock" in result.stderr
 
 
-def test_not_enough_disk_exits_7_and_writes_nothing(
-    tmp_path: Path, http_server: LocalServer, data_dir: Path
-) -> None:
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [
-            {
-                "name": "segmented-images",
-                "file": FILE,
-                "urls": [http_server.url(FILE)],
-                "size": 10**18,
-            }
-        ],
-    )
-    result = download(manifest)
+def test_not_enough_disk_exits_7_and_writes_nothing(scene: Scene) -> None:
+    urls = [scene.server.url(FILE)]
+    write_manifest(scene.manifest, [{"name": PART, "file": FILE, "urls": urls, "size": 10**18}])
+    result = scene.download()
     assert result.exit_code == 7
     assert "disk space" in result.stderr
-    assert leftovers(data_dir) == []
-    assert http_server.log == []
+    assert leftovers(scene.data_dir) == []
+    assert scene.server.log == []
 
 
-def test_dry_run_says_what_and_how_many_bytes(manifest: Path, http_server: LocalServer) -> None:
-    result = download(manifest, "--dry-run", "--json")
+def test_dry_run_says_what_and_how_many_bytes(scene: Scene) -> None:
+    result = scene.download("--dry-run", "--json")
     assert result.exit_code == 0
     assert result.json()["bytes_to_fetch"] == SIZE
-    assert http_server.log == []
+    assert scene.server.log == []
+
+
+def test_dry_run_says_when_a_size_is_not_published(scene: Scene) -> None:
+    scene.describe(pin_size=False)
+    result = scene.download("--dry-run")
+    assert result.exit_code == 0
+    assert "at least" in result.stdout and "sizes not published: segmented-images" in result.stdout
 
 
 def test_resume_with_nothing_to_resume_is_success() -> None:
@@ -313,98 +283,61 @@ def test_resume_with_nothing_to_resume_is_success() -> None:
     assert "nothing to resume" in result.stderr
 
 
-def test_unpublished_checksum_is_recorded_and_said(
-    tmp_path: Path,
-    http_server: LocalServer,
-    content: bytes,
-    config_path: Path,
-    fake_clock: FakeClock,
-) -> None:
-    http_server.put(FILE, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry("segmented-images", FILE, [http_server.url(FILE)], content, pin_sha=False)],
-    )
-    result = download(manifest)
+def test_unpublished_checksum_is_recorded_and_said(scene: Scene, config_path: Path) -> None:
+    scene.describe(pin_sha=False)
+    result = scene.download()
     assert result.exit_code == 0, result.stderr
     assert "no checksum" in result.stderr
-    record = yaml.safe_load(config_path.read_text())["parts"]["segmented-images"]
-    assert record["sha256"] == hashlib.sha256(content).hexdigest()
+    record = yaml.safe_load(config_path.read_text())["parts"][PART]
+    assert record["sha256"] == hashlib.sha256(scene.content).hexdigest()
     assert record["sha256_source"] == "recorded"
 
 
-def test_stalled_server_is_detected_and_resumed(
-    manifest: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_clock: FakeClock,
-) -> None:
-    monkeypatch.setenv("HYPERKVASIR_STALL_TIMEOUT", "0.3")
-    http_server.fault(FILE).pause_after = SIZE // 2
-    result = download(manifest, "-n", "1")
+def test_stalled_server_is_detected_and_resumed(scene: Scene) -> None:
+    scene.monkeypatch.setenv("HYPERKVASIR_STALL_TIMEOUT", "0.3")
+    scene.faults.pause_after = SIZE // 2
+    result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
-    retry = http_server.gets(FILE)[-1]  # the stalled request is still hanging, unlogged
+    assert scene.has(scene.content)
+    retry = scene.server.gets(FILE)[-1]  # the stalled request is still hanging, unlogged
     assert retry.range is not None
     assert int(retry.range.removeprefix("bytes=").split("-")[0]) >= SIZE // 2
 
 
-def test_download_with_extract_unpacks_and_records_the_tree(
-    tmp_path: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
-) -> None:
+def test_download_with_extract_unpacks_and_records_the_tree(scene: Scene) -> None:
     from tests.zips import build_segmented_images
 
-    built = build_segmented_images(tmp_path / "src" / FILE, pairs=2)
-    content = built.path.read_bytes()
-    http_server.put(FILE, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [
-            part_entry(
-                "segmented-images", FILE, [http_server.url(FILE)], content, root="segmented-images"
-            )
-        ],
-    )
-    result = download(manifest, "--extract", "--json")
+    built = build_segmented_images(scene.tmp_path / "src" / FILE, pairs=2)
+    scene.content = built.path.read_bytes()
+    scene.server.put(FILE, scene.content)
+    entry = part_entry(PART, FILE, [scene.server.url(FILE)], scene.content, root=PART)
+    write_manifest(scene.manifest, [entry])
+    result = scene.download("--extract", "--json")
     assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["extract"]["extracted"] == len(built.members)
     for member, data in built.members.items():
-        assert (data_dir / member).read_bytes() == data
-    states = run_cli("parts", "--json", "--manifest", str(manifest)).json()["parts"]
-    assert states[0]["state"] == "extracted"
-    assert states[0]["extracted"] == str(data_dir / "segmented-images")
+        assert (scene.data_dir / member).read_bytes() == data
+    parts = run_cli("parts", "--json", "--manifest", str(scene.manifest)).json()["parts"]
+    assert parts[0]["state"] == "extracted"
+    assert parts[0]["extracted"] == str(scene.data_dir / PART)
 
 
 def test_a_partial_from_a_dead_mirror_continues_from_the_next_when_validators_agree(
-    tmp_path: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_clock: FakeClock,
+    scene: Scene,
 ) -> None:
     second = LocalServer().start()
     try:
-        http_server.put(FILE, content)
-        second.put(FILE, content)  # same bytes, same validators: a true mirror
+        second.put(FILE, scene.content)  # same bytes, same validators: a true mirror
         second.gone.add(FILE)  # down during the first run
-        manifest = write_manifest(
-            tmp_path / "m.yaml",
-            [
-                part_entry(
-                    "segmented-images", FILE, [http_server.url(FILE), second.url(FILE)], content
-                )
-            ],
-        )
-        monkeypatch.setenv("HYPERKVASIR_RETRIES", "0")
-        http_server.fault(FILE).drop_after, http_server.fault(FILE).drops_left = SIZE // 2, 1
-        assert download(manifest, "-n", "1").exit_code == 4
-        http_server.gone.add(FILE)  # the first mirror dies; the second is back
+        scene.describe([scene.server.url(FILE), second.url(FILE)])
+        scene.retries(0)
+        scene.drop_once_at(SIZE // 2)
+        assert scene.download("-n", "1").exit_code == 4
+        scene.server.gone.add(FILE)  # the first mirror dies; the second is back
         second.gone.discard(FILE)
-        result = download(manifest, "-n", "1")
+        result = scene.download("-n", "1")
         assert result.exit_code == 0, result.stderr
-        assert archive(data_dir, FILE).read_bytes() == content
+        assert scene.has(scene.content)
         (continued,) = [r for r in second.gets(FILE) if r.status != 404]
         assert continued.status == 206 and continued.range is not None
         assert continued.range.startswith(f"bytes={SIZE // 2}-")
@@ -413,26 +346,21 @@ def test_a_partial_from_a_dead_mirror_continues_from_the_next_when_validators_ag
 
 
 def test_a_complete_partial_left_by_a_killed_run_is_verified_without_fetching(
-    manifest: Path,
-    http_server: LocalServer,
-    content: bytes,
-    data_dir: Path,
-    fake_clock: FakeClock,
+    scene: Scene,
 ) -> None:
-    partial = data_dir / "archives" / f"{FILE}.part"
-    partial.parent.mkdir(parents=True)
-    partial.write_bytes(content)
-    served = http_server.files[FILE]
+    folder = scene.data_dir / "archives"
+    folder.mkdir(parents=True)
+    (folder / f"{FILE}.part").write_bytes(scene.content)
     sidecar = {
         "version": 1,
-        "url": http_server.url(FILE),
-        "etag": served.etag,
+        "url": scene.server.url(FILE),
+        "etag": scene.server.files[FILE].etag,
         "size": SIZE,
         "accepts_ranges": True,
         "segments": [{"start": 0, "end": SIZE, "done": SIZE}],
     }
-    (data_dir / "archives" / f"{FILE}.part.json").write_text(json.dumps(sidecar))
-    result = download(manifest)
+    (folder / f"{FILE}.part.json").write_text(json.dumps(sidecar))
+    result = scene.download()
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
-    assert http_server.body_bytes(FILE) == 0
+    assert scene.has(scene.content)
+    assert scene.server.body_bytes(FILE) == 0
