@@ -85,9 +85,3 @@ class LockedError(HyperkvasirError):
     """Another run holds the data folder's lock."""
 
     exit_code = ExitCode.LOCKED
-
-
-class InterruptedRun(HyperkvasirError):
-    """The run was interrupted; everything done so far is kept and resumable."""
-
-    exit_code = ExitCode.INTERRUPTED
