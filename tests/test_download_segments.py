@@ -86,22 +86,14 @@ def test_limit_rate_is_accepted_and_validated(
 def _spawn_download(
     manifest: Path, data_dir: Path, config: Path, connections: int
 ) -> subprocess.Popen[bytes]:
+    """`hyperkvasir download labeled-images` in a process of its own, to kill or interrupt."""
     env = {**os.environ, "HYPERKVASIR_DATA_DIR": str(data_dir), "HYPERKVASIR_CONFIG": str(config)}
+    argv = ["download", "labeled-images", "--manifest", str(manifest), "-n", str(connections)]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hyperkvasir_cli",
-            "download",
-            "labeled-images",
-            "--manifest",
-            str(manifest),
-            "-n",
-            str(connections),
-        ],
+        [sys.executable, "-m", "hyperkvasir_cli", *argv],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -189,27 +181,7 @@ def test_ctrl_c_exits_130_and_keeps_everything_for_resume(
     manifest = serve(tmp_path, http_server, content)
     faults = http_server.fault(FILE)
     faults.pause_after = 3 * MIB
-    env = {
-        **os.environ,
-        "HYPERKVASIR_DATA_DIR": str(data_dir),
-        "HYPERKVASIR_CONFIG": str(config_path),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hyperkvasir_cli",
-            "download",
-            "labeled-images",
-            "--manifest",
-            str(manifest),
-            "-n",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = _spawn_download(manifest, data_dir, config_path, connections=1)
     partial = data_dir / "archives" / f"{FILE}.part"
     try:
         assert faults.paused.wait(30)
