@@ -14,6 +14,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="FILE",
         help="Config file (default: HYPERKVASIR_CONFIG, else the user config folder).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
@@ -24,6 +25,7 @@ ManifestOption = Annotated[
     typer.Option(
         "--manifest",
         "-m",
+        metavar="FILE",
         help="Manifest replacing the bundled one (also HYPERKVASIR_MANIFEST).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
@@ -34,6 +36,7 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         "-d",
+        metavar="DIR",
         help="Data folder for archives and extracted parts (also HYPERKVASIR_DATA_DIR).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
@@ -61,6 +64,7 @@ WaitLockOption = Annotated[
     typer.Option(
         "--wait-lock",
         "-w",
+        metavar="SECONDS",
         help="Seconds to wait for another run's lock before exiting 8 (default 0).",
         show_default=False,
     ),
@@ -105,6 +109,7 @@ PartsArgument = Annotated[
     list[str] | None,
     typer.Argument(
         help="Parts to act on (see `hyperkvasir parts`).",
+        metavar="PART...",
         show_default=False,
         autocompletion=complete_part_names,
     ),
@@ -124,6 +129,7 @@ ConnectionsOption = Annotated[
         "-n",
         min=1,
         max=32,
+        metavar="N",
         help="Connections per download (default 4).",
         show_default=False,
     ),
@@ -132,6 +138,7 @@ MirrorOption = Annotated[
     list[str] | None,
     typer.Option(
         "--mirror",
+        metavar="URL",
         help="Base URL tried first (the file name is appended); repeatable.",
         show_default=False,
     ),
@@ -140,6 +147,7 @@ CaBundleOption = Annotated[
     Path | None,
     typer.Option(
         "--ca-bundle",
+        metavar="FILE",
         help="Extra CA certificates (PEM) to trust besides the system's.",
         show_default=False,
     ),
@@ -147,12 +155,20 @@ CaBundleOption = Annotated[
 LimitRateOption = Annotated[
     str | None,
     typer.Option(
-        "--limit-rate", help="Cap total bandwidth, e.g. 5M (bytes per second).", show_default=False
+        "--limit-rate",
+        metavar="RATE",
+        help="Cap total bandwidth, e.g. 5M (bytes per second).",
+        show_default=False,
     ),
 ]
 JobsOption = Annotated[
     int | None,
     typer.Option(
-        "--jobs", "-J", min=1, help="Worker processes (default: the cores).", show_default=False
+        "--jobs",
+        "-J",
+        min=1,
+        metavar="N",
+        help="Worker processes (default: the cores).",
+        show_default=False,
     ),
 ]

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin
 
 import typer
+from typer.models import OptionInfo
 
 from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.cli.console import Console
@@ -213,6 +214,16 @@ def run_guarded(console: Console, action: Callable[[], Any]) -> Any:
         raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
 
+def _hide_flag_metavar(annotation: Any) -> None:
+    """A flag takes no value, so its help shows none (typer would print `<bool>`)."""
+    if get_origin(annotation) is not Annotated:
+        return
+    kind, *extras = get_args(annotation)
+    for info in extras:
+        if kind is bool and isinstance(info, OptionInfo) and info.metavar is None:
+            info.metavar = ""
+
+
 def command(func: F) -> F:
     """Make ``func(rt, **options)`` a typer command with the global options added."""
     signature = inspect.signature(func, eval_str=True)
@@ -231,6 +242,8 @@ def command(func: F) -> F:
         return run_guarded(rt.console, lambda: func(rt, **kwargs))
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _GLOBAL_PARAMS
+    for param in params:
+        _hide_flag_metavar(param.annotation)
     wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     annotations = {p.name: p.annotation for p in params}
     wrapper.__annotations__ = {**annotations, "return": signature.return_annotation}
