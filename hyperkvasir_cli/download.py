@@ -32,6 +32,10 @@ from hyperkvasir_cli.status import record_matches_file
 from hyperkvasir_cli.transfer import UrlFailed
 from hyperkvasir_cli.verify import check_download
 
+# Rounds over the URLs that could not be reached at all (DNS, refused, no route): enough
+# to ride out a blip, few enough that a machine without network hears it within seconds.
+UNREACHABLE_ROUNDS = 3
+
 
 class Action(Enum):
     NOTHING = "nothing"  # verified earlier and unchanged on disk
@@ -257,7 +261,7 @@ class PartDownloader:
                         failures[url] = failure
                         self.progress.note(f"{part.file}: {url}: {failure.reason}")
                 live = [u for u in live if failures[u].kind == "unreachable"]
-                if not live or policy.exhausted(rounds):
+                if not live or rounds > min(policy.retries, UNREACHABLE_ROUNDS):
                     break
                 self.clock.sleep(policy.delay(rounds))
         raise self._give_up(part, partial, failures)
@@ -279,12 +283,14 @@ class PartDownloader:
             )
         if "certificate" in kinds:
             return NetworkError(f"{part.name}: {detail}", hint=INCOMPLETE_CHAIN_HINT)
-        keep = f"{kept} bytes are kept in {partial.data_path}; " if kept else ""
-        return NetworkError(
-            f"{part.name}: every URL failed: {detail}",
-            hint=f"{keep}rerun `hyperkvasir download {part.name}` (or `resume`) to continue; "
-            "--mirror URL adds another source",
-        )
+        if kept:
+            hint = (
+                f"{kept} bytes are kept in {partial.data_path}; rerun `hyperkvasir download "
+                f"{part.name}` (or `resume`) to continue; --mirror URL adds another source"
+            )
+        else:
+            hint = "check the network and the URLs; --mirror URL adds another source"
+        return NetworkError(f"{part.name}: every URL failed: {detail}", hint=hint)
 
     def _finish(
         self,

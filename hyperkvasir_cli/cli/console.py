@@ -134,6 +134,7 @@ class PlainProgress:
         self._started_done = 0
         self._last_line = 0.0
         self._silent = False
+        self._announced = False
 
     def start(self, label: str, total: int | None, completed: int = 0) -> None:
         self._label, self._total, self._done = label, total, completed
@@ -142,8 +143,7 @@ class PlainProgress:
         self._silent = (
             self._unit == "files" and total is not None and total < self.QUIET_BELOW_FILES
         )
-        start = f" from {_amount(completed, self._unit)}" if completed else ""
-        self._log(f"{label}: started{start}, {_amount(total, self._unit)} in all")
+        self._announced = False
 
     def _log(self, line: str) -> None:
         if not self._silent:
@@ -162,7 +162,17 @@ class PlainProgress:
             parts.insert(1, f"{format_bytes(rate)}/s")
         return ", ".join(parts)
 
+    def _announce(self) -> None:
+        """The start line, written when the first unit moves: an attempt that moves
+        nothing (an unreachable mirror) leaves only its failure in the log."""
+        if not self._announced:
+            self._announced = True
+            completed = self._started_done
+            start = f" from {_amount(completed, self._unit)}" if completed else ""
+            self._log(f"{self._label}: started{start}, {_amount(self._total, self._unit)} in all")
+
     def advance(self, amount: int) -> None:
+        self._announce()
         self._done += amount
         now = self._clock.monotonic()
         if now - self._last_line >= self._interval:
@@ -170,7 +180,8 @@ class PlainProgress:
             self._log(f"{self._label}: {self._status()}")
 
     def finish(self) -> None:
-        self._log(f"{self._label}: {self._status()}")
+        if self._announced:
+            self._log(f"{self._label}: {self._status()}")
 
     def note(self, message: str) -> None:
         self._console.info(message)
