@@ -288,14 +288,19 @@ def measure_round_robin(
 ) -> dict[str, Sample]:
     """Run every contender once per round, in turn, so a pair shares the machine's state.
 
-    Rounds stop after ``repeat`` or once ``budget`` seconds are spent (always at least one).
-    A contender that fails is not run again; its sample carries the reason.
+    Each round starts with the next contender, so none always runs first (right after the
+    previous round's writes) or always last. Rounds stop after ``repeat`` or once
+    ``budget`` seconds are spent (always at least one). A contender that fails is not run
+    again; its sample carries the reason.
     """
     runs: dict[str, list[Run]] = {name: [] for name in contenders}
     failures: dict[str, str] = {}
     started = time.perf_counter()
-    for _ in range(max(repeat, 1)):
-        for name, contender in contenders.items():
+    names = list(contenders)
+    for round_number in range(max(repeat, 1)):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            contender = contenders[name]
             if name in failures:
                 continue
             run, problem = contender.attempt()

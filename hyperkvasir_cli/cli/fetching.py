@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hyperkvasir_cli.cli.downloading import download_options, make_downloader
 from hyperkvasir_cli.cli.runtime import Runtime
-from hyperkvasir_cli.manifest import Part
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.manifest import Part
 
 
 def ensure_archive(rt: Runtime, part: Part) -> Path:
@@ -17,6 +19,9 @@ def ensure_archive(rt: Runtime, part: Part) -> Path:
     path = rt.layout.archive_path(part)
     if path.exists():
         return path
+    # The HTTP client and the download engine load only when something must be fetched.
+    from hyperkvasir_cli.cli.downloading import download_options, make_downloader
+
     rt.console.info(f"{part.name} is not on disk yet; downloading it")
     with rt.locked():
         record = rt.reload_config().parts.get(part.name)
