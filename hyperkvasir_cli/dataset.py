@@ -93,7 +93,7 @@ def labeled_path(label: LabeledClass, file_name: str) -> str:
     return f"{LABELED_IMAGES}/{label.organ}/{label.category}/{label.name}/{file_name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabeledImage:
     """An image of one of the 23 classes, at its path in the dataset."""
 

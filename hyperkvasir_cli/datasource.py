@@ -33,7 +33,7 @@ SourceKind = Literal["tree", "archive"]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     path: str  # relative to the extraction target, `/`-separated
     size: int
@@ -189,18 +189,33 @@ def read_files(
                 return results
         size = chunk_size(len(paths), jobs)
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
-        results = []
-        # Forked workers share the parent's memory until they write to it; the garbage
+        done: list[list[T | None]] = [[] for _ in chunks]
+        # This process reads every jobs-th chunk itself while jobs - 1 workers read the
+        # rest: the same parallelism with one process fewer to hold in memory. Forked
+        # workers share this process's memory until they write to it; the garbage
         # collector walking every inherited object would copy it all into each worker.
         gc.freeze()
         try:
-            with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(source,)) as pool:
-                done_chunks = pool.map(_read_chunk, chunks, [read] * len(chunks))
-                for chunk, done in zip(chunks, done_chunks, strict=True):
-                    results.extend(done)
-                    progress.advance(len(chunk))
+            with (
+                ProcessPoolExecutor(
+                    jobs - 1, initializer=_start_worker, initargs=(source,)
+                ) as pool,
+                source.reader() as reader,
+            ):
+                futures = {
+                    index: pool.submit(_read_chunk, chunk, read)
+                    for index, chunk in enumerate(chunks)
+                    if index % jobs
+                }
+                for index in range(0, len(chunks), jobs):
+                    done[index] = [_read_with(reader, path, read) for path in chunks[index]]
+                    progress.advance(len(chunks[index]))
+                for index, future in futures.items():
+                    done[index] = future.result()
+                    progress.advance(len(chunks[index]))
         finally:
             gc.unfreeze()
+        results = [result for chunk_results in done for result in chunk_results]
         return results
     finally:
         progress.finish()

@@ -439,3 +439,16 @@ def test_allocation_is_exact_with_fractions() -> None:
 
     assert allocate(3, [Fraction(1, 3)] * 3) == [1, 1, 1]
     assert allocate(10, [Fraction(7, 10), Fraction(3, 20), Fraction(3, 20)]) == [7, 2, 1]
+
+
+def test_output_in_the_data_folder_waits_for_the_lock(
+    labeled: BuiltArchive, data_dir: Path, tmp_path: Path
+) -> None:
+    from hyperkvasir_cli.lock import data_lock
+
+    with data_lock(data_dir / ".hyperkvasir.lock"):
+        held = split("--seed", "1")
+        elsewhere = split("--seed", "1", "--out", str(tmp_path / "elsewhere"))
+    assert held.exit_code == 8 and "--wait-lock" in held.stderr
+    assert not (data_dir / "splits").exists()
+    assert elsewhere.exit_code == 0, elsewhere.stderr  # outside the data folder: no lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from hyperkvasir_cli import __version__
-from hyperkvasir_cli.cli.options import JsonOption
+from hyperkvasir_cli.cli.options import JsonOption, WaitLockOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.dataset import LABELED_IMAGES, SEGMENTED_IMAGES
 from hyperkvasir_cli.errors import UsageError
@@ -142,6 +143,7 @@ def split(
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier split in --out.")
     ] = False,
+    wait_lock: WaitLockOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Write reproducible splits of the labeled (or segmented) images and print the counts.
@@ -180,7 +182,10 @@ def split(
         official_sha256=official.sha256 if official else None,
     )
     target = out or rt.layout.data_dir / "splits" / _default_folder(part.name, strategy, folds)
-    written = _write(rt, target, result, provenance, output_format, link, source, force)
+    # Output in the data folder is written under its lock, like every other writer there.
+    inside = target.resolve().is_relative_to(rt.layout.data_dir.resolve())
+    with rt.locked(wait_lock) if inside else contextlib.nullcontext():
+        written = _write(rt, target, result, provenance, output_format, link, source, force)
     _report(rt, result, written, official.check if official else None, json_output)
 
 
