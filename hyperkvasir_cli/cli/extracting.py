@@ -33,13 +33,6 @@ class ExtractRequest:
     delete_archive: bool = False
 
 
-def default_jobs() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def known_archive_sha256(part: Part, record: PartRecord | None, archive: Path) -> str | None:
     """The archive's sha256 as verified at download, else the manifest's, when it still
     describes the file on disk (same size); the archive is never hashed again for this."""
@@ -98,7 +91,7 @@ def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest
         target,
         root=part.root,
         selection=request.selection,
-        jobs=request.jobs or rt.settings.jobs or default_jobs(),
+        jobs=rt.jobs(request.jobs),
         verify=request.verify or request.delete_archive,
         force=request.force,
         archive_sha256=sha256,

@@ -64,6 +64,13 @@ class GlobalOptions:
         )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), not merely the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _env_flag(environ: Mapping[str, str], name: str) -> bool:
     return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -154,6 +161,10 @@ class Runtime:
         if not names:
             return []
         return self.manifest.select(names)
+
+    def jobs(self, option: int | None) -> int:
+        """Worker count: the --jobs option, else the `jobs` setting, else the usable cores."""
+        return option or self.settings.jobs or usable_cores()
 
     @contextmanager
     def locked(self, wait_lock: float | None = None) -> Iterator[None]:

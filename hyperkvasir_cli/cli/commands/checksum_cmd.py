@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -140,7 +139,7 @@ def checksum(
         sum_format=output_format is not OutputFormat.plain,
         json_output=json_output,
     )
-    workers = jobs or rt.settings.jobs or available_cores()
+    workers = rt.jobs(jobs)
     progress = rt.console.progress()
     if check is not None:
         report = verify_check_file(check, chosen, workers, progress)
@@ -206,13 +205,6 @@ def check_option_conflicts(
             raise UsageError(
                 f"conflicting options: {message}", hint="see `hyperkvasir checksum --help`"
             )
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
 
 
 def parts_to_check(rt: Runtime, names: list[str]) -> list[Part]:

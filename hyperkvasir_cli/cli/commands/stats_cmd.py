@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -88,7 +87,7 @@ def stats(
     if plot is not None:
         check_plot_path(plot)
     chosen = _chosen_parts(rt, parts or [], from_archive)
-    options = StatsOptions(images=images, jobs=jobs or rt.settings.jobs or os.cpu_count() or 1)
+    options = StatsOptions(images=images, jobs=rt.jobs(jobs))
     results = [_one_part(rt, part, from_archive, options) for part in chosen]
     _print(rt, results, json_output, output_format, one_named=len(parts or []) == 1)
     if plot is not None:
