@@ -89,11 +89,6 @@ def canonical_class(name: str) -> str | None:
     return CLASS_ALIASES.get(key)
 
 
-def canonical_class_or_keep(name: str) -> str:
-    """The canonical name when known; otherwise the name as given (for data we do not know)."""
-    return canonical_class(name) or name
-
-
 def all_spellings() -> list[str]:
     """Every accepted class spelling, canonical first, for help text and completion."""
     return sorted(CLASS_BY_NAME) + sorted(CLASS_ALIASES)

@@ -23,7 +23,6 @@ from hyperkvasir_cli.transfer import (
     copy_body,
     open_range,
 )
-from hyperkvasir_cli.validators import Validators
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.engine import TransferEngine
@@ -137,7 +136,7 @@ class ConnectionWorker:
     def _fetch(self, segment: Segment) -> None:
         sidecar = self.s.sidecar
         with self.s.lock:
-            known = None if self.probe else Validators(sidecar.etag, sidecar.last_modified)
+            known = None if self.probe else sidecar.validators
             # The probe's size is compared with the manifest's in _accept, with a better message.
             expected_total = None if self.probe else sidecar.size
         request_end = PROBE_BYTES if self.probe else None

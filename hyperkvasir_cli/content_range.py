@@ -17,12 +17,6 @@ class ContentRange:
     last: int | None
     total: int | None
 
-    @property
-    def length(self) -> int | None:
-        if self.first is None or self.last is None:
-            return None
-        return self.last - self.first + 1
-
 
 def parse_content_range(value: str | None) -> ContentRange | None:
     """The parsed header, or None when it is absent or malformed (never trust a bad one)."""

@@ -11,6 +11,7 @@ written.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -28,7 +29,6 @@ from hyperkvasir_cli.retry import RetryPolicy
 from hyperkvasir_cli.segments import MIN_SEGMENT, contiguous_end, is_finished
 from hyperkvasir_cli.sidecar import Segment, Sidecar
 from hyperkvasir_cli.transfer import PartialWriter, RestartNeeded, UrlFailed
-from hyperkvasir_cli.validators import Validators
 
 HASH_CHUNK = 8 * 1024 * 1024
 
@@ -85,7 +85,7 @@ class TransferEngine:
         restarts = 0
         while True:
             sidecar = self.partial.load()
-            if sidecar is not None and not self._may_continue(sidecar, url):
+            if sidecar is not None and not sidecar.resumable:
                 self.progress.note(
                     f"{self.label}: the partial came from {sidecar.url} and cannot be "
                     "pinned to one version there; starting over"
@@ -102,20 +102,7 @@ class TransferEngine:
                     ) from exc
                 self.progress.note(f"{self.label}: {exc.reason}; starting over from zero")
                 continue
-            return FetchResult(
-                result.sidecar,
-                result.sha256,
-                result.size,
-                result.bytes_fetched,
-                restarts,
-                result.connections_used,
-            )
-
-    def _may_continue(self, sidecar: Sidecar, url: str) -> bool:
-        """A partial is continued only when its version can be checked (If-Range)."""
-        return Validators(sidecar.etag, sidecar.last_modified).if_range is not None or (
-            sidecar.downloaded == 0
-        )
+            return dataclasses.replace(result, restarts=restarts)
 
     def _run(self, url: str, sidecar: Sidecar | None) -> FetchResult:
         fresh = sidecar is None

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperkvasir_cli.atomic import atomic_write_text
+from hyperkvasir_cli.validators import Validators
 
 SIDECAR_VERSION = 1
 
@@ -58,12 +59,13 @@ class Sidecar(BaseModel):
         return sum(s.done for s in self.segments)
 
     @property
-    def validators(self) -> tuple[str | None, str | None]:
-        return self.etag, self.last_modified
+    def validators(self) -> Validators:
+        return Validators(self.etag, self.last_modified)
 
     @property
-    def is_sequential(self) -> bool:
-        return len(self.segments) <= 1
+    def resumable(self) -> bool:
+        """Bytes on disk are continued only when their version can be pinned (If-Range)."""
+        return self.validators.if_range is not None or self.downloaded == 0
 
 
 def load_sidecar(path: Path) -> Sidecar | None:

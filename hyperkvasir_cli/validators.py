@@ -29,10 +29,6 @@ class Validators:
         """
         return self.strong_etag or self.last_modified
 
-    @property
-    def known(self) -> bool:
-        return bool(self.etag or self.last_modified)
-
     def conflicts_with(self, other: Validators) -> bool:
         """True when both sides name a validator and they differ: another version."""
         if self.etag and other.etag and self.etag != other.etag:
