@@ -147,20 +147,23 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._serve(head=False)
 
-        def _log(self, status: int, sent: int) -> None:
+        def _log(self, status: int) -> LoggedRequest:
+            """Record the request before its answer goes out, so that a client that has the
+            answer always finds the request in the log; body bytes are counted as sent."""
+            entry = LoggedRequest(
+                self.command,
+                self.path,
+                self.headers.get("Range"),
+                self.headers.get("If-Range"),
+                status,
+                0,
+            )
             with server._lock:
-                server.log.append(
-                    LoggedRequest(
-                        self.command,
-                        self.path,
-                        self.headers.get("Range"),
-                        self.headers.get("If-Range"),
-                        status,
-                        sent,
-                    )
-                )
+                server.log.append(entry)
+            return entry
 
         def _simple(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+            self._log(status)
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -168,7 +171,6 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-            self._log(status, 0)
 
         def _serve(self, head: bool) -> None:
             name = self.path.lstrip("/")
@@ -240,13 +242,13 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             faults: Faults,
             head: bool,
         ) -> None:
+            entry = self._log(status)
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(end - start + faults.lie_content_length))
             self.end_headers()
             if head:
-                self._log(status, 0)
                 return
             stop_at = self._drop_point(faults, start, end)
             position = start
@@ -256,6 +258,8 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     for mark in (faults.pause_after, self._replace_point(faults)):
                         if mark is not None and position < mark < piece_end:
                             piece_end = mark
+                    with server._lock:
+                        entry.body_bytes += piece_end - position
                     self.wfile.write(content[position:piece_end])
                     if faults.rate:
                         time.sleep((piece_end - position) / faults.rate)
@@ -267,9 +271,8 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                         faults.paused.set()
                         faults.resume.wait(30)
             except (BrokenPipeError, ConnectionResetError):
-                pass
-            finally:
-                self._log(status, position - start)
+                with server._lock:  # that piece never left
+                    entry.body_bytes = position - start
             if position < end or faults.lie_content_length:
                 self.close_connection = True
 

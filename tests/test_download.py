@@ -299,7 +299,7 @@ def test_stalled_server_is_detected_and_resumed(scene: Scene) -> None:
     result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
     assert scene.has(scene.content)
-    retry = scene.server.gets(FILE)[-1]  # the stalled request is still hanging, unlogged
+    retry = scene.server.gets(FILE)[-1]  # after the stalled one, which still hangs
     assert retry.range is not None
     assert int(retry.range.removeprefix("bytes=").split("-")[0]) >= SIZE // 2
 
