@@ -8,6 +8,7 @@ refuses extra connections (:class:`Refused`), and a file that changed (:class:`R
 from __future__ import annotations
 
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,6 @@ from hyperkvasir_cli.validators import Validators
 
 CHUNK_SIZE = 1024 * 1024
 FLUSH_SECONDS = 0.1
-SOCKET_READ = 64 * 1024  # what the HTTP layer asks the socket for at once
 
 
 class Transient(Exception):
@@ -175,6 +175,20 @@ class PartialWriter:
             os.close(self.fd)
 
 
+def socket_drained(response: httpx.Response) -> Callable[[], bool]:
+    """A check that says whether the response's socket has nothing more to read right now.
+
+    Without a socket to ask (file:// URLs), every piece counts as the last one. Bytes the
+    HTTP or TLS layer holds in its own buffer may make the answer "drained" too early; that
+    costs one extra write, never a lost byte.
+    """
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:
+        return lambda: True
+    return lambda: not select.select([sock], [], [], 0)[0]
+
+
 def copy_body(
     response: httpx.Response,
     segment: Segment,
@@ -187,12 +201,13 @@ def copy_body(
 
     Network reads are gathered into writes of up to 1 MiB while the socket keeps them
     coming, and written at once when it runs dry or after FLUSH_SECONDS: on a slow or
-    stalled server, nothing received waits in memory for long. Whatever arrived
+    stalled server, nothing received waits in memory. Whatever arrived
     before a failure or a stop is written first, so a drop or Ctrl-C costs no byte that
     reached us. A body that ends before the segment does raises :class:`Transient`.
     """
     pending = bytearray()
     last_flush = time.monotonic()
+    drained = socket_drained(response)
 
     def flush() -> bool:
         nonlocal last_flush
@@ -206,12 +221,12 @@ def copy_body(
             if limiter is not None:
                 limiter.acquire(len(piece))
             pending += piece
-            # A short read means the socket is drained: the server is slow or paused, so
-            # write now rather than hold bytes that a kill or a stall would lose.
+            # When the next read could block (a slow or paused server), write now rather
+            # than hold bytes that a stall, Ctrl-C or kill would cost.
             due = (
                 len(pending) >= CHUNK_SIZE
-                or len(piece) < SOCKET_READ
                 or time.monotonic() - last_flush >= FLUSH_SECONDS
+                or drained()
             )
             if (due and not flush()) or stop.is_set():
                 flush()
