@@ -29,7 +29,7 @@ from pydantic import (
 from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.atomic import atomic_write_text
 from hyperkvasir_cli.clock import iso_utc
-from hyperkvasir_cli.errors import ConfigError
+from hyperkvasir_cli.errors import ConfigError, UsageError
 from hyperkvasir_cli.yaml_errors import describe_validation_error, load_yaml_mapping
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?(?:/s)?\s*$")
@@ -251,8 +251,6 @@ class ConfigStore:
     def set_setting(self, key: str, value: str) -> Any:
         """Validate and store one setting; returns the value as stored."""
         if key not in SETTING_KEYS:
-            from hyperkvasir_cli.errors import UsageError
-
             raise UsageError(
                 f"unknown setting {key!r}", hint=f"valid keys: {', '.join(SETTING_KEYS)}"
             )
