@@ -172,7 +172,7 @@ class TransferEngine:
             if not finished:
                 raise UrlFailed("exhausted", "every connection gave up before the end")
             hasher_thread.join()
-            os.fsync(fd)
+            # The durable checkpoint below syncs the data before the caller renames it.
             total = sidecar.segments[-1].end or 0
             return FetchResult(
                 sidecar, hasher.hexdigest(), total, shared.fetched, 0, max(shared.peak, 1)
