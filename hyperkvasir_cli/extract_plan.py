@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from hyperkvasir_cli.selection import Selection
 from hyperkvasir_cli.zipindex import ZipMember
@@ -32,8 +33,9 @@ class Action(Enum):
     SKIP = "skip"
 
 
-@dataclass(frozen=True, slots=True)
-class MemberTask:
+class MemberTask(NamedTuple):
+    """One member to write (a tuple: cheap to pickle to a worker)."""
+
     path: str
     member: ZipMember
     check_first: bool

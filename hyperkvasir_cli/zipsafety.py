@@ -25,7 +25,7 @@ import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from hyperkvasir_cli.errors import ArchiveError
 from hyperkvasir_cli.zipindex import ZipMember
@@ -82,8 +82,7 @@ class Refusal:
     kind: Kind
 
 
-@dataclass(frozen=True, slots=True)
-class SafeMember:
+class SafeMember(NamedTuple):
     """A member judged safe: its path relative to the target (``/`` separators), and the
     folder it needs (its parent for a file, itself for a folder; "" is the target)."""
 

@@ -28,6 +28,7 @@ from hyperkvasir_cli.extract_plan import (
     choose_action,
     cut_batches,
 )
+from hyperkvasir_cli.extract_pool import ALLOCATOR_ENV, WorkerPool
 from hyperkvasir_cli.extract_worker import StopRequested, extract_batch
 from hyperkvasir_cli.progress import SilentProgress
 from hyperkvasir_cli.selection import Selection
@@ -320,3 +321,20 @@ def test_a_marker_for_everything_covers_any_selection_of_the_same_archive() -> N
     assert everything.covers(polyps) and everything.covers(everything)
     assert not polyps.covers(everything)
     assert not everything.covers(other)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_workers_keep_their_buffers_unless_the_user_tunes_the_allocator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh worker gave every member's buffers back to the kernel and faulted them in
+    again (a third of an extraction in page faults); its allocator is told to keep them."""
+    archive = write_zip(tmp_path / "a.zip", {"x/a.jpg": b"a"})
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    with WorkerPool(archive, tmp_path, 1) as pool:
+        pid = pool._workers[0].process.pid
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    environ = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    assert environ["MALLOC_MMAP_THRESHOLD_"] == ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"]
+    assert environ["MALLOC_TRIM_THRESHOLD_"] == "12345"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import stat
 
@@ -47,7 +46,7 @@ def laid_out(*members: ZipMember) -> list[ZipMember]:
     """The members with offsets one after the other, as a writer would place them."""
     placed, offset = [], 0
     for m in members:
-        placed.append(dataclasses.replace(m, header_offset=offset))
+        placed.append(m._replace(header_offset=offset))
         offset += 30 + len(m.name) + m.compress_size
     return placed
 
