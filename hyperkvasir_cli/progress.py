@@ -13,6 +13,10 @@ class ProgressReporter(Protocol):
     def start(self, label: str, total: int | None, completed: int = 0) -> None:
         """A new task (a transfer, a hash, an extraction) begins."""
 
+    def extend(self, label: str, total: int | None, completed: int) -> None:
+        """More work joins the current task: its label, total and count change, while the
+        task, its start and its rate go on (one task shown, one start line logged)."""
+
     def advance(self, amount: int) -> None:
         """``amount`` more units (bytes, files) of the current task are done."""
 
@@ -27,6 +31,9 @@ class SilentProgress:
     """Reports nothing; the default for library callers."""
 
     def start(self, label: str, total: int | None, completed: int = 0) -> None:
+        pass
+
+    def extend(self, label: str, total: int | None, completed: int) -> None:
         pass
 
     def advance(self, amount: int) -> None:

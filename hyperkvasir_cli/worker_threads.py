@@ -127,7 +127,20 @@ class SharedProgress:
                 self._total = (self._total or 0) + total
             self._done += completed
             shown = self._label or " + ".join(self._labels)
-            self._inner.start(shown, self._total, self._done)
+            if self._active == 1:
+                self._inner.start(shown, self._total, self._done)
+            else:
+                self._inner.extend(shown, self._total, self._done)
+
+    def extend(self, label: str, total: int | None, completed: int) -> None:
+        """More work for the phase that is running: it adds to the one task shown."""
+        with self._lock:
+            if label not in self._labels:
+                self._labels.append(label)
+            if total is not None:
+                self._total = (self._total or 0) + total
+            self._done += completed
+            self._inner.extend(self._label or " + ".join(self._labels), self._total, self._done)
 
     def advance(self, amount: int) -> None:
         with self._lock:

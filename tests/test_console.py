@@ -7,6 +7,7 @@ import pytest
 from hyperkvasir_cli.cli.console import Console, PlainProgress
 from hyperkvasir_cli.errors import IntegrityError
 from hyperkvasir_cli.progress import SilentProgress
+from hyperkvasir_cli.worker_threads import SharedProgress
 from tests.conftest import FakeClock
 
 
@@ -46,3 +47,26 @@ def test_small_file_counts_stay_silent_in_logs(capsys: pytest.CaptureFixture[str
     progress.advance(20)
     progress.finish()
     assert capsys.readouterr().err == ""
+
+
+def test_a_phase_joining_a_running_task_logs_no_second_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """checksum --extracted hashes the archive and checks the tree at once: one task, one
+    start line, and the joined total in the lines that follow."""
+    clock = FakeClock()
+    shared = SharedProgress(Console(stderr_is_tty=False, clock=clock).progress(), "checking x")
+    shared.start("hashing", 1000)
+    clock.elapsed += 1
+    shared.advance(100)
+    shared.start("tree", 3000, completed=500)
+    for _ in range(10):
+        clock.elapsed += 1
+        shared.advance(340)
+    shared.finish()
+    shared.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line for line in lines if "started" in line] == [lines[0]]
+    assert lines[0].endswith("checking x: started, 1000 B in all")
+    # 3,500 B processed in 11 s: the 500 B the tree check found done are not in the rate.
+    assert lines[-1].endswith("checking x: 100.0% 3.9 KiB of 3.9 KiB, 318 B/s, ETA 0s")

@@ -145,6 +145,12 @@ class PlainProgress:
         )
         self._announced = False
 
+    def extend(self, label: str, total: int | None, completed: int) -> None:
+        # Bytes a joining phase found already done are not work of this run: the rate
+        # and the ETA stay those of the bytes actually processed.
+        self._started_done += completed - self._done
+        self._label, self._total, self._done = label, total, completed
+
     def _log(self, line: str) -> None:
         if not self._silent:
             self._console.info(line)
@@ -223,6 +229,12 @@ class RichProgress:
         else:
             self._progress.remove_task(self._task)
         self._task = self._progress.add_task(label, total=total, completed=completed)
+
+    def extend(self, label: str, total: int | None, completed: int) -> None:
+        if self._task is None:
+            self.start(label, total, completed)
+        else:
+            self._progress.update(self._task, description=label, total=total, completed=completed)
 
     def advance(self, amount: int) -> None:
         if self._task is not None:
