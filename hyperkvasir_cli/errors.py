@@ -47,6 +47,11 @@ class HyperkvasirError(Exception):
         self.hint = hint
 
 
+def error_json(exit_code: int, message: str, hint: str | None = None) -> dict[str, object]:
+    """The ``error`` member of a ``--json`` document."""
+    return {"exit_code": int(exit_code), "message": message, "hint": hint}
+
+
 class UsageError(HyperkvasirError):
     exit_code = ExitCode.USAGE
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hyperkvasir_cli.cli.console import Console, PlainProgress
 from hyperkvasir_cli.errors import IntegrityError
 from hyperkvasir_cli.progress import SilentProgress
 from hyperkvasir_cli.worker_threads import SharedProgress
+from tests.cli import run_cli
 from tests.conftest import FakeClock
 
 
@@ -70,3 +73,41 @@ def test_a_phase_joining_a_running_task_logs_no_second_start(
     assert lines[0].endswith("checking x: started, 1000 B in all")
     # 3,500 B processed in 11 s: the 500 B the tree check found done are not in the rate.
     assert lines[-1].endswith("checking x: 100.0% 3.9 KiB of 3.9 KiB, 318 B/s, ETA 0s")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["parts", "--json"],
+        ["config", "show", "--json"],
+        ["download", "labeled-images", "--json"],
+        ["resume", "--json"],
+        ["checksum", "--json"],
+        ["extract", "labeled-images", "--json"],
+        ["stats", "labeled-images", "--json"],
+        ["split", "--json"],
+        ["sync", "--json"],
+    ],
+    ids=lambda args: args[0] if args[0] != "config" else "config-show",
+)
+def test_json_gets_a_document_on_stdout_even_when_the_command_fails(
+    config_path: Path, args: list[str]
+) -> None:
+    """A CI step reading stdout gets one JSON document, whatever stopped the command."""
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text("data_dir: [broken\n")
+    result = run_cli(*args)
+    assert result.exit_code == 3
+    document = result.json()
+    assert document["ok"] is False
+    assert document["error"]["exit_code"] == 3
+    assert str(config_path) in document["error"]["message"]
+    assert "error:" in result.stderr  # the log keeps its error line too
+
+
+def test_a_usage_error_under_json_is_a_document_too() -> None:
+    result = run_cli("extract", "no-such-part", "--json")
+    assert result.exit_code == 2
+    error = result.json()["error"]
+    assert error["exit_code"] == 2 and "labeled-images" in error["message"]
+    assert error["hint"]

@@ -34,6 +34,7 @@ class Console:
         self.debug = debug
         self._stderr_is_tty = stderr_is_tty
         self.clock: Clock = clock or SystemClock()
+        self.json_emitted = False
 
     @property
     def stdout(self) -> TextIO:
@@ -60,6 +61,7 @@ class Console:
     def emit_json(self, document: Any) -> None:
         self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
         self.stdout.flush()
+        self.json_emitted = True
 
     def render(self, renderable: Any) -> None:
         """Print a rich renderable (a table) to stdout."""

@@ -30,7 +30,7 @@ from hyperkvasir_cli.cli.options import (
     QuietOption,
 )
 from hyperkvasir_cli.clock import Clock, SystemClock
-from hyperkvasir_cli.errors import ExitCode, HyperkvasirError, UsageError
+from hyperkvasir_cli.errors import ExitCode, HyperkvasirError, UsageError, error_json
 
 # The library (pydantic models, YAML) is imported when a command first needs it, so that
 # `--help` and shell completion start fast.
@@ -206,23 +206,32 @@ def build_runtime(ctx: typer.Context, after: GlobalOptions) -> Runtime:
     return Runtime(options=options, console=console, environ=environ, clock=clock)
 
 
-def run_guarded(console: Console, action: Callable[[], Any]) -> Any:
-    """Run a command body; map expected errors to exit codes, the rest to exit 1."""
+def run_guarded(console: Console, action: Callable[[], Any], *, json_output: bool = False) -> Any:
+    """Run a command body; map expected errors to exit codes, the rest to exit 1.
+
+    With ``json_output``, a command that fails before printing its own document prints
+    ``{"ok": false, "error": {...}}``, so a script reading stdout always gets one document.
+    """
+
+    def fail(code: int, message: str, hint: str | None = None) -> typer.Exit:
+        if json_output and not console.json_emitted:
+            console.emit_json({"ok": False, "error": error_json(code, message, hint)})
+        return typer.Exit(code)
+
     try:
         return action()
     except typer.Exit:
         raise
     except HyperkvasirError as exc:
         console.error(exc)
-        raise typer.Exit(int(exc.exit_code)) from None
+        raise fail(exc.exit_code, exc.message, exc.hint) from None
     except KeyboardInterrupt:
-        console.stderr.write(
-            "error: interrupted; everything done so far is kept, rerun to continue\n"
-        )
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        message = "interrupted; everything done so far is kept, rerun to continue"
+        console.stderr.write(f"error: {message}\n")
+        raise fail(ExitCode.INTERRUPTED, message) from None
     except Exception as exc:
         console.internal_error(exc)
-        raise typer.Exit(int(ExitCode.INTERNAL)) from None
+        raise fail(ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}") from None
 
 
 def _hide_flag_metavar(annotation: Any) -> None:
@@ -250,7 +259,8 @@ def command(func: F) -> F:
         )
         ctx = kwargs.pop("ctx")
         rt = build_runtime(ctx, after)
-        return run_guarded(rt.console, lambda: func(rt, **kwargs))
+        json_output = bool(kwargs.get("json_output"))
+        return run_guarded(rt.console, lambda: func(rt, **kwargs), json_output=json_output)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _GLOBAL_PARAMS
     for param in params:

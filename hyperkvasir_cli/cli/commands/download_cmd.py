@@ -17,7 +17,7 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import HyperkvasirError, UsageError
+from hyperkvasir_cli.errors import HyperkvasirError, UsageError, error_json
 from hyperkvasir_cli.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
@@ -140,9 +140,7 @@ def _document(
     return {
         "ok": error is None,
         "parts": [{**outcome.as_json(), "extract": extracted} for outcome, extracted in done],
-        "error": None
-        if error is None
-        else {"exit_code": int(error.exit_code), "message": error.message},
+        "error": None if error is None else error_json(error.exit_code, error.message, error.hint),
     }
 
 

@@ -23,7 +23,7 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import HyperkvasirError, IntegrityError, NetworkError
+from hyperkvasir_cli.errors import HyperkvasirError, IntegrityError, NetworkError, error_json
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.cli.extracting import ExtractRequest
@@ -197,7 +197,7 @@ def sync(
                     "bytes_fetched": sum(s.bytes_fetched for s in steps),
                     "error": None
                     if error is None
-                    else {"exit_code": int(error.exit_code), "message": error.message},
+                    else error_json(error.exit_code, error.message, error.hint),
                 }
             )
     fetched = sum(s.bytes_fetched for s in steps)
