@@ -14,6 +14,7 @@ from hyperkvasir_cli.zipindex import ZipMember, extended_mtime
 from hyperkvasir_cli.zipsafety import (
     find_refusals,
     is_inside,
+    ordinary_path,
     path_problem,
     relative_path,
     safe_members,
@@ -92,6 +93,27 @@ def test_every_accepted_name_stays_inside_the_target(name: str) -> None:
         resolved = posixpath.normpath(posixpath.join("/target", relative_path(name)))
         assert resolved.startswith("/target/")
         assert is_inside("/target", resolved)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab./\\:C\x00\n")), max_size=14))
+def test_the_fast_way_for_ordinary_names_agrees_with_the_general_one(name: str) -> None:
+    fast = ordinary_path(name)
+    if fast is not None:
+        assert path_problem(name) is None
+        assert fast == relative_path(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["labeled-images/a/b.jpg", "labeled-images/a/", "a..b/c...jpg", ".hidden/.x", "x/..y"],
+)
+def test_ordinary_names_take_the_fast_way(name: str) -> None:
+    assert ordinary_path(name) == relative_path(name)
+
+
+@pytest.mark.parametrize("name", ["a/../b", "..", "./a", "a//b", "a/.", "C:x", "a\\b", "/a"])
+def test_every_other_name_takes_the_general_way(name: str) -> None:
+    assert ordinary_path(name) is None
 
 
 @pytest.mark.parametrize(
