@@ -126,8 +126,18 @@ def _archive_reader(source: DataSource) -> Iterator[FileReader]:
         yield FileReader(lambda path: archive.open(path))
 
 
-# Errors that make one file unreadable without making the run fail.
-UNREADABLE = (OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, ValueError)
+# Errors that make one file unreadable without making the run fail. zipfile raises
+# RuntimeError for an encrypted member and NotImplementedError for an unknown method.
+UNREADABLE = (
+    OSError,
+    KeyError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+)
 
 
 def _read_with(reader: FileReader, path: str, read: Callable[[IO[bytes]], T]) -> T | None:

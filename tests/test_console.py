@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import typer
 
 from hyperkvasir_cli.cli.console import Console, PlainProgress
+from hyperkvasir_cli.cli.runtime import run_guarded
 from hyperkvasir_cli.errors import IntegrityError
 from hyperkvasir_cli.progress import SilentProgress
 from hyperkvasir_cli.worker_threads import SharedProgress
@@ -111,3 +114,57 @@ def test_a_usage_error_under_json_is_a_document_too() -> None:
     error = result.json()["error"]
     assert error["exit_code"] == 2 and "labeled-images" in error["message"]
     assert error["hint"]
+
+
+def test_a_mistyped_option_is_one_error_line_and_a_json_document() -> None:
+    result = run_cli("split", "--seed", "x", "--json")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith("error: Invalid value for '--seed'")
+    assert "hint: see `hyperkvasir split --help`" in result.stderr
+    assert "╭" not in result.stderr  # no boxed usage text
+    error = result.json()["error"]
+    assert error["exit_code"] == 2 and "--seed" in error["message"]
+
+
+def test_option_errors_drop_the_validation_library_prefix() -> None:
+    result = run_cli("stats", "--format", "xml")
+    assert result.exit_code == 2
+    assert "Value error" not in result.stderr
+    assert "'xml' is not one of" in result.stderr
+    assert result.stdout == ""
+
+
+def _guarded(exc: BaseException, *, json_output: bool = False) -> int:
+    def action() -> None:
+        raise exc
+
+    with pytest.raises(typer.Exit) as stopped:
+        run_guarded(Console(stderr_is_tty=False), action, json_output=json_output)
+    return stopped.value.exit_code
+
+
+def test_a_closed_pipe_stops_quietly_with_the_sigpipe_status(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hyperkvasir_cli.cli.runtime.quiet_broken_pipe", lambda: 141)
+    assert _guarded(BrokenPipeError(32, "Broken pipe")) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_a_place_the_system_refuses_is_a_clear_error_not_a_bug(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    refused = OSError(30, "Read-only file system", str(tmp_path / "splits"))
+    assert _guarded(refused, json_output=True) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"error: cannot use {tmp_path / 'splits'}: Read-only file system")
+    assert "bug" not in err
+    assert json.loads(out)["error"]["exit_code"] == 2
+    assert _guarded(OSError(28, "No space left on device", "x")) == 7
+
+
+def test_an_os_error_naming_no_file_is_still_reported_as_a_bug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _guarded(OSError(22, "Invalid argument")) == 1
+    assert "this is a bug" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
-from hyperkvasir_cli.cli.runtime import GlobalOptions
+from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirGroup
 from hyperkvasir_cli.errors import EXIT_CODE_MEANINGS
 
 EXIT_CODES_HELP = "\n\n".join(
@@ -36,6 +36,7 @@ app = typer.Typer(
         "dataset.\n\nExit codes:\n\n" + EXIT_CODES_HELP
     ),
     no_args_is_help=True,
+    cls=HyperkvasirGroup,
     add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["--help", "-h"]},

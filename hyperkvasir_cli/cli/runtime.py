@@ -8,16 +8,22 @@ turns a :class:`HyperkvasirError` into ``error:``/``hint:`` lines and its exit c
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import inspect
+import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin
 
 import typer
+from typer.core import TyperGroup
 from typer.models import OptionInfo
 
 from hyperkvasir_cli import ENV_PREFIX
@@ -30,7 +36,13 @@ from hyperkvasir_cli.cli.options import (
     QuietOption,
 )
 from hyperkvasir_cli.clock import Clock, SystemClock
-from hyperkvasir_cli.errors import ExitCode, HyperkvasirError, UsageError, error_json
+from hyperkvasir_cli.errors import (
+    DiskSpaceError,
+    ExitCode,
+    HyperkvasirError,
+    UsageError,
+    error_json,
+)
 
 # The library (pydantic models, YAML) is imported when a command first needs it, so that
 # `--help` and shell completion start fast.
@@ -229,9 +241,101 @@ def run_guarded(console: Console, action: Callable[[], Any], *, json_output: boo
         message = "interrupted; everything done so far is kept, rerun to continue"
         console.stderr.write(f"error: {message}\n")
         raise fail(ExitCode.INTERRUPTED, message) from None
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, as other tools do.
+        raise typer.Exit(quiet_broken_pipe()) from None
+    except OSError as exc:
+        error = os_error(exc)
+        if error is None:
+            console.internal_error(exc)
+            raise fail(ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}") from None
+        if console.debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=console.stderr)
+        console.error(error)
+        raise fail(error.exit_code, error.message, error.hint) from None
     except Exception as exc:
         console.internal_error(exc)
         raise fail(ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}") from None
+
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a tool stopped by it
+
+
+def quiet_broken_pipe() -> int:
+    """Silence stdout for good (the interpreter flushes it at exit) and give the exit code."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return BROKEN_PIPE_EXIT
+
+
+def os_error(exc: OSError) -> HyperkvasirError | None:
+    """A clear error for a file the system refused (a full disk, a read-only or missing
+    place, a file where a folder should be); None when the error names no file (a bug)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskSpaceError(
+            f"the disk is full: cannot write {exc.filename or 'a file'}",
+            hint="free some space and run the command again",
+        )
+    if exc.filename is None:
+        return None
+    where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+    return UsageError(
+        f"cannot use {where}: {exc.strerror or exc}",
+        hint="check the path you gave (or the configured folder): that it exists, is a "
+        "folder where one is needed, and may be written",
+    )
+
+
+class HyperkvasirGroup(TyperGroup):
+    """The top-level command: a mistyped command line is one ``error:`` line (and, with
+    ``--json``, a JSON document on stdout), like every other failure."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(argv, prog_name, complete_var, False, **extra)
+        except _CLICK_ERROR as exc:
+            error: Any = exc
+            # No command given: the help has been printed already (as typer does).
+            if type(error).__name__ != "NoArgsIsHelpError":
+                _usage_error(error, argv)
+            sys.exit(error.exit_code)
+        except _ABORT:
+            sys.stderr.write("error: interrupted\n")
+            sys.exit(int(ExitCode.INTERRUPTED))
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _click_class(name: str) -> type[Exception]:
+    """click's exception classes, wherever this typer keeps click (vendored or not)."""
+    found: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+    return found
+
+
+_CLICK_ERROR = _click_class("ClickException")
+_ABORT: type[BaseException] = typer.Abort
+
+
+def _usage_error(exc: Any, argv: list[str]) -> None:
+    message = exc.format_message()
+    message = message.replace(": Value error, ", ": ")  # pydantic's prefix, via typer
+    context = getattr(exc, "ctx", None)
+    command_path = getattr(context, "command_path", None) or "hyperkvasir"
+    hint = f"see `{command_path} --help`"
+    sys.stderr.write(f"error: {message}\nhint: {hint}\n")
+    if "--json" in argv or "-j" in argv:
+        document = {"ok": False, "error": error_json(exc.exit_code, message, hint)}
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def _hide_flag_metavar(annotation: Any) -> None:
