@@ -28,6 +28,7 @@ def ensure_free_space(directory: Path, needed: int, what: str) -> None:
     if needed + SAFETY_MARGIN > available:
         raise DiskSpaceError(
             f"not enough disk space in {directory} for {what}: need {format_bytes(needed)} "
-            f"({needed} B), {format_bytes(available)} free",
+            f"({needed} B) plus {format_bytes(SAFETY_MARGIN)} kept free for the config and "
+            f"the file system, {format_bytes(available)} ({available} B) free",
             hint="free some space, or point --data-dir (or --to) at a larger disk",
         )

@@ -173,8 +173,9 @@ def test_file_urls_work_like_http(
     assert archive(data_dir, FILE).read_bytes() == content
 
 
-def test_ctrl_c_exits_130_and_keeps_everything_for_resume(
-    tmp_path: Path, http_server: LocalServer, data_dir: Path, config_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_exits_130_and_keeps_everything_for_resume(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, config_path: Path, stop: int
 ) -> None:
     content = random_bytes(6 * MIB, seed=8)
     manifest = serve(tmp_path, http_server, content)
@@ -186,7 +187,7 @@ def test_ctrl_c_exits_130_and_keeps_everything_for_resume(
         assert faults.paused.wait(30)
         # Bytes that reach a stalled connection are written at once, not held back.
         wait_until(lambda: partial.exists() and partial.stat().st_size >= 3 * MIB, "3 MiB on disk")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
     finally:
         faults.resume.set()

@@ -14,7 +14,9 @@ import functools
 import inspect
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -302,6 +304,7 @@ class HyperkvasirGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         if not standalone_mode:
             return super().main(argv, prog_name, complete_var, False, **extra)
+        stop_on_sigterm()
         try:
             result = super().main(argv, prog_name, complete_var, False, **extra)
         except _CLICK_ERROR as exc:
@@ -314,6 +317,17 @@ class HyperkvasirGroup(TyperGroup):
             sys.stderr.write("error: interrupted\n")
             sys.exit(int(ExitCode.INTERRUPTED))
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (`timeout`, systemd, a cancelled CI job) stops a run as Ctrl-C does: what
+    was received is written and recorded, the exit code is 130, and a rerun continues."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _click_class(name: str) -> type[Exception]:
