@@ -104,8 +104,9 @@ class Settings(BaseModel):
     @classmethod
     def _mirror_schemes(cls, value: list[str]) -> list[str]:
         for url in value:
-            if not url.startswith(("https://", "http://", "file://")):
-                raise ValueError(f"mirror must be an https://, http:// or file:// URL: {url!r}")
+            problem = mirror_problem(url)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @property
@@ -114,6 +115,13 @@ class Settings(BaseModel):
 
 
 SETTING_KEYS: tuple[str, ...] = tuple(Settings.model_fields)
+
+
+def mirror_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a mirror (None when it can)."""
+    if url.startswith(("https://", "http://", "file://")):
+        return None
+    return f"mirror must be an https://, http:// or file:// URL: {url!r}"
 
 
 def setting_description(key: str) -> str:
@@ -292,6 +300,12 @@ def resolve_settings(
     except ValidationError as exc:
         first = exc.errors()[0]["loc"][0]
         origin = sources.get(str(first), "settings")
+        if origin == "option":  # a bad value on the command line is a usage error (exit 2)
+            option = "--" + str(first).replace("_", "-")
+            raise UsageError(
+                f"option {option}: {describe_validation_error(exc, merged)}",
+                hint="see the command's --help for the values it takes",
+            ) from exc
         raise ConfigError(
             f"{origin}: {describe_validation_error(exc, merged)}",
             hint="fix the value where it is set (option, environment variable or config file)",

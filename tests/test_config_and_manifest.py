@@ -196,3 +196,16 @@ def test_timestamps_are_utc_seconds_with_z(config_path: Path) -> None:
         "labeled-images", verified_at=datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
     )
     assert "verified_at: '2026-05-01T12:00:00Z'" in config_path.read_text()
+
+
+def test_a_bad_value_on_the_command_line_is_a_usage_error_naming_the_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rate = run_cli("download", "official-splits", "--limit-rate", "5X", "--dry-run")
+    assert rate.exit_code == 2 and "option --limit-rate" in rate.stderr
+    mirror = run_cli("download", "official-splits", "--mirror", "ftp://x/", "--dry-run")
+    assert mirror.exit_code == 2 and "option --mirror" in mirror.stderr
+    assert "bug" not in mirror.stderr
+    # The same value from the environment is a configuration error (exit 3).
+    monkeypatch.setenv("HYPERKVASIR_LIMIT_RATE", "5X")
+    assert run_cli("download", "official-splits", "--dry-run").exit_code == 3

@@ -8,8 +8,10 @@ from pathlib import Path
 import httpx
 
 from hyperkvasir_cli.cli.runtime import Runtime
+from hyperkvasir_cli.config import mirror_problem
 from hyperkvasir_cli.download import DownloadOptions, PartDownloader
 from hyperkvasir_cli.engine import EngineOptions
+from hyperkvasir_cli.errors import UsageError
 from hyperkvasir_cli.http_client import build_client
 from hyperkvasir_cli.ratelimit import RateLimiter
 from hyperkvasir_cli.retry import RetryPolicy
@@ -18,6 +20,10 @@ from hyperkvasir_cli.retry import RetryPolicy
 def download_options(
     rt: Runtime, *, mirrors: list[str] | None = None, force: bool = False
 ) -> DownloadOptions:
+    for url in mirrors or []:
+        problem = mirror_problem(url)
+        if problem:
+            raise UsageError(f"option --mirror: {problem}", hint="see the command's --help")
     settings = rt.settings
     limit = settings.limit_rate_bytes
     engine = EngineOptions(

@@ -64,6 +64,7 @@ WaitLockOption = Annotated[
     typer.Option(
         "--wait-lock",
         "-w",
+        min=0,
         metavar="SECONDS",
         help="Seconds to wait for another run's lock before exiting 8 (default 0).",
         show_default=False,
