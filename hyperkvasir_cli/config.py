@@ -269,7 +269,8 @@ class ConfigStore:
         )
         stored = getattr(validated, key)
         if isinstance(stored, Path):
-            stored = str(stored)
+            # Stored absolute: a path typed in a shell means the folder it was typed in.
+            stored = str(absolute_path(stored, Path.cwd()))
         config.settings[key] = stored
         self.write(config)
         return stored
@@ -310,7 +311,23 @@ def resolve_settings(
             f"{origin}: {describe_validation_error(exc, merged)}",
             hint="fix the value where it is set (option, environment variable or config file)",
         ) from exc
+    for key in PATH_KEYS:
+        value = getattr(settings, key)
+        if value is not None:
+            # A relative path in the config file is relative to that file, so that cron
+            # and a shell in any folder agree; one given on the command line or in the
+            # environment is relative to the current folder, as a shell would read it.
+            base = config_path.parent if sources[key].startswith("config ") else Path.cwd()
+            setattr(settings, key, absolute_path(value, base))
     return settings, sources
+
+
+PATH_KEYS = ("data_dir", "archives_dir", "extract_dir", "ca_bundle")
+
+
+def absolute_path(path: Path, base: Path) -> Path:
+    """``path`` with ``~`` expanded, made absolute against ``base`` (no symlink resolved)."""
+    return Path(os.path.normpath(base / path.expanduser()))
 
 
 def environment() -> Mapping[str, str]:

@@ -209,3 +209,21 @@ def test_a_bad_value_on_the_command_line_is_a_usage_error_naming_the_option(
     # The same value from the environment is a configuration error (exit 3).
     monkeypatch.setenv("HYPERKVASIR_LIMIT_RATE", "5X")
     assert run_cli("download", "official-splits", "--dry-run").exit_code == 3
+
+
+def test_relative_paths_mean_the_same_from_any_folder(
+    config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron job runs in another folder than the shell that set things up."""
+    monkeypatch.delenv("HYPERKVASIR_DATA_DIR")
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text("data_dir: rel/data\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    shown = run_cli("config", "show", "--json").json()
+    assert shown["settings"]["data_dir"]["value"] == str(config_path.parent / "rel" / "data")
+    # `config set` stores the folder the user meant: relative to where it was typed.
+    assert run_cli("config", "set", "data_dir", "typed/here").exit_code == 0
+    stored = yaml.safe_load(config_path.read_text())["data_dir"]
+    assert stored == str(elsewhere / "typed" / "here")
