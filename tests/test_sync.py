@@ -89,6 +89,22 @@ def test_check_remote_unchanged_sends_one_head_and_no_body(mirror: Mirror) -> No
     assert [r.method for r in mirror.server.log[before:]] == ["HEAD"]
 
 
+def test_check_remote_leaves_a_deliberately_deleted_archive_deleted(mirror: Mirror) -> None:
+    """`extract --delete-archive` saved the space; an unchanged server must not undo it."""
+    before = mirror.synced_once()
+    deleted = run_cli(
+        "extract", PART, "--delete-archive", "--verify", "--manifest", str(mirror.manifest)
+    )
+    assert deleted.exit_code == 0, deleted.stderr
+    assert not archive(mirror.data_dir, FILE).exists()
+    again = mirror.sync("--check-remote", "--json")
+    assert again.exit_code == 0, again.stderr
+    step = again.json()["parts"][0]
+    assert step["remote"] == "unchanged" and step["bytes_fetched"] == 0
+    assert not archive(mirror.data_dir, FILE).exists()
+    assert [r.method for r in mirror.server.log[before:]] == ["HEAD"]
+
+
 def test_check_remote_fetches_a_changed_file_beside_and_swaps(
     mirror: Mirror, tmp_path: Path
 ) -> None:

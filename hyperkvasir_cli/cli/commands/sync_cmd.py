@@ -127,10 +127,13 @@ def sync_part(
     from hyperkvasir_cli.download import DownloadOptions
 
     step = SyncStep(part.name)
-    if archive_was_deleted(rt, part) and not check:
+    deleted = archive_was_deleted(rt, part)
+    changed = check and refresh_if_changed(rt, part, options, step)
+    if deleted and not changed:
+        # Extracted and verified, the archive removed on purpose: fetching it again would
+        # undo the space saved (3.9 GB for the labeled images) to extract nothing new.
         step.download = "archive deleted after extraction"
         return step
-    changed = check and refresh_if_changed(rt, part, options, step)
     download_opts = DownloadOptions(options.mirrors, force=changed, engine=options.engine)
     record = rt.reload_config().parts.get(part.name)
     try:
