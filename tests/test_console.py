@@ -168,3 +168,17 @@ def test_an_os_error_naming_no_file_is_still_reported_as_a_bug(
 ) -> None:
     assert _guarded(OSError(22, "Invalid argument")) == 1
     assert "this is a bug" in capsys.readouterr().err
+
+
+def test_a_piped_table_keeps_long_paths_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.table import Table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long_path = "/scratch/" + "very-long-folder-name/" * 8 + "hyper-kvasir-labeled-images.zip"
+    table = Table("part", "path")
+    table.add_row("labeled-images", long_path)
+    Console(stderr_is_tty=False).render(table)
+    out = capsys.readouterr().out
+    assert long_path in out and "…" not in out

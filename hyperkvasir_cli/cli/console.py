@@ -21,6 +21,16 @@ PLAIN_PROGRESS_INTERVAL = 5.0
 Unit = Literal["bytes", "files"]
 
 
+PIPED_WIDTH = 1000
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 class Console:
     def __init__(
         self,
@@ -67,7 +77,12 @@ class Console:
         """Print a rich renderable (a table) to stdout."""
         from rich.console import Console as RichConsole
 
-        RichConsole(file=self.stdout, highlight=False, soft_wrap=True).print(renderable)
+        # Piped into a file or another program, a table keeps every character: rich would
+        # otherwise assume 80 columns and cut paths and names short with an ellipsis.
+        width = None if _is_terminal(self.stdout) else PIPED_WIDTH
+        RichConsole(file=self.stdout, highlight=False, soft_wrap=True, width=width).print(
+            renderable
+        )
 
     # logs (stderr)
     def _log_line(self, text: str) -> None:
