@@ -220,6 +220,12 @@ def make_split(
 ) -> Split:
     """Assign ``items`` by ``strategy``; ``names`` has one name per ratio."""
     ordered = tuple(sorted(items, key=lambda item: item.path))
+    if folds is not None and folds > len(ordered):
+        raise UsageError(
+            f"--folds {folds} is more than the {len(ordered)} items to split: "
+            f"{folds - len(ordered)} folds would be empty",
+            hint=f"use at most --folds {len(ordered)}",
+        )
     assign = assign_stratified if strategy == "stratified" else assign_random
     return Split(
         strategy=strategy,

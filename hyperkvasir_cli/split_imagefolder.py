@@ -9,6 +9,7 @@ tree and, with ``force``, is what allows an earlier tree to be removed.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -46,6 +47,13 @@ def _entries(split_name: str, item: SplitItem) -> Iterator[tuple[str, str]]:
     yield f"{split_name}/masks/{item.mask.rsplit('/', 1)[-1]}", item.mask
 
 
+_PLACING: dict[LinkMode, str] = {
+    "symlink": "symlinks",
+    "hardlink": "hard links",
+    "copy": "copies",
+}
+
+
 def _place(source: Path, entry: Path, link: LinkMode) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     if link == "symlink":
@@ -56,10 +64,28 @@ def _place(source: Path, entry: Path, link: LinkMode) -> None:
         shutil.copyfile(source, entry)
 
 
+# Written before the first link and removed after split.json: while it exists, the
+# folders it lists are an unfinished build of ours (a run stopped by Ctrl-C or a kill),
+# which the next run replaces without --force.
+UNFINISHED_FILE = ".split-unfinished.json"
+
+
+def _mark_unfinished(out: Path, names: tuple[str, ...]) -> None:
+    listing = {"splits": {name: {"file": f"{name}/"} for name in names}}
+    atomic_write_bytes(out / UNFINISHED_FILE, json.dumps(listing, indent=2).encode())
+
+
+def _clear_unfinished(out: Path) -> None:
+    for name in previous_outputs(out, UNFINISHED_FILE):
+        remove_output(out, name)
+    (out / UNFINISHED_FILE).unlink(missing_ok=True)
+
+
 def _clear_previous(out: Path, names: tuple[str, ...], force: bool) -> None:
-    """Make room in ``out``: nothing to do when it holds no split; with ``force``, remove
-    what the earlier ``split.json`` lists; refuse otherwise, and always refuse to remove a
-    folder that no ``split.json`` vouches for."""
+    """Make room in ``out``: an unfinished build of ours goes first; nothing else to do
+    when it holds no split; with ``force``, remove what the earlier ``split.json`` lists;
+    refuse otherwise, and always refuse to remove a folder that no listing vouches for."""
+    _clear_unfinished(out)
     ours = previous_outputs(out)
     wanted = [f"{name}/" for name in names]
     in_the_way = sorted({n for n in [*ours, *wanted] if os.path.lexists(out / n.rstrip("/"))})
@@ -107,7 +133,8 @@ def build_imagefolder(
     Items whose file is not under ``target`` are skipped and returned in ``missing``.
     UsageError (exit 2) when earlier output is in the way (see ``_clear_previous``) or a
     hard link cannot cross file systems; DiskSpaceError (exit 7) before copying what
-    does not fit. An interrupted build leaves no ``split.json``: rerun with ``force``.
+    does not fit. An interrupted build leaves no ``split.json`` but its unfinished listing,
+    so a rerun replaces it without ``force``.
     """
     progress = progress or SilentProgress()
     metadata = render_metadata(split, provenance, "imagefolder", link)
@@ -121,7 +148,9 @@ def build_imagefolder(
     if link == "copy":
         needed = sum((target / p).stat().st_size for _, p in present)
         ensure_free_space(out, needed, f"copies of {len(present)} images")
-    progress.start(f"{link}s", len(present))
+    out.mkdir(parents=True, exist_ok=True)
+    _mark_unfinished(out, split.names)
+    progress.start(_PLACING[link], len(present))
     try:
         for entry, path in present:
             _place_or_explain(target / path, out / entry, link)
@@ -129,6 +158,7 @@ def build_imagefolder(
     finally:
         progress.finish()
     atomic_write_bytes(out / METADATA_FILE, metadata)
+    (out / UNFINISHED_FILE).unlink()
     return WriteResult(out, files, unchanged=False, missing=missing)
 
 

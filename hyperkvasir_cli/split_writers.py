@@ -139,10 +139,11 @@ def render_split_files(
     return files
 
 
-def previous_outputs(out: Path) -> list[str]:
-    """The files and folders an earlier run listed in ``out/split.json`` (empty if none)."""
+def previous_outputs(out: Path, listing: str = METADATA_FILE) -> list[str]:
+    """The files and folders an earlier run listed in ``out/split.json`` (or in another
+    ``listing`` of the same shape; empty if none)."""
     try:
-        document = json.loads((out / METADATA_FILE).read_text("utf-8"))
+        document = json.loads((out / listing).read_text("utf-8"))
         return [str(s["file"]) for s in document["splits"].values()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []

@@ -19,6 +19,7 @@ import yaml
 
 from hyperkvasir_cli import __version__
 from hyperkvasir_cli.classes import CLASS_ALIASES, CLASS_BY_NAME, LABELED_CLASSES
+from hyperkvasir_cli.progress import SilentProgress
 from tests.cli import Result, run_cli
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
 
@@ -398,6 +399,41 @@ def test_imagefolder_is_rebuilt_only_with_force_and_never_over_foreign_folders(
     result = split("-F", "imagefolder", "-o", str(foreign), "--force")
     assert result.exit_code == 2 and "was not written by `hyperkvasir split`" in result.stderr
     assert (foreign / "train" / "keep.txt").read_text() == "mine"
+
+
+class _StopAfter(SilentProgress):
+    """Ctrl-C after a few images have been placed."""
+
+    def __init__(self, placed: int) -> None:
+        self.left = placed
+
+    def advance(self, amount: int) -> None:
+        self.left -= amount
+        if self.left <= 0:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_imagefolder_is_finished_by_the_next_run_without_force(
+    labeled: BuiltArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "folder"
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            "hyperkvasir_cli.cli.console.Console.progress", lambda self, unit="bytes": _StopAfter(5)
+        )
+        stopped = split("-F", "imagefolder", "--link", "copy", "-o", str(out))
+    assert stopped.exit_code == 130 and "rerun to continue" in stopped.stderr
+    assert not (out / "split.json").exists()
+    again = split("-F", "imagefolder", "--link", "copy", "-o", str(out))
+    assert again.exit_code == 0, again.stderr
+    assert len(list(out.rglob("*.jpg"))) == len(image_paths(labeled))
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["split.json"]
+
+
+def test_more_folds_than_images_is_a_usage_error(labeled: BuiltArchive, tmp_path: Path) -> None:
+    result = split("--folds", "1000", "-o", str(tmp_path / "f"))
+    assert result.exit_code == 2 and "folds would be empty" in result.stderr
+    assert not (tmp_path / "f").exists()
 
 
 def test_imagefolder_needs_the_extracted_images(data_dir: Path, tmp_path: Path) -> None:
