@@ -28,8 +28,9 @@ HEADER = (
 )
 ZSH_REGISTER = "compdef _hyperkvasir_completion hyperkvasir"
 ZSH_ENDING = """\
-if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then
-  # Autoloaded from $fpath by compinit: complete the current word now.
+if [[ ${funcstack[1]} == _hyperkvasir ]]; then
+  # Autoloaded from $fpath by compinit, this file is the body of _hyperkvasir, run on
+  # every Tab: complete the current word.
   _hyperkvasir_completion "$@"
 else
   # Sourced (e.g. from ~/.zshrc, after compinit): register the function.

@@ -132,11 +132,15 @@ def test_zsh_loads_the_script_sourced_and_from_fpath(shell_env: dict[str, str]) 
             zsh,
             "-fc",
             f"fpath=({COMPLETIONS} $fpath); autoload -U compinit && compinit -u -D; "
-            "_arguments() { print -r -- $@ }; words=(hyperkvasir d); CURRENT=2; _hyperkvasir",
+            "_arguments() { print -r -- $@ }; words=(hyperkvasir d); CURRENT=2; _hyperkvasir; "
+            "print -r -- SECOND-TAB; words=(hyperkvasir s); _hyperkvasir",
         ],
         shell_env,
     )
-    assert '"download":' in autoloaded
+    first, second = autoloaded.split("SECOND-TAB")
+    assert '"download":' in first
+    # Every later Tab runs the same autoloaded body again, and must complete too.
+    assert '"sync":' in second and '"stats":' in second
 
 
 def test_fish_loads_the_script_and_completes_a_command(shell_env: dict[str, str]) -> None:
