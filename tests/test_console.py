@@ -182,3 +182,16 @@ def test_a_piped_table_keeps_long_paths_whole(
     Console(stderr_is_tty=False).render(table)
     out = capsys.readouterr().out
     assert long_path in out and "…" not in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["parts"], ["download"], ["resume"], ["checksum"], ["extract"], ["stats"], ["split"]]
+    + [["sync"], ["config"], ["config", "show"], ["config", "set"], ["config", "init"]],
+    ids=lambda command: " ".join(command) or "hyperkvasir",
+)
+def test_help_speaks_of_values_not_python_types(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.exit_code == 0
+    for python_type in ("<bool>", "<list[str]>", "<path>", "<str>", "<int>", "<float>"):
+        assert python_type not in result.stdout, python_type

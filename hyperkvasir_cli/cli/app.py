@@ -22,7 +22,7 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
-from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirGroup
+from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirCommand, HyperkvasirGroup
 from hyperkvasir_cli.errors import EXIT_CODE_MEANINGS
 
 EXIT_CODES_HELP = "\n\n".join(
@@ -70,14 +70,17 @@ def main_callback(
     ctx.obj = GlobalOptions(config, manifest, data_dir, quiet, debug)
 
 
-app.command("parts")(parts_cmd.parts)
-app.command("download")(download_cmd.download)
-app.command("extract")(extract_cmd.extract)
-app.command("checksum")(checksum_cmd.checksum)
-app.command("resume")(download_cmd.resume)
-app.command("stats")(stats_cmd.stats)
-app.command("split")(split_cmd.split)
-app.command("sync")(sync_cmd.sync)
+for name, function in (
+    ("parts", parts_cmd.parts),
+    ("download", download_cmd.download),
+    ("extract", extract_cmd.extract),
+    ("checksum", checksum_cmd.checksum),
+    ("resume", download_cmd.resume),
+    ("stats", stats_cmd.stats),
+    ("split", split_cmd.split),
+    ("sync", sync_cmd.sync),
+):
+    app.command(name, cls=HyperkvasirCommand)(function)
 app.add_typer(config_cmd.config_app, name="config")
 
 

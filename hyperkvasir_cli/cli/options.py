@@ -110,7 +110,7 @@ PartsArgument = Annotated[
     list[str] | None,
     typer.Argument(
         help="Parts to act on (see `hyperkvasir parts`).",
-        metavar="PART...",
+        metavar="PART",
         show_default=False,
         autocompletion=complete_part_names,
     ),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
 from hyperkvasir_cli import ENV_PREFIX
@@ -289,9 +289,45 @@ def os_error(exc: OSError) -> HyperkvasirError | None:
     )
 
 
+# Python type names typer shows in help, and what a reader of a command line expects.
+_PLAIN_TYPES = {
+    "<path>": "PATH",
+    "<str>": "TEXT",
+    "<int>": "N",
+    "<float>": "N",
+    "<int range>": "N",
+    "<float range>": "N",
+}
+
+
+def plain_help_types(params: list[Any], ctx: Any) -> list[Any]:
+    """Help without Python's type names: a flag shows none (not ``<bool>``), an argument
+    its name (``PART...``, not ``<list[str]>``), a value a word (``PATH``, ``N``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None
+        elif param.metavar is None and callable(getattr(param, "display_type", None)):
+            shown = param.display_type(ctx)
+            if shown in _PLAIN_TYPES:
+                param.metavar = _PLAIN_TYPES[shown]
+    return params
+
+
+class HyperkvasirCommand(TyperCommand):
+    """Every command: help in plain words (see :func:`plain_help_types`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return plain_help_types(super().get_params(ctx), ctx)
+
+
 class HyperkvasirGroup(TyperGroup):
     """The top-level command: a mistyped command line is one ``error:`` line (and, with
     ``--json``, a JSON document on stdout), like every other failure."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return plain_help_types(super().get_params(ctx), ctx)
 
     def main(  # type: ignore[override]
         self,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hyperkvasir_cli.cli.options import JsonOption
-from hyperkvasir_cli.cli.runtime import Runtime, command
+from hyperkvasir_cli.cli.runtime import HyperkvasirCommand, HyperkvasirGroup, Runtime, command
 from hyperkvasir_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 config_app = typer.Typer(
-    help="Show and change settings; see where the config file is.", no_args_is_help=True
+    help="Show and change settings; see where the config file is.",
+    no_args_is_help=True,
+    cls=HyperkvasirGroup,
 )
 
 
@@ -25,14 +27,14 @@ def _plain(value: Any) -> Any:
     return None if value is None else value if isinstance(value, (int, float, bool)) else str(value)
 
 
-@config_app.command("path")
+@config_app.command("path", cls=HyperkvasirCommand)
 @command
 def config_path(rt: Runtime) -> None:
     """Print the config file's path (it may not exist yet)."""
     rt.console.out(str(rt.config_path))
 
 
-@config_app.command("show")
+@config_app.command("show", cls=HyperkvasirCommand)
 @command
 def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
     """Show every setting in effect, where it came from, and the recorded parts."""
@@ -74,7 +76,7 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
         )
 
 
-@config_app.command("set")
+@config_app.command("set", cls=HyperkvasirCommand)
 @command
 def config_set(
     rt: Runtime,
@@ -88,7 +90,7 @@ def config_set(
     rt.console.info(f"{key} = {shown} in {rt.config_path}")
 
 
-@config_app.command("init")
+@config_app.command("init", cls=HyperkvasirCommand)
 @command
 def config_init(
     rt: Runtime,
