@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from hyperkvasir_cli.errors import DiskSpaceError
-from hyperkvasir_cli.units import format_bytes
+from hyperkvasir_cli.units import format_bytes, format_size
 
 # Keep a little room so that the config, sidecars and the file system itself can still write.
 SAFETY_MARGIN = 16 * 1024 * 1024
@@ -27,8 +27,8 @@ def ensure_free_space(directory: Path, needed: int, what: str) -> None:
     available = free_bytes(directory)
     if needed + SAFETY_MARGIN > available:
         raise DiskSpaceError(
-            f"not enough disk space in {directory} for {what}: need {format_bytes(needed)} "
-            f"({needed} B) plus {format_bytes(SAFETY_MARGIN)} kept free for the config and "
-            f"the file system, {format_bytes(available)} ({available} B) free",
+            f"not enough disk space in {directory} for {what}: need {format_size(needed)} "
+            f"plus {format_bytes(SAFETY_MARGIN)} kept free for the config and "
+            f"the file system, {format_size(available)} free",
             hint="free some space, or point --data-dir (or --to) at a larger disk",
         )

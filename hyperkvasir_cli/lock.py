@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,18 +30,37 @@ def _holder_description(info_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def data_lock(lock_path: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the lock for the duration of the block; LockedError when it cannot be had."""
+def data_lock(
+    lock_path: Path, wait_seconds: float = 0.0, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the lock for the duration of the block; LockedError when it cannot be had.
+
+    When another run holds it and ``wait_seconds`` > 0, ``on_wait`` hears who and for how
+    long this run will wait, before it waits."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     info_path = lock_path.with_name(lock_path.name + ".info")
-    lock = filelock.FileLock(str(lock_path), timeout=wait_seconds if wait_seconds > 0 else 0)
+    lock = filelock.FileLock(str(lock_path), timeout=0)
     try:
-        lock.acquire()
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            if wait_seconds <= 0:
+                raise
+            if on_wait is not None:
+                holder = _holder_description(info_path)
+                on_wait(f"waiting up to {wait_seconds:g} s for the lock held by {holder}")
+            lock.acquire(timeout=wait_seconds)
     except filelock.Timeout:
-        waited = f" after waiting {wait_seconds:g} s" if wait_seconds > 0 else ""
+        holder = _holder_description(info_path)
+        if wait_seconds > 0:
+            raise LockedError(
+                f"the data folder {lock_path.parent} is still locked by {holder} after "
+                f"waiting {wait_seconds:g} s",
+                hint="that run is still busy; wait longer (a larger --wait-lock), or check "
+                "that it is not stuck",
+            ) from None
         raise LockedError(
-            f"the data folder {lock_path.parent} is locked by {_holder_description(info_path)}"
-            f"{waited}",
+            f"the data folder {lock_path.parent} is locked by {holder}",
             hint="wait for that run to finish, or pass --wait-lock SECONDS to wait for it",
         ) from None
     try:

@@ -227,3 +227,21 @@ def test_relative_paths_mean_the_same_from_any_folder(
     assert run_cli("config", "set", "data_dir", "typed/here").exit_code == 0
     stored = yaml.safe_load(config_path.read_text())["data_dir"]
     assert stored == str(elsewhere / "typed" / "here")
+
+
+def test_a_run_that_waits_for_the_lock_says_for_whom_and_then_why_it_gave_up(
+    tmp_path: Path,
+) -> None:
+    from hyperkvasir_cli.errors import LockedError
+    from hyperkvasir_cli.lock import data_lock
+
+    lock = tmp_path / ".hyperkvasir.lock"
+    heard: list[str] = []
+    with data_lock(lock), pytest.raises(LockedError) as refused:  # noqa: SIM117
+        with data_lock(lock, wait_seconds=0.01, on_wait=heard.append):
+            pass
+    assert len(heard) == 1 and heard[0].startswith("waiting up to 0.01 s for the lock held by")
+    assert (
+        "still locked" in refused.value.message and "after waiting 0.01 s" in refused.value.message
+    )
+    assert "--wait-lock SECONDS to wait" not in (refused.value.hint or "")

@@ -186,8 +186,21 @@ def test_a_piped_table_keeps_long_paths_whole(
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["parts"], ["download"], ["resume"], ["checksum"], ["extract"], ["stats"], ["split"]]
-    + [["sync"], ["config"], ["config", "show"], ["config", "set"], ["config", "init"]],
+    [
+        [],
+        ["parts"],
+        ["download"],
+        ["resume"],
+        ["checksum"],
+        ["extract"],
+        ["stats"],
+        ["split"],
+        ["sync"],
+        ["config"],
+        ["config", "show"],
+        ["config", "set"],
+        ["config", "init"],
+    ],
     ids=lambda command: " ".join(command) or "hyperkvasir",
 )
 def test_help_speaks_of_values_not_python_types(command: list[str]) -> None:

@@ -185,7 +185,7 @@ class Runtime:
         wait = self.settings.wait_lock if wait_lock is None else wait_lock
         from hyperkvasir_cli.lock import data_lock
 
-        with data_lock(self.layout.lock_path, wait):
+        with data_lock(self.layout.lock_path, wait, on_wait=self.console.info):
             yield
 
 

@@ -242,7 +242,8 @@ def _report_differences(rt: Runtime, results: list[PartStats], strict: bool) -> 
         counts = "1 count differs" if len(differing) == 1 else f"{len(differing)} counts differ"
         raise IntegrityError(
             f"{counts} from the published ones: {first}{more}",
-            hint="see the table above; an unfinished download or extraction is the usual cause",
+            hint="the counts printed show each difference; an unfinished download or extraction "
+            "is the usual cause",
         )
     counts = "1 count differs" if len(differing) == 1 else f"{len(differing)} counts differ"
     rt.console.warn(f"{counts} from the published ones (--strict makes this exit 5)")

@@ -24,6 +24,7 @@ from hyperkvasir_cli.cli.options import (
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.errors import HyperkvasirError, IntegrityError, NetworkError, error_json
+from hyperkvasir_cli.units import format_size
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.cli.extracting import ExtractRequest
@@ -204,4 +205,5 @@ def sync(
                 }
             )
     fetched = sum(s.bytes_fetched for s in steps)
-    rt.console.info(f"sync: {len(steps)} part(s) in order, {fetched} B fetched")
+    synced = "1 part" if len(steps) == 1 else f"{len(steps)} parts"
+    rt.console.info(f"sync: {synced} in order, {format_size(fetched)} fetched")
