@@ -256,12 +256,22 @@ class ConfigStore:
         config.parts[name] = PartRecord.model_validate(data)
         self.write(config)
 
+    def unset_setting(self, key: str) -> bool:
+        """Remove one setting from the file, so that its default applies again; False when
+        the file did not set it."""
+        if key not in SETTING_KEYS:
+            raise _unknown_setting(key)
+        config = self.read()
+        if key not in config.settings:
+            return False
+        del config.settings[key]
+        self.write(config)
+        return True
+
     def set_setting(self, key: str, value: str) -> Any:
         """Validate and store one setting; returns the value as stored."""
         if key not in SETTING_KEYS:
-            raise UsageError(
-                f"unknown setting {key!r}", hint=f"valid keys: {', '.join(SETTING_KEYS)}"
-            )
+            raise _unknown_setting(key)
         config = self.read()
         candidate = {**config.settings, key: value}
         validated = _validate_settings(
@@ -274,6 +284,10 @@ class ConfigStore:
         config.settings[key] = stored
         self.write(config)
         return stored
+
+
+def _unknown_setting(key: str) -> UsageError:
+    return UsageError(f"unknown setting {key!r}", hint=f"valid keys: {', '.join(SETTING_KEYS)}")
 
 
 def resolve_settings(

@@ -245,3 +245,13 @@ def test_a_run_that_waits_for_the_lock_says_for_whom_and_then_why_it_gave_up(
         "still locked" in refused.value.message and "after waiting 0.01 s" in refused.value.message
     )
     assert "--wait-lock SECONDS to wait" not in (refused.value.hint or "")
+
+
+def test_config_unset_brings_the_default_back(config_path: Path) -> None:
+    assert run_cli("config", "set", "limit_rate", "5M").exit_code == 0
+    removed = run_cli("config", "unset", "limit_rate")
+    assert removed.exit_code == 0 and "limit_rate removed" in removed.stderr
+    shown = run_cli("config", "show", "--json").json()["settings"]["limit_rate"]
+    assert shown["value"] is None and shown["source"] == "default"
+    assert "is not set" in run_cli("config", "unset", "limit_rate").stderr
+    assert run_cli("config", "unset", "nope").exit_code == 2

@@ -90,6 +90,19 @@ def config_set(
     rt.console.info(f"{key} = {shown} in {rt.config_path}")
 
 
+@config_app.command("unset", cls=HyperkvasirCommand)
+@command
+def config_unset(
+    rt: Runtime,
+    key: Annotated[str, typer.Argument(help="A setting name (see `config show`).")],
+) -> None:
+    """Remove one setting from the config file, so that its default applies again."""
+    with rt.locked():
+        removed = rt.store.unset_setting(key)
+    where = rt.config_path
+    rt.console.info(f"{key} removed from {where}" if removed else f"{key} is not set in {where}")
+
+
 @config_app.command("init", cls=HyperkvasirCommand)
 @command
 def config_init(
