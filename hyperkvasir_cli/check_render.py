@@ -16,14 +16,21 @@ KIND_NAMES = {
 }
 
 
-def item_line(item: CheckItem) -> str:
+def item_line(item: CheckItem, digest: str | None = None) -> str:
     """`<part> [member |file ]<path>: OK|NOT VERIFIED|FAILED (<reason>)`; the reason is
-    left out of OK lines except for archives, which say what vouched for them."""
+    left out of OK lines except for archives, which say what vouched for them. ``digest``
+    (an algorithm asked for with --algorithm) adds `<algorithm> <hex>` where it was
+    computed: `OK (sha256 matches the manifest; md5 0cc1...)`."""
     label = RESULT_LABELS.get(item.result, "FAILED")
     part = f"{item.part} " if item.part else ""
     line = f"{part}{KIND_WORDS[item.kind]}{item.path}: {label}"
+    details = []
     if item.result != "ok" or item.kind == "archive":
-        line += f" ({item.reason})"
+        details.append(item.reason)
+    if digest is not None and digest in item.found:
+        details.append(f"{digest} {item.found[digest]}")
+    if details:
+        line += f" ({'; '.join(details)})"
     return line
 
 

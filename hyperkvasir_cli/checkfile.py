@@ -103,6 +103,8 @@ class ListedFile:
 class ParsedCheckFile:
     entries: list[ListedFile] = field(default_factory=list)
     malformed: list[int] = field(default_factory=list)  # line numbers
+    # Well-formed lines of another algorithm than the one asked for: line numbers by it.
+    other_algorithms: dict[str, list[int]] = field(default_factory=dict)
 
 
 def parse_sum_line(
@@ -142,17 +144,22 @@ def _algorithm_of_length(length: int, wide: str) -> str | None:
 def parse_check_file(
     lines: Iterable[str], algorithm: str | None = None, wide: str = "sha512"
 ) -> ParsedCheckFile:
-    """Every checksum line; blank lines and `#` comments are skipped, others are malformed."""
+    """Every checksum line; blank lines and `#` comments are skipped. With ``algorithm``,
+    lines of another algorithm are set apart; other lines are malformed."""
     parsed = ParsedCheckFile()
     for number, raw in enumerate(lines, start=1):
         text = raw.rstrip("\n").removesuffix("\r")
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         line = parse_sum_line(text, algorithm, wide)
-        if line is None:
-            parsed.malformed.append(number)
-        else:
+        if line is not None:
             parsed.entries.append(ListedFile(number, *line))
+            continue
+        other = parse_sum_line(text, None, wide) if algorithm else None
+        if other is not None:
+            parsed.other_algorithms.setdefault(other[0], []).append(number)
+        else:
+            parsed.malformed.append(number)
     return parsed
 
 
@@ -182,7 +189,7 @@ def _check_listed(entry: ListedFile, base: Path, progress: ProgressReporter) -> 
     try:
         digest = hash_file(base / entry.path, (entry.algorithm,), progress)
     except (FileNotFoundError, NotADirectoryError):
-        return item("missing", "missing: the file does not exist")
+        return item("missing", f"missing: {(base / entry.path).resolve()} does not exist")
     except OSError as exc:
         return item("failed", f"cannot read: {exc.strerror or exc}")
     found_hex = digest.digests[entry.algorithm]
@@ -203,8 +210,9 @@ def verify_check_file(
 ) -> CheckReport:
     """Verify every file a checksum file lists (relative paths from its own folder).
 
-    Raises UsageError (exit 2) when the file cannot be read or lists nothing; malformed
-    lines are skipped and counted in a note.
+    Raises UsageError (exit 2) when the file cannot be read (naming the path it looked
+    for) or lists nothing of ``algorithm`` (naming the algorithm its lines hold);
+    malformed lines and lines of another algorithm are skipped and counted in a note.
     """
     wide = algorithm or algorithm_from_file_name(path.name)
     try:
@@ -214,7 +222,16 @@ def verify_check_file(
                 handle, algorithm, "blake2b" if wide == "blake2b" else "sha512"
             )
     except OSError as exc:
-        raise UsageError(f"--check {path}: cannot read: {exc.strerror or exc}") from exc
+        raise UsageError(
+            f"--check {path}: cannot read {path.resolve()}: {exc.strerror or exc}"
+        ) from exc
+    others = sorted(parsed.other_algorithms)
+    if not parsed.entries and others and algorithm:
+        raise UsageError(
+            f"--check {path}: the file holds {' and '.join(others)} lines, not {algorithm} "
+            f"(--algorithm {algorithm})",
+            hint=f"drop --algorithm, or use --algorithm {others[0]}",
+        )
     if not parsed.entries:
         raise UsageError(
             f"--check {path}: no checksum lines found",
@@ -225,6 +242,12 @@ def verify_check_file(
         shown = ", ".join(str(n) for n in parsed.malformed[:10])
         report.notes.append(
             f"{path}: {len(parsed.malformed)} improperly formatted line(s) skipped (line {shown})"
+        )
+    for other, numbers in parsed.other_algorithms.items():
+        shown = ", ".join(str(n) for n in numbers[:10])
+        report.notes.append(
+            f"{path}: {len(numbers)} {other} line(s) skipped, as --algorithm is {algorithm} "
+            f"(line {shown})"
         )
     report.items = verify_listed(parsed.entries, path.parent, jobs, progress)
     return report

@@ -11,7 +11,8 @@ exit code) the command ends with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,13 @@ class CheckItem:
     def is_problem(self) -> bool:
         return self.result in MISMATCHES or self.result == "unreadable"
 
+    @property
+    def is_corrupt(self) -> bool:
+        """A problem of the archive itself (exit 6, as SPEC says for a bad CRC): anything
+        unreadable, and every zip member that fails (its CRC-32 or size differs, its data
+        cannot be decompressed, or extract refuses it)."""
+        return self.result == "unreadable" or (self.kind == "member" and self.is_problem)
+
     def as_json(self) -> dict[str, object]:
         return {
             "part": self.part,
@@ -82,6 +90,9 @@ class CheckReport:
 
     items: list[CheckItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Parts whose checked tree is not in the default extraction folder: restoring it takes
+    # `extract --to` that folder.
+    extract_to: dict[str, Path] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[CheckItem]:
@@ -102,26 +113,92 @@ class CheckReport:
 
 
 def failure_error(report: CheckReport, shown: int = 5) -> HyperkvasirError | None:
-    """The error a run ends with: ArchiveError (exit 6) when an archive could not be read,
-    else IntegrityError (exit 5) on any mismatch, else None. Names the first few items."""
+    """The error a run ends with, naming the first few bad items; None when all is well.
+
+    The highest exit code wins: ArchiveError (exit 6) when anything says the archive itself
+    is corrupt or unsafe (:attr:`CheckItem.is_corrupt`), else IntegrityError (exit 5) on
+    any mismatch. The hint names what fixes the problems found.
+    """
     problems = report.problems
     if not problems:
         return None
     names = ", ".join(f"{item.path} ({item.result})" for item in problems[:shown])
     more = f" and {len(problems) - shown} more" if len(problems) > shown else ""
     message = f"{len(problems)} of {len(report.items)} checked items are not intact: {names}{more}"
-    parts = " ".join(sorted({item.part for item in problems if item.part})) or "PART"
+    corrupt = [item for item in problems if item.is_corrupt]
+    if corrupt:
+        return ArchiveError(message, hint=corrupt_hint(report.items, corrupt))
     kinds = {item.kind for item in problems}
-    if any(item.result == "unreadable" for item in problems):
-        hint = f"the archive is damaged: fetch it again with `hyperkvasir download {parts} --force`"
-        return ArchiveError(message, hint=hint)
     if kinds == {"extracted"}:
-        hint = f"restore the extracted files from the archive: `hyperkvasir extract {parts}`"
+        hint = restore_hint(problems, report.extract_to)
     elif kinds == {"listed"}:
         hint = "the files differ from the checksum file: fetch or restore them again"
     else:
-        hint = f"fetch the archive again: `hyperkvasir download {parts} --force`"
+        hint = f"fetch the archive again: `hyperkvasir download {_parts(problems)} --force`"
     return IntegrityError(message, hint=hint)
+
+
+def corrupt_hint(items: Sequence[CheckItem], corrupt: Sequence[CheckItem]) -> str:
+    """Fetching a damaged archive again helps, unless it is the very file the manifest
+    pins: then the published archive itself is at fault, and a new copy is the same."""
+    published = {
+        item.part
+        for item in items
+        if item.kind == "archive"
+        and item.result == "ok"
+        and item.source == "manifest"
+        and "sha256" in item.expected
+    }
+    refetch = [item for item in corrupt if item.part not in published]
+    pinned = [item for item in corrupt if item.part in published]
+    steps = []
+    if refetch:
+        steps.append(
+            "the archive is damaged or unsafe (extract stops on it too): fetch it again with "
+            f"`hyperkvasir download {_parts(refetch)} --force`"
+        )
+    if pinned:
+        steps.append(
+            f"{_parts(pinned)}: the archive matches the manifest's sha256, so the published "
+            "file itself is damaged or unsafe (extract stops on it too) and a new copy would "
+            "be the same; report it to the publisher"
+        )
+    return "; ".join(steps)
+
+
+def _parts(items: Sequence[CheckItem]) -> str:
+    return " ".join(sorted({item.part for item in items if item.part})) or "PART"
+
+
+def restore_hint(problems: Sequence[CheckItem], extract_to: Mapping[str, Path]) -> str:
+    """What fixes bad extracted files. Missing files: `extract` writes them again. Changed
+    ones: `extract --verify`, as plain `extract` keeps a file of the right size. Unexpected
+    ones are not the archive's: nothing restores them, and they can be removed."""
+    verify: dict[str, bool] = {}
+    unexpected = 0
+    for item in problems:
+        if item.result == "unexpected":
+            unexpected += 1
+        elif item.part:
+            verify[item.part] = verify.get(item.part, False) or item.result != "missing"
+    steps = []
+    if verify:
+        commands = ", ".join(
+            f"`{extract_command(part, extract_to.get(part), needs_verify)}`"
+            for part, needs_verify in sorted(verify.items())
+        )
+        steps.append(f"restore the archive's files with {commands}")
+    if unexpected:
+        files = "file is" if unexpected == 1 else "files are"
+        steps.append(f"{unexpected} unexpected {files} not from the archive and can be removed")
+    return "; ".join(steps)
+
+
+def extract_command(part: str, target: Path | None, verify: bool) -> str:
+    command = f"hyperkvasir extract {part}"
+    if target is not None:
+        command += f" --to {shlex.quote(str(target))}"
+    return command + (" --verify" if verify else "")
 
 
 def relative_display(path: Path, base: Path) -> str:
@@ -180,8 +257,8 @@ def judge_archive(
     mismatches = []
     if expected.size is not None and found.size != expected.size:
         mismatches.append(
-            f"size differs from {where}: expected {expected.size} B, found {found.size} B "
-            f"({format_bytes(found.size)})"
+            f"size differs from {where}: expected {expected.size} B, "
+            f"found {bytes_and_size(found.size)}"
         )
     sha256 = found.digests.get("sha256")
     if expected.sha256 and sha256 and sha256 != expected.sha256:
@@ -206,6 +283,13 @@ def judge_archive(
         "sha256 matches the value recorded at first download (unpublished: this proves only "
         "that the file has not changed since it was fetched)"
     )
+
+
+def bytes_and_size(size: int) -> str:
+    """``5000 B (4.9 KiB)``; just ``9 B`` when the readable form says nothing more."""
+    exact = f"{size} B"
+    readable = format_bytes(size)
+    return exact if readable == exact else f"{exact} ({readable})"
 
 
 def archive_item(target: ArchiveTarget, found: FileDigest, sizes_only: bool = False) -> CheckItem:

@@ -2,7 +2,10 @@
 
 Every selected member must exist at ``<target>/<member path>`` with the size and CRC-32
 the central directory records (sizes only in quick mode); files under the part's folders
-that the archive does not contain are *unexpected*. Members an extraction deliberately
+that the archive does not contain are *unexpected*. The part's folders are its root (when
+the manifest names one) and every top folder its members occupy; nothing else under the
+target is looked at, so `full`, extracted straight into the data folder, never calls the
+archives or a user's own files there unexpected. Members an extraction deliberately
 left out (its marker records the selection) are neither missing nor unexpected; member
 names become paths exactly as extraction makes them (:mod:`zipsafety`), and its
 bookkeeping files (the marker, temporary files) are not dataset files.
@@ -35,6 +38,7 @@ from hyperkvasir_cli.member_check import open_zip
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.selection import Selection, is_platform_junk
 from hyperkvasir_cli.worker_threads import SharedProgress, read_buffer, run_in_threads
+from hyperkvasir_cli.zipindex import read_members
 from hyperkvasir_cli.zipsafety import MARKER_PREFIX, TEMP_SUFFIX, path_problem, relative_path
 
 # Opening a FIFO left where a file should be must not hang the check.
@@ -54,14 +58,15 @@ class TreePlan:
 
     expected: tuple[ExpectedFile, ...]  # selected members, compared file by file
     members: frozenset[str]  # every file member's path, selected or not: never "unexpected"
-    roots: tuple[str, ...]  # top folders whose every file must be a member
+    roots: tuple[str, ...]  # top folders whose every file must be a member (none at the top)
     unsafe: tuple[tuple[str, str], ...]  # (member, why) for paths that would escape
 
 
 def plan_tree(
-    infos: Iterable[zipfile.ZipInfo], selection: Selection | None, part_root: str
+    infos: Iterable[zipfile.ZipInfo], selection: Selection | None, part_root: str | None
 ) -> TreePlan:
-    """Decide which files the tree must hold and which folders to search for extras.
+    """Decide which files the tree must hold and which folders to search for extras: the
+    part's root, if it has one, and the top folders of its members.
 
     Member names become paths and are selected exactly as extraction does it.
     """
@@ -69,7 +74,7 @@ def plan_tree(
     expected: list[ExpectedFile] = []
     members: set[str] = set()
     unsafe: list[tuple[str, str]] = []
-    roots = {part_root}
+    roots = {part_root} if part_root else set()
     for info in infos:
         if info.is_dir():
             continue
@@ -85,6 +90,22 @@ def plan_tree(
             expected.append(ExpectedFile(path, info.file_size, info.CRC))
     expected.sort(key=lambda e: e.path)
     return TreePlan(tuple(expected), frozenset(members), tuple(sorted(roots)), tuple(unsafe))
+
+
+def member_folders(archive: Path) -> tuple[str, ...]:
+    """The top folders the archive's files occupy under a target, named as extraction
+    names paths (from the central directory alone).
+
+    Raises ArchiveError when the archive has no readable central directory, UsageError
+    when it cannot be opened.
+    """
+    folders = set()
+    for member in read_members(archive).members:
+        if not member.is_dir and path_problem(member.name) is None:
+            path = relative_path(member.name)
+            if "/" in path:
+                folders.add(path.split("/", 1)[0])
+    return tuple(sorted(folders))
 
 
 def marker_selection(marker: ExtractMarker | None) -> Selection | None:
@@ -234,7 +255,7 @@ def verify_tree(
         check.items.append(CheckItem(part, "archive", display, "unreadable", exc.message))
         return check
     selection = marker_selection(read_marker(marker_path(target, part_root, part)))
-    plan = plan_tree(infos, selection, part_root or part)
+    plan = plan_tree(infos, selection, part_root)
     check.notes.extend(_plan_notes(part, plan, selection))
     prefix = _display_prefix(target, display_base)
     check.items.extend(

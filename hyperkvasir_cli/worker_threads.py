@@ -11,7 +11,8 @@ from __future__ import annotations
 import mmap
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from hyperkvasir_cli.progress import ProgressReporter
@@ -104,7 +105,9 @@ class SharedProgress:
     """A ProgressReporter that worker threads and concurrent phases may share.
 
     A phase that starts while another runs joins the one task shown (totals add up)
-    instead of replacing it; the task finishes when the last phase does. The task is
+    instead of replacing it; the task finishes when the last phase does. Within
+    :meth:`held`, phases that run one after another also join one task, which finishes
+    when the block ends: one start line in logs for one command's work. The task is
     called ``label`` when given, else after the phases.
     """
 
@@ -114,12 +117,26 @@ class SharedProgress:
         self._lock = threading.Lock()
         self._labels: list[str] = []
         self._active = 0
+        self._holds = 0
+        self._open = False  # the inner task is started and not yet finished
         self._total: int | None = None
         self._done = 0
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep the task open between phases until the block ends."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                self._finish_if_idle()
+
     def start(self, label: str, total: int | None, completed: int = 0) -> None:
         with self._lock:
-            if self._active == 0:
+            if not self._open:
                 self._labels, self._total, self._done = [], None, 0
             self._active += 1
             self._labels.append(label)
@@ -127,10 +144,11 @@ class SharedProgress:
                 self._total = (self._total or 0) + total
             self._done += completed
             shown = self._label or " + ".join(self._labels)
-            if self._active == 1:
-                self._inner.start(shown, self._total, self._done)
-            else:
+            if self._open:
                 self._inner.extend(shown, self._total, self._done)
+            else:
+                self._open = True
+                self._inner.start(shown, self._total, self._done)
 
     def extend(self, label: str, total: int | None, completed: int) -> None:
         """More work for the phase that is running: it adds to the one task shown."""
@@ -150,8 +168,12 @@ class SharedProgress:
     def finish(self) -> None:
         with self._lock:
             self._active = max(self._active - 1, 0)
-            if self._active == 0:
-                self._inner.finish()
+            self._finish_if_idle()
+
+    def _finish_if_idle(self) -> None:
+        if self._active == 0 and self._holds == 0 and self._open:
+            self._open = False
+            self._inner.finish()
 
     def note(self, message: str) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ against their CRC-32, extracted trees against the central directory."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -12,29 +13,37 @@ import yaml
 
 from hyperkvasir_cli.config import ConfigStore, PartRecord
 from hyperkvasir_cli.extract_marker import ExtractMarker, marker_path, write_marker
+from hyperkvasir_cli.hashing import FileDigest
 from hyperkvasir_cli.integrity import (
     ArchiveExpectation,
     CheckItem,
     CheckReport,
+    ItemKind,
     ItemResult,
     archive_expectation,
     failure_error,
+    judge_archive,
 )
 from hyperkvasir_cli.lock import data_lock
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.part_check import tree_decision
+from hyperkvasir_cli.progress import SilentProgress
 from hyperkvasir_cli.selection import Selection
 from hyperkvasir_cli.tree_check import plan_tree
+from hyperkvasir_cli.worker_threads import SharedProgress
 from tests.checksum_homes import (
     LABELED_ZIP,
     Home,
     flip_byte,
+    make_full_home,
     make_home,
+    make_two_part_home,
     member_data_offset,
     set_first_compression_method,
     write_manifest,
 )
 from tests.cli import run_cli
+from tests.hostile_zips import RawMember, raw_zip
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
 
 
@@ -224,22 +233,23 @@ def test_several_archives_are_all_checked(home: Home, tmp_path: Path) -> None:
 # -- zip members -------------------------------------------------------------------------
 
 
-def test_deep_names_the_member_whose_crc_does_not_match(stored_home: Home) -> None:
+def test_deep_names_the_member_whose_crc_does_not_match_and_exits_6(stored_home: Home) -> None:
     member = stored_home.image(3)
     flip_byte(stored_home.archive, member_data_offset(stored_home.archive, member) + 5)
     result = stored_home.checksum("--deep")
-    assert result.exit_code == 5
+    assert result.exit_code == 6  # a bad CRC is a corrupt archive (SPEC), the higher code
     bad = [line for line in result.stdout.splitlines() if "FAILED" in line]
     assert len(bad) == 2  # the archive's sha256, and that one member
     assert bad[1].startswith(f"labeled-images member {member}: FAILED (changed: the CRC-32")
     assert member in result.stderr
+    assert "fetch it again with `hyperkvasir download labeled-images --force`" in result.stderr
 
 
 def test_deep_names_a_corrupted_deflated_member(home: Home) -> None:
     member = home.image(7)
     flip_byte(home.archive, member_data_offset(home.archive, member) + 3)
     result = home.checksum("--deep", "--json")
-    assert result.exit_code in (5, 6)
+    assert result.exit_code == 6
     bad = [item for item in result.json()["items"] if item["kind"] == "member"]
     assert [item["path"] for item in bad if item["result"] != "ok"] == [member]
 
@@ -268,12 +278,12 @@ def test_deep_on_an_unsupported_compression_method_exits_6_naming_the_member(
     tmp_path: Path, data_dir: Path
 ) -> None:
     built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
-    member = set_first_compression_method(built.path, 99)
+    member = set_first_compression_method(built.path, 95)
     home = Home(data_dir, write_manifest(tmp_path / "m.yaml", built.path), built)
     result = home.checksum("--deep")
     assert result.exit_code == 6
-    method = "compression method WinZip AES (99) is not supported"
-    assert f"member {member}: FAILED ({method})" in result.stdout
+    method = "uses compression method xz (95), which hyperkvasir cannot read"
+    assert f"member {member}: FAILED (unsupported: the member {method}" in result.stdout
 
 
 # -- extracted trees ---------------------------------------------------------------------
@@ -480,7 +490,7 @@ def test_the_plan_names_paths_as_extraction_does() -> None:
 
 def test_an_unreadable_archive_outranks_a_mismatch() -> None:
     def item(result: ItemResult) -> CheckItem:
-        return CheckItem("p", "member", f"m-{result}", result, "why")
+        return CheckItem("p", "extracted", f"m-{result}", result, "why")
 
     mixed = CheckReport([item("ok"), item("changed"), item("unreadable")])
     error = failure_error(mixed)
@@ -489,3 +499,356 @@ def test_an_unreadable_archive_outranks_a_mismatch() -> None:
     mismatch = failure_error(CheckReport([item("ok"), item("missing")]))
     assert mismatch is not None and mismatch.exit_code == 5
     assert failure_error(CheckReport([item("ok"), item("unverifiable")])) is None
+
+
+# -- a part without a root: `full` ---------------------------------------------------------
+
+
+@pytest.fixture
+def full_home(tmp_path: Path, data_dir: Path) -> Home:
+    return make_full_home(data_dir, tmp_path / "manifest.yaml")
+
+
+def test_full_extracted_into_the_data_folder_is_checked_where_its_members_are(
+    full_home: Home,
+) -> None:
+    extracted = full_home.run("extract", "full")
+    assert extracted.exit_code == 0, extracted.stderr
+    # The data folder holds more than the archive: none of it is the archive's business.
+    (full_home.data / "my-notes.txt").write_text("mine")
+    (full_home.data / "my-experiments").mkdir()
+    (full_home.data / "my-experiments" / "run.csv").write_text("a,b\n")
+    result = full_home.checksum("--extracted", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    files = {i["path"]: i["result"] for i in result.json()["items"] if i["kind"] == "extracted"}
+    assert files == dict.fromkeys(full_home.built.members, "ok")
+
+    extra = "labeled-images/lower-gi-tract/not-from-the-archive.jpg"
+    (full_home.data / extra).write_bytes(b"x")
+    gone = full_home.image(0)
+    (full_home.data / gone).unlink()
+    plain = full_home.checksum("full", "--extracted")
+    assert plain.exit_code == 5
+    failed = [line for line in plain.stdout.splitlines() if "FAILED" in line]
+    assert failed == [
+        f"full file {gone}: FAILED (missing: the file does not exist)",
+        f"full file {extra}: FAILED (unexpected: not in the archive)",
+    ]
+    assert full_home.run_hint(plain).exit_code == 0  # `hyperkvasir extract full` restores
+    assert "missing" not in full_home.checksum("--extracted").stdout
+
+
+def test_full_extracted_with_a_selection_honours_its_marker(full_home: Home) -> None:
+    result = full_home.run("extract", "full", "--include", "segmented-images/*")
+    assert result.exit_code == 0, result.stderr
+    assert (full_home.data / ".hyperkvasir-extract-full.json").exists()
+    checked = full_home.checksum("--extracted", "--json")
+    assert checked.exit_code == 0, checked.stdout
+    paths = [i["path"] for i in checked.json()["items"] if i["kind"] == "extracted"]
+    assert sorted(paths) == sorted(m for m in full_home.built.members if m.startswith("seg"))
+    assert any("full: extracted with a selection" in n for n in checked.json()["notes"])
+
+
+def test_full_extracted_elsewhere_is_checked_at_the_recorded_target(
+    full_home: Home, tmp_path: Path
+) -> None:
+    out = tmp_path / "elsewhere"
+    assert full_home.run("extract", "full", "--to", str(out)).exit_code == 0
+    assert full_home.checksum("--extracted").exit_code == 0
+    flip_byte(out / full_home.image(1), 40)  # same size: only the CRC-32 tells
+    result = full_home.checksum("--extracted")
+    assert result.exit_code == 5
+    assert f"full file {out.as_posix()}/{full_home.image(1)}: FAILED (changed" in result.stdout
+    assert f"`hyperkvasir extract full --to {out} --verify`" in result.stderr
+    assert full_home.run_hint(result).exit_code == 0
+    assert full_home.checksum("--extracted").exit_code == 0
+
+
+def test_full_not_extracted_is_skipped_unless_named(full_home: Home) -> None:
+    skipped = full_home.checksum("--extracted")
+    assert skipped.exit_code == 0
+    assert "full: not extracted" in skipped.stderr
+    named = full_home.checksum("full", "--extracted")
+    assert named.exit_code == 5
+    assert "FAILED (missing: none of the archive's folders" in named.stdout
+    assert "`hyperkvasir extract full`" in named.stderr
+
+
+def test_the_plan_of_a_part_without_a_root_searches_only_its_members_folders() -> None:
+    def info(name: str) -> zipfile.ZipInfo:
+        entry = zipfile.ZipInfo(name)
+        entry.CRC = 0
+        return entry
+
+    plan = plan_tree([info("a/x.jpg"), info("b/c/y.jpg"), info("top.txt")], None, None)
+    assert plan.roots == ("a", "b")
+    assert [e.path for e in plan.expected] == ["a/x.jpg", "b/c/y.jpg", "top.txt"]
+
+
+# -- --deep: corrupt and unsafe archives exit 6 --------------------------------------------
+
+
+def test_deep_names_a_member_whose_size_differs_and_exits_6(tmp_path: Path, data_dir: Path) -> None:
+    archive = raw_zip(
+        data_dir / "archives" / LABELED_ZIP,
+        [
+            RawMember("labeled-images/a.jpg", b"a" * 100, method=8, declared_size=120),
+            RawMember("labeled-images/b.jpg", b"b" * 100, method=8),
+        ],
+    )
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", archive), BuiltArchive(archive))
+    result = home.checksum("--deep")
+    assert result.exit_code == 6
+    assert (
+        "labeled-images member labeled-images/a.jpg: FAILED (changed: size expected 120 B, "
+        "found 100 B)" in result.stdout
+    )
+    assert "labeled-images member labeled-images/b.jpg: OK" in result.stdout
+
+
+HOSTILE = {
+    "duplicate": (
+        [RawMember("labeled-images/a.jpg", b"a"), RawMember("labeled-images/a.jpg", b"b")],
+        "labeled-images/a.jpg",
+        "repeats another member's path",
+    ),
+    "dot-dot": (
+        [RawMember("labeled-images/a.jpg", b"a"), RawMember("labeled-images/../evil", b"e")],
+        "labeled-images/../evil",
+        "has '..' in its path",
+    ),
+    "symlink": (
+        [
+            RawMember("labeled-images/a.jpg", b"a"),
+            RawMember("labeled-images/link", b"/etc/passwd", external_attr=0o120777 << 16),
+        ],
+        "labeled-images/link",
+        "is a symbolic link",
+    ),
+    "nul": (
+        [RawMember("labeled-images/a.jpg", b"a"), RawMember(b"labeled-images/b\x00.jpg", b"b")],
+        "labeled-images/b\\x00.jpg",
+        "has a NUL byte in its name",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+def test_deep_refuses_every_member_extract_refuses_for_the_same_reason(
+    tmp_path: Path, data_dir: Path, shape: str
+) -> None:
+    members, shown, reason = HOSTILE[shape]
+    archive = raw_zip(data_dir / "archives" / LABELED_ZIP, members)
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", archive), BuiltArchive(archive))
+    extracted = home.run("extract", "labeled-images", "--to", str(tmp_path / "out"))
+    assert extracted.exit_code == 6
+    assert reason in extracted.stderr
+    result = home.checksum("--deep")
+    assert result.exit_code == 6, result.stdout
+    assert f"labeled-images member {shown}: FAILED (unsafe: the member {reason}" in result.stdout
+    assert "labeled-images member labeled-images/a.jpg: OK" in result.stdout or shape == "duplicate"
+    assert "\x00" not in result.stdout
+    # The manifest pins this very file: a new copy would be the same.
+    assert "the published file itself is damaged or unsafe" in result.stderr
+    assert "--force" not in result.stderr
+    document = home.checksum("--deep", "--json").json()
+    refused = [i for i in document["items"] if i["result"] == "failed"]
+    assert refused and {i["kind"] for i in refused} == {"member"}
+    assert document["items"][0]["result"] == "ok"  # the archive's sha256 itself matches
+
+
+def test_member_failures_exit_6_and_the_highest_code_wins() -> None:
+    def item(kind: ItemKind, result: ItemResult) -> CheckItem:
+        return CheckItem("p", kind, f"{kind}-{result}", result, "why")
+
+    for bad in ("changed", "failed", "unreadable"):
+        error = failure_error(CheckReport([item("member", "ok"), item("member", bad)]))
+        assert error is not None and error.exit_code == 6, bad
+    both = failure_error(CheckReport([item("archive", "failed"), item("member", "changed")]))
+    assert both is not None and both.exit_code == 6
+    assert "archive-failed (failed)" in both.message
+    archive_only = failure_error(CheckReport([item("archive", "failed")]))
+    assert archive_only is not None and archive_only.exit_code == 5
+
+
+# -- hints that fix the problem ------------------------------------------------------------
+
+
+def test_a_same_size_change_hints_extract_verify_which_restores_it(home: Home) -> None:
+    assert home.run("extract", "labeled-images").exit_code == 0
+    image = home.image(5)
+    flip_byte(home.data / image, 200)
+    result = home.checksum("--extracted")
+    assert result.exit_code == 5
+    assert "`hyperkvasir extract labeled-images --verify`" in result.stderr
+    assert home.run("extract", "labeled-images").exit_code == 0  # skips it: same size
+    assert home.checksum("--extracted").exit_code == 5
+    assert home.run_hint(result).exit_code == 0
+    assert home.checksum("--extracted").exit_code == 0
+
+
+def test_unexpected_files_are_said_to_be_removable_not_extractable(home: Home) -> None:
+    home.extract()
+    extra = home.data / "labeled-images" / "notes.txt"
+    extra.write_text("mine")
+    result = home.checksum("--extracted")
+    assert result.exit_code == 5
+    hint = result.stderr.splitlines()[-1]
+    assert hint.startswith("hint: ")
+    assert "extract" not in hint.replace("extracted", "")
+    assert "not from the archive" in hint and "can be removed" in hint
+    extra.unlink()
+    assert home.checksum("--extracted").exit_code == 0
+
+
+def test_a_missing_and_a_changed_file_and_an_extra_one_get_one_hint(home: Home) -> None:
+    home.extract()
+    (home.data / home.image(0)).unlink()
+    flip_byte(home.data / home.image(1), 100)
+    (home.data / "labeled-images" / "notes.txt").write_text("mine")
+    result = home.checksum("--extracted")
+    hint = result.stderr.splitlines()[-1]
+    assert "`hyperkvasir extract labeled-images --verify`" in hint
+    assert "1 unexpected file is not from the archive" in hint
+
+
+# -- after `extract --delete-archive` ------------------------------------------------------
+
+
+def test_after_delete_archive_the_extracted_files_are_unverifiable_not_ok(home: Home) -> None:
+    deleted = home.run("extract", "labeled-images", "--delete-archive")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert not home.archive.exists()
+    for args in (("--extracted",), ("labeled-images", "--extracted")):
+        result = home.checksum(*args)
+        assert result.exit_code == 0, result.stderr
+        (line,) = result.stdout.splitlines()[:-1]
+        assert line.startswith("labeled-images file labeled-images: NOT VERIFIED (")
+        assert f"the archive {LABELED_ZIP} was deleted after extraction" in line
+        assert "summary: checked 1 extracted file: 1 unverifiable" in result.stdout
+        assert "warning: 1 checked item could not be verified" in result.stderr
+    document = home.checksum("--extracted", "--json").json()
+    (item,) = document["items"]
+    assert (item["kind"], item["result"]) == ("extracted", "unverifiable")
+    assert document["summary"]["results"]["ok"] == 0
+    assert document["summary"]["results"]["unverifiable"] == 1
+
+    shutil.rmtree(home.data / "labeled-images")
+    vanished = home.checksum("--extracted")
+    assert vanished.exit_code == 5
+    assert "labeled-images file labeled-images: FAILED (missing" in vanished.stdout
+
+
+def test_after_delete_archive_checking_archives_only_says_why_there_is_nothing(
+    home: Home,
+) -> None:
+    assert home.run("extract", "labeled-images", "--delete-archive").exit_code == 0
+    unnamed = home.checksum()
+    assert unnamed.exit_code == 0
+    assert "labeled-images: the archive was deleted after extraction" in unnamed.stderr
+    named = home.checksum("labeled-images")
+    assert named.exit_code == 2
+    assert "deleted after extraction" in named.stderr
+    assert "hyperkvasir checksum labeled-images --extracted" in named.stderr
+
+
+# -- output details ------------------------------------------------------------------------
+
+
+def test_algorithm_digest_is_printed_in_the_plain_line(home: Home) -> None:
+    md5 = hashlib.md5(home.archive.read_bytes()).hexdigest()
+    result = home.checksum("labeled-images", "--algorithm", "md5")
+    assert result.exit_code == 0
+    assert (
+        f"labeled-images archives/{LABELED_ZIP}: OK (sha256 matches the manifest; md5 {md5})"
+        in result.stdout
+    )
+    home.extract()
+    files = home.checksum("--extracted", "-A", "md5").stdout
+    image = home.image(0)
+    digest = hashlib.md5(home.built.members[image]).hexdigest()
+    assert f"labeled-images file {image}: OK (md5 {digest})" in files
+    quick = home.checksum("--quick", "-A", "md5")
+    assert quick.exit_code == 2 and "--quick" in quick.stderr
+
+
+def test_a_size_mismatch_names_each_number_once() -> None:
+    expected = ArchiveExpectation(10, None, "manifest")
+    _, small = judge_archive(expected, FileDigest(9, {}))
+    assert small == "size differs from the manifest: expected 10 B, found 9 B"
+    _, large = judge_archive(expected, FileDigest(5000, {}))
+    assert large.endswith("found 5000 B (4.9 KiB)")
+
+
+def test_an_archive_that_is_not_a_zip_is_one_failed_item(tmp_path: Path, data_dir: Path) -> None:
+    archive = data_dir / "archives" / LABELED_ZIP
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"<html>not found</html>\n" * 20)  # its sha256 is the pinned one
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", archive), BuiltArchive(archive))
+    (data_dir / "labeled-images").mkdir()
+    for pinned in (True, False):
+        if not pinned:
+            write_manifest(home.manifest, archive, sha256=False, size=True)
+            flip_byte(archive, 3)
+        result = home.checksum("--deep", "--extracted")
+        assert result.exit_code == 6
+        lines = [line for line in result.stdout.splitlines() if LABELED_ZIP in line]
+        assert len(lines) == 1 and "FAILED" in lines[0] and ": OK" not in lines[0]
+        assert "no valid zip central directory" in lines[0]
+        assert "summary: checked 1 archive: 1 unreadable" in result.stdout
+
+
+def test_one_task_logs_one_start_line(tmp_path: Path, data_dir: Path) -> None:
+    home = make_two_part_home(data_dir, tmp_path / "manifest.yaml")
+    home.extract()
+    for jobs in ("1", "3"):
+        result = home.checksum("--deep", "--extracted", "-J", jobs)
+        assert result.exit_code == 0, result.stdout
+        started = [line for line in result.stderr.splitlines() if "started" in line]
+        assert len(started) == 1, result.stderr
+        assert started[0].endswith("checking 2 parts: started, " + started[0].split(", ")[-1])
+        assert "100.0%" in result.stderr.splitlines()[-1]
+
+
+def test_shared_progress_held_open_starts_and_finishes_once() -> None:
+    events: list[str] = []
+
+    class Recorder(SilentProgress):
+        def start(self, label: str, total: int | None, completed: int = 0) -> None:
+            events.append(f"start {label} {total}")
+
+        def extend(self, label: str, total: int | None, completed: int) -> None:
+            events.append(f"extend {label} {total}")
+
+        def finish(self) -> None:
+            events.append("finish")
+
+    shared = SharedProgress(Recorder(), "checking")
+    with shared.held():
+        for total in (10, 20):
+            shared.start("phase", total)
+            shared.finish()
+    assert events == ["start checking 10", "extend checking 30", "finish"]
+
+
+def test_deep_and_extracted_name_an_escaping_member_once(tmp_path: Path, data_dir: Path) -> None:
+    archive = data_dir / "archives" / LABELED_ZIP
+    write_zip(archive, {"labeled-images/a.jpg": b"a", "../outside.txt": b"evil"})
+    home = Home(data_dir, write_manifest(tmp_path / "m.yaml", archive), BuiltArchive(archive))
+    home.extract(data_dir)  # as another tool would have: ../outside.txt lands beside data/
+    result = home.checksum("--deep", "--extracted")
+    assert result.exit_code == 6
+    named = [line for line in result.stdout.splitlines() if "../outside.txt" in line]
+    assert named == [
+        "labeled-images member ../outside.txt: FAILED (unsafe: the member has '..' in its "
+        "path, which leads out of the target folder (extract refuses the archive))"
+    ]
+
+
+def test_full_after_delete_archive_is_unverifiable(full_home: Home) -> None:
+    assert full_home.run("extract", "full", "--delete-archive").exit_code == 0
+    result = full_home.checksum("--extracted", "--json")
+    assert result.exit_code == 0
+    (item,) = result.json()["items"]
+    assert (item["part"], item["result"]) == ("full", "unverifiable")
+    assert "hyper-kvasir.zip was deleted after extraction" in item["reason"]

@@ -150,6 +150,33 @@ def test_algorithm_makes_check_strict(tmp_path: Path) -> None:
     assert strict.exit_code == 2
 
 
+def test_check_with_another_algorithm_names_the_one_the_lines_hold(home: Home) -> None:
+    sums = home.data / "SUMS.md5sum"
+    sums.write_text(home.checksum("--format", "md5sum").stdout)
+    assert run_cli("checksum", "--check", str(sums)).exit_code == 0
+    result = run_cli("checksum", "--check", str(sums), "-A", "sha256")
+    assert result.exit_code == 2
+    assert "no checksum lines found" not in result.stderr
+    assert "holds md5 lines, not sha256 (--algorithm sha256)" in result.stderr
+    assert "hint: drop --algorithm, or use --algorithm md5" in result.stderr
+
+
+def test_check_shows_the_resolved_path_it_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    absent = run_cli("checksum", "--check", "nope.sha256")
+    assert absent.exit_code == 2
+    assert f"cannot read {tmp_path / 'nope.sha256'}: No such file" in absent.stderr
+    (tmp_path / "sums").mkdir()
+    listing = tmp_path / "sums" / "SHA256SUMS"
+    listing.write_text(f"{hashlib.sha256(b'a').hexdigest()}  ../data/a.txt\n")
+    result = run_cli("checksum", "--check", "sums/SHA256SUMS")
+    assert result.exit_code == 5
+    looked = (tmp_path / "sums" / ".." / "data" / "a.txt").resolve()
+    assert f"../data/a.txt: FAILED (missing: {looked} does not exist)" in result.stdout
+
+
 # -- parsing, pure -------------------------------------------------------------------------
 
 

@@ -123,7 +123,8 @@ def checksum(
 ) -> None:
     """Prove archives intact (size and sha256: the manifest's, else the one recorded at
     first download), and with --deep every zip member, with --extracted every extracted
-    file. Exit 0 when all is intact, 5 on any mismatch, 6 on an unreadable archive."""
+    file. Exit 0 when all is intact, 5 on any mismatch, 6 on an unreadable, corrupt or
+    unsafe archive (a zip member that fails); the higher code when both occur."""
     from hyperkvasir_cli.checkfile import verify_check_file
     from hyperkvasir_cli.integrity import failure_error
     from hyperkvasir_cli.part_check import CheckOptions
@@ -138,6 +139,7 @@ def checksum(
         check=check is not None,
         sum_format=output_format is not OutputFormat.plain,
         json_output=json_output,
+        digest=algorithm is not None,
     )
     workers = rt.jobs(jobs)
     progress = rt.console.progress()
@@ -150,12 +152,14 @@ def checksum(
             quick=quick,
             to=to.expanduser().absolute() if to else None,
             algorithm=chosen or "sha256",
-            digest_extracted=output_format is not OutputFormat.plain,
+            digest_extracted=output_format is not OutputFormat.plain or algorithm is not None,
             jobs=workers,
         )
         report = _check_parts(rt, parts or [], options, progress)
         chosen = options.algorithm
-    _show(rt, report, output_format, chosen, json_output)
+    # --algorithm with PARTs: a digest to print besides the sha256 check.
+    digest = algorithm.value if algorithm is not None and check is None else None
+    _show(rt, report, output_format, chosen, json_output, digest)
     _record_verified(rt, report)
     error = failure_error(report)
     if error is not None:
@@ -186,8 +190,10 @@ def check_option_conflicts(
     check: bool,
     sum_format: bool,
     json_output: bool,
+    digest: bool = False,
 ) -> None:
-    """Refuse option combinations that cannot mean anything (exit 2)."""
+    """Refuse option combinations that cannot mean anything (exit 2). ``digest``: an
+    --algorithm was given."""
     conflicts = [
         (
             check and (parts or deep or extracted or quick or to),
@@ -197,7 +203,7 @@ def check_option_conflicts(
         (check and sum_format, "--check reads a checksum file; --format writes one"),
         (sum_format and json_output, "--format prints a checksum file; --json a JSON document"),
         (quick and deep, "--quick reads no content; --deep reads every member"),
-        (quick and sum_format, "--quick computes no digest to print"),
+        (quick and (sum_format or (digest and not check)), "--quick computes no digest to print"),
         (to and not extracted, "--to names an extraction target; it needs --extracted"),
     ]
     for conflict, message in conflicts:
@@ -207,12 +213,32 @@ def check_option_conflicts(
             )
 
 
-def parts_to_check(rt: Runtime, names: list[str]) -> list[Part]:
-    """The named parts (each must be downloaded), or every part whose archive is here."""
+def parts_to_check(rt: Runtime, names: list[str], extracted: bool) -> tuple[list[Part], list[Part]]:
+    """The parts to check (each named one must be downloaded), or every part whose archive
+    is here; and, second, those whose archive was deleted after extraction (named, with
+    ``extracted``; or not named: all of them)."""
+    from hyperkvasir_cli.part_check import archive_deleted
+
+    records = rt.config_file.parts
+
+    def deleted(part: Part) -> bool:
+        return archive_deleted(part, rt.layout, records.get(part.name))
+
     if not names:
-        return [p for p in rt.manifest.parts if rt.layout.archive_path(p).exists()]
+        here = [p for p in rt.manifest.parts if rt.layout.archive_path(p).exists()]
+        return here, [p for p in rt.manifest.parts if deleted(p)]
     parts = rt.manifest.select(names)
     absent = [p for p in parts if not rt.layout.archive_path(p).exists()]
+    gone = [p for p in absent if deleted(p)]
+    if gone and not extracted:
+        listed = " ".join(p.name for p in gone)
+        raise UsageError(
+            f"the archive of {listed} was deleted after extraction (extract "
+            "--delete-archive): nothing to check",
+            hint=f"to check the extracted files, download it again: `hyperkvasir download "
+            f"{listed}`, then `hyperkvasir checksum {listed} --extracted`",
+        )
+    absent = [p for p in absent if p not in gone]
     if absent:
         described = ", ".join(f"{p.name} ({rt.layout.archive_path(p)})" for p in absent)
         resumable = [p.name for p in absent if rt.layout.partial_path(p).exists()]
@@ -220,21 +246,35 @@ def parts_to_check(rt: Runtime, names: list[str]) -> list[Part]:
         if resumable:
             hint = f"finish the download first: `hyperkvasir resume {' '.join(resumable)}`"
         raise UsageError(f"not downloaded, nothing to check: {described}", hint=hint)
-    return parts
+    return [p for p in parts if p not in gone], gone
 
 
 def _check_parts(
     rt: Runtime, names: list[str], options: CheckOptions, progress: ProgressReporter
 ) -> CheckReport:
     from hyperkvasir_cli.integrity import CheckReport
-    from hyperkvasir_cli.part_check import verify_parts
+    from hyperkvasir_cli.part_check import verify_deleted_archives, verify_parts
 
-    parts = parts_to_check(rt, names)
-    if not parts:
-        return CheckReport(notes=[f"nothing to check: no archive in {rt.layout.archives_dir}"])
-    return verify_parts(
-        parts, rt.layout, rt.config_file.parts, options, named=bool(names), progress=progress
-    )
+    parts, deleted = parts_to_check(rt, names, options.extracted)
+    report = CheckReport()
+    if parts:
+        records = rt.config_file.parts
+        report = verify_parts(
+            parts, rt.layout, records, options, named=bool(names), progress=progress
+        )
+    if deleted and options.extracted:
+        gone = verify_deleted_archives(deleted, rt.layout, rt.config_file.parts, options)
+        report.items.extend(gone.items)
+        report.extract_to.update(gone.extract_to)
+    elif deleted:
+        report.notes.extend(
+            f"{part.name}: the archive was deleted after extraction (extract "
+            "--delete-archive); nothing to check without it (see --extracted)"
+            for part in deleted
+        )
+    if not parts and not report.items:
+        report.notes.append(f"nothing to check: no archive in {rt.layout.archives_dir}")
+    return report
 
 
 def _show(
@@ -243,6 +283,7 @@ def _show(
     output_format: OutputFormat,
     algorithm: str | None,
     json_output: bool,
+    digest: str | None = None,
 ) -> None:
     from hyperkvasir_cli.check_render import (
         checksum_file_lines,
@@ -256,18 +297,36 @@ def _show(
         console.info(note)
     if json_output:
         console.emit_json(report_json(report, algorithm))
-        return
-    if output_format is OutputFormat.plain:
+    elif output_format is OutputFormat.plain:
         for item in report.items:
-            console.out(item_line(item))
+            console.out(item_line(item, digest))
         if report.items:
             console.out(summary_line(report))
+    else:
+        lines = checksum_file_lines(report, algorithm_of_format(output_format.value) or "sha256")
+        for line in lines:
+            console.out(line)
+        for item in report.problems:  # stdout is a checksum file now: problems go to stderr
+            console.warn(item_line(item))
+        console.info(summary_line(report))
+    _warn_unverified(rt, report)
+
+
+def _warn_unverified(rt: Runtime, report: CheckReport) -> None:
+    """Items nothing could vouch for exit 0 (nothing is known to be wrong) but are not ok:
+    one warning line says so, whatever the output format."""
+    unverified = [item for item in report.items if item.result == "unverifiable"]
+    if not unverified:
         return
-    for line in checksum_file_lines(report, algorithm_of_format(output_format.value) or "sha256"):
-        console.out(line)
-    for item in report.problems:  # stdout is a checksum file now: problems go to stderr
-        console.warn(item_line(item))
-    console.info(summary_line(report))
+    count = len(unverified)
+    names = ", ".join(item.path for item in unverified[:5])
+    more = f" and {count - 5} more" if count > 5 else ""
+    item_word = "item" if count == 1 else "items"
+    verb = "is" if count == 1 else "are"
+    rt.console.warn(
+        f"{count} checked {item_word} could not be verified and {verb} not counted as ok: "
+        f"{names}{more} (see NOT VERIFIED above, or `unverifiable` in --json)"
+    )
 
 
 def _record_verified(rt: Runtime, report: CheckReport) -> None:
