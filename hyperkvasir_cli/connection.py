@@ -154,6 +154,11 @@ class ConnectionWorker:
             opened.response.close()
             if self.probe:
                 raise UrlFailed("wrong-file", opened.judgement.reason)
+            wrong = unexpected_size(opened, self.e.expected_size)
+            if wrong is not None:
+                # Not a new version of the file: not the file at all (an HTML page, another
+                # file). The next URL may continue the partial, so it is left as it is.
+                raise UrlFailed("wrong-file", wrong)
             with self.s.lock:
                 others = self.s.active > 1
             changed = known is not None and known.conflicts_with(opened.answer.validators)
@@ -183,16 +188,12 @@ class ConnectionWorker:
             if not self.probe:
                 return
             self.probe = False
-            expected = self.e.expected_size
-            if expected is not None and total is not None and total != expected:
-                html = " (an HTML page)" if "html" in answer.content_type else ""
-                raise UrlFailed(
-                    "wrong-file",
-                    f"the server offers {total} bytes{html}, the manifest expects {expected}",
-                )
+            wrong = unexpected_size(opened, self.e.expected_size)
+            if wrong is not None:
+                raise UrlFailed("wrong-file", wrong)
             sidecar.etag = answer.validators.etag
             sidecar.last_modified = answer.validators.last_modified
-            sidecar.size = total if total is not None else expected
+            sidecar.size = total if total is not None else self.e.expected_size
             first = sidecar.segments[0]
             if sidecar.size is not None:
                 planned = (
@@ -211,6 +212,19 @@ class ConnectionWorker:
             if len(snapshot.segments) > 1:
                 preallocate(self.fd, size)
         self.e.partial.save(snapshot)
+
+
+def unexpected_size(opened: OpenedRange, expected: int | None) -> str | None:
+    """Why this URL does not serve the file the manifest describes, judged by the size the
+    answer gives; None when the size fits or either is unknown."""
+    total = opened.judgement.total
+    if expected is None or total is None or total == expected:
+        return None
+    html = ", an HTML page" if "html" in opened.answer.content_type else ""
+    return (
+        f"this URL's file has an unexpected size: {total} B{html}, "
+        f"the manifest expects {expected} B"
+    )
 
 
 def preallocate(fd: int, size: int) -> None:

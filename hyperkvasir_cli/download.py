@@ -1,4 +1,7 @@
-"""Downloading one part: decide, fetch from the first URL that works, verify, record.
+"""Downloading one part: decide, fetch from the first URL that serves the right file,
+verify, record. A URL whose finished file fails the manifest's size or sha256 has it set
+aside (`<file>.bad-<time>`), and the next URL starts from zero; exit 5 only when no URL
+serves the file.
 
 The guarantees: a verified part is never fetched again (no request is sent); bytes already
 fetched are never lost (the `.part` and its sidecar survive every failure, Ctrl-C and
@@ -30,7 +33,7 @@ from hyperkvasir_cli.partial import PartialFile
 from hyperkvasir_cli.progress import ProgressReporter
 from hyperkvasir_cli.status import record_matches_file
 from hyperkvasir_cli.transfer import UrlFailed
-from hyperkvasir_cli.verify import check_download
+from hyperkvasir_cli.verify import check_download, expectation, set_aside_if_bad
 
 # Rounds over the URLs that could not be reached at all (DNS, refused, no route): enough
 # to ride out a blip, few enough that a machine without network hears it within seconds.
@@ -74,7 +77,7 @@ class DownloadOptions:
 @dataclass(frozen=True)
 class DownloadOutcome:
     part: str
-    action: str  # skipped | downloaded | resumed | checked
+    action: str  # skipped | downloaded | resumed | restarted | checked
     path: Path
     size: int
     sha256: str
@@ -101,6 +104,16 @@ class DownloadOutcome:
             "connections": self.connections,
             "seconds": round(self.seconds, 3),
         }
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A finished, verified `.part`: the engine's result, the URL that served it, and
+    how many bad files earlier URLs served (set aside) on the way."""
+
+    result: FetchResult
+    url: str
+    set_aside: int
 
 
 @dataclass(frozen=True)
@@ -183,10 +196,8 @@ class PartDownloader:
             ensure_free_space(self.layout.archives_dir, known_size - resumed_from, part.file)
         # Only the manifest's size is a requirement; a partial's size is checked against
         # the server by the resume rules, and a changed file may have another size.
-        result, url = self._fetch_from_mirrors(
-            part, partial, part.size, planned.urls, options.engine
-        )
-        return self._finish(part, partial, final, result, url, resumed_from, started)
+        fetched = self._fetch_from_mirrors(part, partial, part.size, planned.urls, options.engine)
+        return self._finish(part, partial, final, fetched, resumed_from, started)
 
     def _check_existing(
         self, part: Part, record: PartRecord | None, final: Path, started: float
@@ -233,12 +244,17 @@ class PartDownloader:
         expected_size: int | None,
         urls: list[str],
         engine_options: EngineOptions,
-    ) -> tuple[FetchResult, str]:
-        """Try each URL in order; unreachable ones get further rounds with backoff."""
+    ) -> Fetched:
+        """Try each URL in order; unreachable ones get further rounds with backoff.
+
+        A URL whose finished file does not match the manifest's size or sha256 (a broken
+        mirror) has its file set aside, and the next URL starts from zero.
+        """
         policy = engine_options.policy
         failures: dict[str, UrlFailed] = {}
         live = list(urls)
         rounds = 0
+        set_aside = 0
         with self.client_factory() as client:
             engine = TransferEngine(
                 client,
@@ -254,12 +270,34 @@ class PartDownloader:
             )
             while live:
                 rounds += 1
-                for url in live:
+                for index, url in enumerate(live):
                     try:
-                        return engine.fetch(url), url
+                        result = engine.fetch(url)
                     except UrlFailed as failure:
                         failures[url] = failure
                         self.progress.note(f"{part.file}: {url}: {failure.reason}")
+                        continue
+                    bad = set_aside_if_bad(
+                        partial.data_path,
+                        size=result.size,
+                        sha256=result.sha256,
+                        expected_size=part.size,
+                        expected_sha256=part.sha256,
+                        moment=self.clock.now(),
+                    )
+                    if bad is None:
+                        return Fetched(result, url, set_aside)
+                    # Nothing can resume from the sidecar of a file that is not the one.
+                    partial.discard()
+                    set_aside += 1
+                    failures[url] = UrlFailed(
+                        "bad-content", f"served bad content: {bad.describe()}"
+                    )
+                    then = "; trying the next URL from zero" if live[index + 1 :] else ""
+                    self.progress.note(
+                        f"{part.file}: {url} served a file that does not match the manifest "
+                        f"(expected {bad.expected}): {bad.describe()}{then}"
+                    )
                 live = [u for u in live if failures[u].kind == "unreachable"]
                 if not live or rounds > min(policy.retries, UNREACHABLE_ROUNDS):
                     break
@@ -275,11 +313,18 @@ class PartDownloader:
             partial.discard()
         detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
         kinds = {f.kind for f in failures.values()}
-        if kinds == {"wrong-file"}:
+        if kinds and kinds <= {"wrong-file", "bad-content"}:
+            hint = "every URL was tried"
+            if "bad-content" in kinds:
+                hint += " (the bad copies are kept aside, never used)"
+            if kept:
+                hint += f"; the {kept} bytes fetched earlier stay in {partial.data_path}"
             return IntegrityError(
-                f"{part.name}: no URL serves the file the manifest describes: {detail}",
-                hint="the file may have been replaced upstream; check the manifest "
-                "(or pass --manifest with the new size and sha256)",
+                f"{part.name}: no URL serves the file the manifest describes "
+                f"(expected {expectation(part.size, part.sha256)}): {detail}",
+                hint=f"{hint}; the file may have been replaced upstream: check the manifest "
+                "(or pass --manifest with the new size and sha256), or add a good source "
+                "with --mirror URL",
             )
         if "certificate" in kinds:
             return NetworkError(f"{part.name}: {detail}", hint=INCOMPLETE_CHAIN_HINT)
@@ -297,20 +342,13 @@ class PartDownloader:
         part: Part,
         partial: PartialFile,
         final: Path,
-        result: FetchResult,
-        url: str,
-        resumed_from: int,
+        fetched: Fetched,
+        partial_before: int,
         started: float,
     ) -> DownloadOutcome:
-        check_download(
-            partial.data_path,
-            size=result.size,
-            sha256=result.sha256,
-            expected_size=part.size,
-            expected_sha256=part.sha256,
-            what=part.name,
-            moment=self.clock.now(),
-        )
+        """Put the verified file in place and record it; ``partial_before`` is how many
+        bytes a partial held when the run began."""
+        result, url = fetched.result, fetched.url
         os.replace(partial.data_path, final)
         fsync_directory(final.parent)
         partial.discard_sidecar()
@@ -331,17 +369,25 @@ class PartDownloader:
             sidecar.etag,
             sidecar.last_modified,
         )
+        # What happened to the partial: continued, or given up for a fresh copy (the
+        # server's file changed, or its URL served bad content).
+        if result.resumed_from:
+            action = "resumed"
+        elif partial_before:
+            action = "restarted"
+        else:
+            action = "downloaded"
         return DownloadOutcome(
             part.name,
-            "resumed" if resumed_from else "downloaded",
+            action,
             final,
             result.size,
             result.sha256,
             source,
             url,
             result.bytes_fetched,
-            resumed_from,
-            result.restarts,
+            result.resumed_from,
+            result.restarts + fetched.set_aside,
             result.connections_used,
             self.clock.monotonic() - started,
         )

@@ -52,6 +52,7 @@ class FetchResult:
     bytes_fetched: int
     restarts: int
     connections_used: int
+    resumed_from: int = 0  # bytes of an earlier partial that this result kept
 
 
 class TransferEngine:
@@ -82,7 +83,7 @@ class TransferEngine:
         Raises :class:`UrlFailed` when this URL cannot serve the file; the `.part` and a
         sidecar that describes it truthfully are left for the next URL or run.
         """
-        restarts = 0
+        restarts = dropped = 0
         while True:
             sidecar = self.partial.load()
             if sidecar is not None and not sidecar.resumable:
@@ -91,6 +92,7 @@ class TransferEngine:
                     "pinned to one version there; starting over"
                 )
                 sidecar = None
+                dropped = 1
             try:
                 result = self._run(url, sidecar)
             except RestartNeeded as exc:
@@ -102,10 +104,15 @@ class TransferEngine:
                     ) from exc
                 self.progress.note(f"{self.label}: {exc.reason}; starting over from zero")
                 continue
-            return dataclasses.replace(result, restarts=restarts)
+            return dataclasses.replace(result, restarts=restarts + dropped)
 
     def _run(self, url: str, sidecar: Sidecar | None) -> FetchResult:
+        # A partial without a byte (an earlier URL failed before sending any) holds nothing
+        # to continue: this URL starts afresh, and its answer is judged as a first one.
+        if sidecar is not None and sidecar.downloaded == 0:
+            sidecar = None
         fresh = sidecar is None
+        kept = 0 if sidecar is None else sidecar.downloaded
         if sidecar is None:
             sidecar = Sidecar(url=url, size=self.expected_size, segments=[Segment(start=0)])
         sidecar.url = url
@@ -119,7 +126,8 @@ class TransferEngine:
             else:
                 remaining = (sidecar.size or 0) - sidecar.downloaded
                 self.ensure_space(remaining)
-            return self._coordinate(url, fd, shared, fresh)
+            result = self._coordinate(url, fd, shared, fresh)
+            return dataclasses.replace(result, resumed_from=kept)
         finally:
             shared.stop.set()
             shared.writer.close()
@@ -127,12 +135,11 @@ class TransferEngine:
     # coordinator ------------------------------------------------------------------
     def _coordinate(self, url: str, fd: int, shared: SharedState, fresh: bool) -> FetchResult:
         sidecar = shared.sidecar
-        self.progress.start(self.label, sidecar.size, sidecar.downloaded)
+        shown = _ShownProgress(self.progress, self.label, shared)
         hasher = _Hasher(fd, shared)
         hasher_thread = threading.Thread(target=hasher.run, daemon=True)
         hasher_thread.start()
         threads: list[threading.Thread] = []
-        reported = 0
         last_checkpoint = last_durable = self.clock.monotonic()
         spawned_all = False
         try:
@@ -141,11 +148,9 @@ class TransferEngine:
                 shared.wake.wait(0.25)
                 shared.wake.clear()
                 with shared.lock:
-                    fetched, failure = shared.fetched, shared.failure
+                    failure = shared.failure
                     ranges_ok = shared.confirmed and sidecar.size is not None
-                if fetched > reported:
-                    self.progress.advance(fetched - reported)
-                    reported = fetched
+                shown.update()
                 if failure is not None:
                     raise failure
                 if not spawned_all and ranges_ok:
@@ -183,6 +188,9 @@ class TransferEngine:
                 thread.join(timeout=2.0)
             hasher_thread.join(timeout=2.0)
             self._checkpoint(fd, shared, durable=True)
+            # Bytes the connections wrote after the last look: the task ends where the
+            # file does (100% when it is complete), not where the loop last looked.
+            shown.update()
             self.progress.finish()
 
     def _checkpoint(self, fd: int, shared: SharedState, durable: bool) -> None:
@@ -204,6 +212,27 @@ class TransferEngine:
         thread = threading.Thread(target=worker.run, daemon=True, name="hyperkvasir-fetch")
         thread.start()
         return thread
+
+
+class _ShownProgress:
+    """Keeps the progress task in step with the bytes on disk and the size as known."""
+
+    def __init__(self, progress: ProgressReporter, label: str, shared: SharedState) -> None:
+        self.progress, self.label, self.s = progress, label, shared
+        with shared.lock:
+            self.total, self.done = shared.sidecar.size, shared.sidecar.downloaded
+        progress.start(label, self.total, self.done)
+
+    def update(self) -> None:
+        with self.s.lock:
+            total, done = self.s.sidecar.size, self.s.sidecar.downloaded
+        if total != self.total and total is not None:
+            # The first answer told the size (none was published): say it from now on.
+            self.total = total
+            self.progress.extend(self.label, total, self.done)
+        if done > self.done:
+            self.progress.advance(done - self.done)
+            self.done = done
 
 
 class _Hasher:

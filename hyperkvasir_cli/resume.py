@@ -61,10 +61,11 @@ def judge_response(
         return Judgement(Verdict.RESTART, f"HTTP 416 for offset {start} of {total} bytes")
     if status == 200:
         total = answer.content_length
+        if known is not None and known.conflicts_with(answer.validators):
+            # An If-Range that no longer matches gets a 200 (RFC 9110): a new version.
+            return Judgement(Verdict.RESTART, changed_on_server(known, answer.validators), total)
         if start > 0:
             return Judgement(Verdict.RESTART, "the server ignored the range and sent it all", total)
-        if known is not None and known.conflicts_with(answer.validators):
-            return Judgement(Verdict.RESTART, "the server's file changed", total)
         if expected_total is not None and total is not None and total != expected_total:
             return Judgement(
                 Verdict.RESTART, f"the server's file is {total} bytes, was {expected_total}", total
@@ -93,9 +94,17 @@ def _judge_partial(
             total,
         )
     if known is not None and known.conflicts_with(answer.validators):
-        return Judgement(
-            Verdict.RESTART,
-            "the server's file changed (ETag or Last-Modified differs from the partial's)",
-            total,
-        )
+        return Judgement(Verdict.RESTART, changed_on_server(known, answer.validators), total)
     return Judgement(Verdict.APPEND, "range accepted", total)
+
+
+def changed_on_server(known: Validators, now: Validators) -> str:
+    """Why the partial's version is not the server's any more: which validators differ."""
+    differences = []
+    if known.etag and now.etag and known.etag != now.etag:
+        differences.append(f"ETag {known.etag} -> {now.etag}")
+    if known.last_modified and now.last_modified and known.last_modified != now.last_modified:
+        differences.append(f"Last-Modified {known.last_modified} -> {now.last_modified}")
+    return "the file changed on the server since the partial was fetched (" + (
+        ", ".join(differences) + ")"
+    )

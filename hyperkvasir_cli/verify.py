@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +48,47 @@ def likely_cause(path: Path, size: int, expected_size: int | None) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Mismatch:
+    """A finished file that is not the one expected, and where it was moved."""
+
+    expected: str
+    found: str
+    cause: str
+    kept: Path
+
+    def describe(self) -> str:
+        return f"found {self.found}; likely cause: {self.cause}; kept aside as {self.kept}"
+
+
+def expectation(expected_size: int | None, expected_sha256: str | None) -> str:
+    text = f"{expected_size if expected_size is not None else 'any size'} B"
+    if expected_sha256:
+        text += f", sha256 {expected_sha256}"
+    return text
+
+
+def set_aside_if_bad(
+    path: Path,
+    *,
+    size: int,
+    sha256: str,
+    expected_size: int | None,
+    expected_sha256: str | None,
+    moment: datetime,
+) -> Mismatch | None:
+    """None when the file matches what is expected (or nothing is); otherwise it is moved
+    aside (never deleted) and the mismatch described."""
+    size_ok = expected_size is None or size == expected_size
+    hash_ok = expected_sha256 is None or sha256 == expected_sha256
+    if size_ok and hash_ok:
+        return None
+    cause = likely_cause(path, size, expected_size)
+    kept = quarantine(path, moment)
+    found = f"{size} B ({format_bytes(size)}), sha256 {sha256}"
+    return Mismatch(expectation(expected_size, expected_sha256), found, cause, kept)
+
+
 def check_download(
     path: Path,
     *,
@@ -61,19 +103,19 @@ def check_download(
 
     On success nothing happens; on failure nothing is left at ``path``.
     """
-    size_ok = expected_size is None or size == expected_size
-    hash_ok = expected_sha256 is None or sha256 == expected_sha256
-    if size_ok and hash_ok:
+    bad = set_aside_if_bad(
+        path,
+        size=size,
+        sha256=sha256,
+        expected_size=expected_size,
+        expected_sha256=expected_sha256,
+        moment=moment,
+    )
+    if bad is None:
         return
-    cause = likely_cause(path, size, expected_size)
-    kept = quarantine(path, moment)
-    found = f"{size} B, sha256 {sha256}"
-    expected = f"{expected_size if expected_size is not None else 'any size'} B"
-    if expected_sha256:
-        expected += f", sha256 {expected_sha256}"
     raise IntegrityError(
-        f"{what}: downloaded file does not match the manifest: expected {expected}, "
-        f"found {found} ({format_bytes(size)}); likely cause: {cause}",
-        hint=f"the bad file was kept aside as {kept}; rerun to fetch it again, or check "
+        f"{what}: downloaded file does not match the manifest: expected {bad.expected}, "
+        f"found {bad.found}; likely cause: {bad.cause}",
+        hint=f"the bad file was kept aside as {bad.kept}; rerun to fetch it again, or check "
         "the manifest and the server (--manifest to describe a new version)",
     )

@@ -364,3 +364,152 @@ def test_a_complete_partial_left_by_a_killed_run_is_verified_without_fetching(
     assert result.exit_code == 0, result.stderr
     assert scene.has(scene.content)
     assert scene.server.body_bytes(FILE) == 0
+
+
+# A lab mirror with the wrong bytes, integrity failures, and what restarts are called -----
+
+
+def bad_copies(scene: Scene) -> list[str]:
+    return [name for name in leftovers(scene.data_dir) if name.startswith(f"{FILE}.bad-")]
+
+
+@pytest.mark.parametrize("how", ["--mirror", "mirrors setting"])
+def test_a_mirror_serving_other_bytes_is_set_aside_and_the_next_url_fetched_from_zero(
+    scene: Scene, how: str
+) -> None:
+    lab = scene.server.url("lab/")
+    scene.server.put("lab/" + FILE, random_bytes(SIZE, seed=5))  # same size, other bytes
+    args = ["--json"]
+    if how == "--mirror":
+        args += ["--mirror", lab]
+    else:
+        scene.monkeypatch.setenv("HYPERKVASIR_MIRRORS", lab)
+    result = scene.download(*args)
+    assert result.exit_code == 0, result.stderr
+    assert scene.has(scene.content)
+    (outcome,) = result.json()["parts"]
+    assert outcome["url"] == scene.server.url(FILE)
+    assert (outcome["action"], outcome["resumed_from"]) == ("downloaded", 0)
+    (kept,) = bad_copies(scene)
+    # The log names the URL that served the bad bytes and where they were kept.
+    (said,) = [line for line in result.stderr.splitlines() if lab + FILE in line]
+    assert "does not match" in said and kept in said and "next URL" in said
+    assert leftovers(scene.data_dir) == [FILE, kept]  # no .part, no sidecar
+    first = scene.server.gets(FILE)[0]
+    assert first.range is not None and first.range.startswith("bytes=0-")
+    assert not first.if_range  # fresh, not a resume of the lab mirror's bytes
+    # A rerun neither goes back to the lab mirror nor makes another bad copy.
+    requests = len(scene.server.log)
+    again = scene.download(*args)
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert len(scene.server.log) == requests and len(bad_copies(scene)) == 1
+
+
+def test_every_url_serving_bad_bytes_exits_5_naming_each_and_leaves_no_sidecar(
+    scene: Scene,
+) -> None:
+    lab = scene.server.url("lab/")
+    scene.server.put("lab/" + FILE, random_bytes(SIZE, seed=5))
+    scene.server.put(FILE, random_bytes(SIZE, seed=6))  # replaced upstream too
+    result = scene.download("--mirror", lab, "--json")
+    assert result.exit_code == 5
+    error = result.json()["error"]
+    assert error["exit_code"] == 5
+    assert lab + FILE in error["message"] and scene.server.url(FILE) in error["message"]
+    assert hashlib.sha256(scene.content).hexdigest() in error["message"]
+    kept = bad_copies(scene)
+    assert len(kept) == 2 and all(name in error["message"] for name in kept)
+    assert sorted(leftovers(scene.data_dir)) == sorted(kept)  # no .part, no .part.json
+    assert not scene.archive.exists()
+
+
+def test_an_integrity_failure_removes_the_sidecar(scene: Scene) -> None:
+    scene.server.put(FILE, random_bytes(SIZE, seed=3))  # same size, other bytes
+    result = scene.download()
+    assert result.exit_code == 5
+    assert scene.server.url(FILE) in result.stderr
+    assert leftovers(scene.data_dir) == bad_copies(scene) != []
+    assert scene.state() == "absent"
+
+
+def test_a_mirror_of_the_wrong_size_is_passed_over_without_a_restart_message(
+    scene: Scene,
+) -> None:
+    # An unreachable first mirror leaves an empty partial; the HTML page of the second is
+    # not "a changed file to start over from", just a URL that does not have the file.
+    page = scene.server.url("moved/")
+    scene.server.put("moved/" + FILE, scene.content)
+    scene.server.fault("moved/" + FILE).html_instead = True
+    result = scene.download("--mirror", "http://127.0.0.1:9/", "--mirror", page, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert scene.has(scene.content)
+    assert "starting over" not in result.stderr and ", was " not in result.stderr
+    (said,) = [line for line in result.stderr.splitlines() if page + FILE in line]
+    assert "unexpected size" in said and "HTML" in said
+    assert result.json()["parts"][0]["restarts"] == 0
+
+
+def test_a_mirror_of_the_wrong_size_does_not_cost_the_partial(scene: Scene) -> None:
+    scene.retries(0)
+    scene.drop_once_at(SIZE // 2)
+    assert scene.download("-n", "1").exit_code == 4
+    page = scene.server.url("moved/")
+    scene.server.put("moved/" + FILE, scene.content)
+    scene.server.fault("moved/" + FILE).html_instead = True
+    result = scene.download("-n", "1", "--mirror", page, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert scene.has(scene.content)
+    assert scene.server.body_bytes(FILE) == SIZE  # the half on disk was kept
+    (outcome,) = result.json()["parts"]
+    assert (outcome["action"], outcome["resumed_from"]) == ("resumed", SIZE // 2)
+    assert "unexpected size" in result.stderr and "starting over" not in result.stderr
+
+
+def test_a_file_changed_on_the_server_since_the_partial_is_reported_as_a_restart(
+    scene: Scene,
+) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
+    scene.retries(0)
+    scene.drop_once_at(SIZE // 2)
+    assert scene.download("-n", "1").exit_code == 4
+    scene.server.put(FILE, scene.content)  # `touch` on the server: new validators
+    result = scene.download("-n", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert scene.has(scene.content)
+    assert "ignored the range" not in result.stderr
+    (said,) = [line for line in result.stderr.splitlines() if "starting over" in line]
+    assert "changed on the server" in said and "ETag" in said
+    (outcome,) = result.json()["parts"]
+    assert outcome["action"] == "restarted"
+    assert (outcome["resumed_from"], outcome["restarts"]) == (0, 1)
+    assert outcome["bytes_fetched"] == SIZE
+
+
+def test_a_resume_reports_the_bytes_it_kept(scene: Scene) -> None:
+    scene.retries(0)
+    scene.drop_once_at(SIZE // 2)
+    assert scene.download("-n", "1").exit_code == 4
+    result = scene.download("-n", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    (outcome,) = result.json()["parts"]
+    assert (outcome["action"], outcome["resumed_from"], outcome["restarts"]) == (
+        "resumed",
+        SIZE // 2,
+        0,
+    )
+    assert outcome["bytes_fetched"] == SIZE - SIZE // 2
+
+
+def test_without_a_published_checksum_the_first_mirror_that_serves_a_file_is_taken(
+    scene: Scene,
+) -> None:
+    """Nothing to compare against: the first download is what gets recorded (and said)."""
+    scene.describe(pin_sha=False)
+    lab = scene.server.url("lab/")
+    other = random_bytes(SIZE, seed=5)
+    scene.server.put("lab/" + FILE, other)
+    result = scene.download("--mirror", lab, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["url"] == lab + FILE
+    assert scene.has(other) and bad_copies(scene) == []
+    assert "no checksum" in result.stderr

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from hyperkvasir_cli.cli.console import Console, PlainProgress
+from hyperkvasir_cli.progress import ProgressReporter
 from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
@@ -75,7 +79,7 @@ def test_limit_rate_is_accepted_and_validated(
     content = random_bytes(2 * MIB, seed=5)
     manifest = serve(tmp_path, http_server, content)
     bad = run_cli("download", "labeled-images", "--manifest", str(manifest), "--limit-rate", "fast")
-    assert bad.exit_code == 3 and "limit_rate" in bad.stderr
+    assert bad.exit_code == 2 and "--limit-rate" in bad.stderr  # a usage error (9bae3ab)
     ok = run_cli("download", "labeled-images", "--manifest", str(manifest), "--limit-rate", "1M")
     assert ok.exit_code == 0, ok.stderr
     # The fake clock records the waits the bucket asked for: about 2 s for 2 MiB at 1 MiB/s.
@@ -200,3 +204,107 @@ def test_ctrl_c_or_sigterm_exits_130_and_keeps_everything_for_resume(
     resumed = run_cli("resume", "--manifest", str(manifest))
     assert resumed.exit_code == 0, resumed.stderr
     assert archive(data_dir, FILE).read_bytes() == content
+
+
+# Progress in logs and on a terminal ------------------------------------------------------
+
+
+def progress_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if f" {FILE}: " in line]
+
+
+def test_logs_give_the_size_learned_from_the_server_and_end_at_one_100_percent_line(
+    tmp_path: Path, http_server: LocalServer, data_dir: Path, fake_clock: FakeClock
+) -> None:
+    content = random_bytes(24 * MIB, seed=9)
+    http_server.put(FILE, content)
+    manifest = write_manifest(  # no size published: the server's answer tells it
+        tmp_path / "manifest.yaml",
+        [part_entry("labeled-images", FILE, [http_server.url(FILE)], content, pin_size=False)],
+    )
+    # 24 MiB at 1 MiB/s of fake time: lines in between, as the coordinator gets to look.
+    args = ["--manifest", str(manifest), "-n", "4", "--limit-rate", "1M", "--json"]
+    result = run_cli("download", "labeled-images", *args)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["connections"] > 1
+    lines = progress_lines(result.stderr)
+    assert lines[0].endswith(f"{FILE}: started, 24.0 MiB in all")
+    assert len(lines) >= 2 and all("% " in line for line in lines[1:])
+    assert " 100.0% 24.0 MiB of 24.0 MiB" in lines[-1]
+    assert sum("100.0%" in line for line in lines) == 1
+
+
+class SlowLog:
+    """A progress reporter whose first report takes so long (a slow terminal or log
+    disk) that every connection has finished its bytes meanwhile."""
+
+    def __init__(self, inner: ProgressReporter) -> None:
+        self.inner = inner
+        self.slowed = False
+
+    def start(self, label: str, total: int | None, completed: int = 0) -> None:
+        self.inner.start(label, total, completed)
+
+    def extend(self, label: str, total: int | None, completed: int) -> None:
+        self.inner.extend(label, total, completed)
+
+    def advance(self, amount: int) -> None:
+        self.inner.advance(amount)
+        if not self.slowed:
+            self.slowed = True
+            wait_until(
+                lambda: not any(t.name == "hyperkvasir-fetch" for t in threading.enumerate()),
+                "the connections to finish",
+            )
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def note(self, message: str) -> None:
+        self.inner.note(message)
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["log", "terminal"])
+def test_a_finished_download_shows_every_byte_even_when_reporting_lags(
+    tmp_path: Path,
+    http_server: LocalServer,
+    data_dir: Path,
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+) -> None:
+    content = random_bytes(20 * 1000 * 1000, seed=10)
+    manifest = serve(tmp_path, http_server, content)
+    made = Console.progress
+    monkeypatch.setattr(Console, "progress", lambda self, *a: SlowLog(made(self, *a)))
+    monkeypatch.setattr(Console, "stderr_is_tty", property(lambda self: terminal))
+    result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4")
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content
+    if terminal:  # the bar's last drawing: 20.0/20.0 MB, not 19.9/20.0
+        assert re.search(r"20\.0/20\.0 MB", result.stderr), result.stderr
+        assert not re.search(r"1?\d\.\d/20\.0 MB", result.stderr.replace("20.0/20.0", ""))
+    else:
+        lines = progress_lines(result.stderr)
+        assert "100.0% 19.1 MiB of 19.1 MiB" in lines[-1]
+        assert sum("100.0%" in line for line in lines) == 1
+
+
+def test_plain_progress_ends_with_one_line_when_the_last_report_was_already_complete(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    progress = Console(stderr_is_tty=False, clock=clock).progress()
+    assert isinstance(progress, PlainProgress)
+    progress.start(FILE, 1000)
+    clock.elapsed += 5
+    progress.advance(600)
+    clock.elapsed += 5
+    progress.advance(400)  # a line is due: 100%
+    progress.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        f"{FILE}: started, 1000 B in all",
+        f"{FILE}: 60.0% 600 B of 1000 B, 120 B/s, ETA 3s",
+        f"{FILE}: 100.0% 1000 B of 1000 B, 100 B/s, ETA 0s",
+    ]

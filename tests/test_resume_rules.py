@@ -154,3 +154,19 @@ def test_retry_after_as_seconds_or_http_date() -> None:
     assert parse_retry_after("120", now) == 120
     assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now) == 60
     assert parse_retry_after("soon", now) is None
+
+
+@pytest.mark.parametrize("status", [200, 206])
+def test_a_changed_version_is_called_a_change_not_an_ignored_range(status: int) -> None:
+    """nginx after `touch`: the If-Range no longer matches, so the whole file comes (200)."""
+    reply = answer(status, "bytes 100-999/1000" if status == 206 else None, 1000, V2)
+    judged = judge_response(100, 1000, V1, reply)
+    assert judged.verdict is Verdict.RESTART
+    assert judged.reason.startswith("the file changed on the server")
+    assert 'ETag "v1" -> "v2"' in judged.reason and "Last-Modified" in judged.reason
+    assert "ignored" not in judged.reason
+
+
+def test_a_200_of_the_same_version_to_a_range_request_is_an_ignored_range() -> None:
+    judged = judge_response(100, 1000, V1, answer(200, None, 1000, Validators(None, None)))
+    assert judged.verdict is Verdict.RESTART and "ignored the range" in judged.reason

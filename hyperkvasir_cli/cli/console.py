@@ -152,6 +152,7 @@ class PlainProgress:
         self._last_line = 0.0
         self._silent = False
         self._announced = False
+        self._logged_done: int | None = None  # the count the last progress line showed
 
     def start(self, label: str, total: int | None, completed: int = 0) -> None:
         self._label, self._total, self._done = label, total, completed
@@ -161,6 +162,7 @@ class PlainProgress:
             self._unit == "files" and total is not None and total < self.QUIET_BELOW_FILES
         )
         self._announced = False
+        self._logged_done = None
 
     def extend(self, label: str, total: int | None, completed: int) -> None:
         # Bytes a joining phase found already done are not work of this run: the rate
@@ -200,11 +202,16 @@ class PlainProgress:
         now = self._clock.monotonic()
         if now - self._last_line >= self._interval:
             self._last_line = now
-            self._log(f"{self._label}: {self._status()}")
+            self._log_status()
+
+    def _log_status(self) -> None:
+        self._logged_done = self._done
+        self._log(f"{self._label}: {self._status()}")
 
     def finish(self) -> None:
-        if self._announced:
-            self._log(f"{self._label}: {self._status()}")
+        """The closing line, unless the last line already said the same count."""
+        if self._announced and self._logged_done != self._done:
+            self._log_status()
 
     def note(self, message: str) -> None:
         self._console.info(message)
