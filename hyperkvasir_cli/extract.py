@@ -3,9 +3,11 @@
 :func:`extract_archive` is what ``extract``, ``download --extract`` and ``sync`` call:
 
 1. read the central directory and judge every member (:mod:`zipsafety`): an unsafe or
-   unreadable archive raises :class:`ArchiveError` (exit 6) before anything is written;
-2. select members and make sure every folder they need resolves inside the target, so a
-   symbolic link already in the tree cannot lead writes elsewhere (exit 6);
+   unreadable archive, a member outside the part's folder or on hyperkvasir's own files
+   (:class:`OwnFiles`) raises :class:`ArchiveError` (exit 6) before anything is written;
+2. select members; refuse names and paths too long for the file system, and make sure
+   every folder they need resolves inside the target and outside hyperkvasir's own
+   places, so a symbolic link already in the tree cannot lead writes elsewhere (exit 6);
 3. note what is already there: files of the declared size are kept (with ``verify``,
    only when their CRC-32 matches too); ``force`` rewrites everything;
 4. check free space for what is still to be written (:class:`DiskSpaceError`, exit 7);
@@ -47,9 +49,21 @@ from hyperkvasir_cli.extract_plan import (
 from hyperkvasir_cli.extract_pool import Batch, WorkerPool
 from hyperkvasir_cli.extract_worker import BatchOutcome, extract_batch, write_error
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
-from hyperkvasir_cli.selection import Selection
+from hyperkvasir_cli.selection import Selection, is_platform_junk
 from hyperkvasir_cli.zipindex import ZipIndex, read_members
-from hyperkvasir_cli.zipsafety import TEMP_SUFFIX, SafeMember, is_inside, safe_members
+from hyperkvasir_cli.zipsafety import (
+    NAME_MAX,
+    PATH_MAX,
+    TEMP_SUFFIX,
+    PathLimits,
+    Placement,
+    SafeMember,
+    is_inside,
+    length_refusals,
+    refusal_error,
+    reserved_problem,
+    safe_members,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class ExtractResult:
     marker_written: bool
     all_verified: bool
     seconds: float
+    archive_files: int = -1  # file members in the archive, platform junk aside (-1: unknown)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -124,21 +139,112 @@ def survey_folders(target: Path, folders: list[str]) -> Survey:
     return Survey(sizes, stale)
 
 
-def ensure_inside_target(target: Path, members: list[SafeMember]) -> None:
+@dataclass(frozen=True)
+class OwnFiles:
+    """Where hyperkvasir keeps its own files (absolute paths); no member may land there.
+
+    ``archives_dir`` holds the archives named ``archive_files`` with their ``.part``,
+    ``.part.json`` and ``.bad-*`` files; ``files`` are single files with what they are
+    (the lock, the config file), each reserved with every name that begins with its own
+    (the lock's ``.info``). Only what lies in the target matters: see :func:`own_placement`.
+    """
+
+    archives_dir: Path | None = None
+    archive_files: tuple[str, ...] = ()
+    files: tuple[tuple[Path, str], ...] = ()
+
+
+def _relative_inside(root: str, path: Path) -> str | None:
+    """``path`` relative to the resolved ``root`` ("/" separators, "" for root itself), or
+    None when it does not lie inside."""
+    resolved = os.path.realpath(path)
+    if not is_inside(root, resolved):
+        return None
+    relative = os.path.relpath(resolved, root)
+    return "" if relative == "." else relative.replace(os.sep, "/")
+
+
+def own_placement(target: Path, root: str | None, own: OwnFiles) -> Placement:
+    """Where members may go in ``target``: under ``root``, and not onto ``own`` files.
+
+    The archives folder is reserved whole when it lies below the target; when it is the
+    target itself, the archives (and their partials) are reserved by name.
+    """
+    real_target = os.path.realpath(target)
+    folders: list[tuple[str, str]] = []
+    prefixes: list[tuple[str, str]] = []
+    if own.archives_dir is not None:
+        archives = _relative_inside(real_target, own.archives_dir)
+        if archives:
+            folders.append((archives, "the archives folder"))
+        elif archives == "":
+            prefixes += [(name, "an archive or its partial download") for name in own.archive_files]
+    for path, what in own.files:
+        relative = _relative_inside(real_target, path)
+        if relative:
+            prefixes.append((relative, what))
+    return Placement(root, tuple(folders), tuple(prefixes))
+
+
+def path_limits(target: Path) -> PathLimits:
+    """NAME_MAX and PATH_MAX of the file system the target is (or will be) on: asked of
+    its nearest existing folder; the usual 255 and 4096 where the system does not say."""
+    folder = Path(os.path.abspath(target))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+
+    def ask(name: str, default: int) -> int:
+        try:
+            value = os.pathconf(folder, name)
+        except (AttributeError, OSError, ValueError):  # no pathconf on Windows
+            return default
+        return value if value > 0 else default
+
+    return PathLimits(ask("PC_NAME_MAX", NAME_MAX), ask("PC_PATH_MAX", PATH_MAX))
+
+
+def ensure_paths_fit(target: Path, members: list[SafeMember], archive_name: str) -> None:
+    """Raise :class:`ArchiveError` (exit 6) naming the first member whose name or path
+    the target's file system cannot hold. Nothing is written."""
+    target_bytes = len(os.fsencode(os.path.abspath(target)))
+    refusals = length_refusals(members, target_bytes, path_limits(target))
+    if refusals:
+        raise refusal_error(archive_name, refusals)
+
+
+def ensure_inside_target(
+    target: Path, members: list[SafeMember], placement: Placement | None = None
+) -> None:
     """Raise :class:`ArchiveError` naming the first member whose folder resolves outside
-    ``target`` (through a symbolic link already on disk). Nothing is written."""
+    ``target``, or onto hyperkvasir's own places in it, through a symbolic link already on
+    disk. Nothing is written."""
     root = os.path.realpath(target)
-    verdicts: dict[str, bool] = {}
+    # A link leads out of the part's folder: every reserved place counts, not only those
+    # under the root.
+    reserved = Placement(None, placement.folders, placement.prefixes) if placement else None
+    verdicts: dict[str, str | None] = {}  # folder -> where it resolves (None: outside)
     for safe in members:
         if safe.folder not in verdicts:
-            verdicts[safe.folder] = is_inside(root, os.path.realpath(target / safe.folder))
-        if not verdicts[safe.folder]:
+            verdicts[safe.folder] = _relative_inside(root, target / safe.folder)
+        resolved = verdicts[safe.folder]
+        if resolved is None:
             raise ArchiveError(
                 f"member {safe.member.name!r} would be written to {target / safe.path}, which "
                 f"resolves outside {target}; nothing was written",
                 hint="a symbolic link in the target folder leads elsewhere; remove it or "
                 "extract with --to into another folder",
             )
+        if reserved is not None and resolved != safe.folder:
+            # A link on the way: judge the place it leads to as the member's own path was.
+            base = safe.path.rpartition("/")[2]
+            path = resolved if safe.is_dir else f"{resolved}/{base}".lstrip("/")
+            refusal = reserved_problem(path, safe.is_dir, reserved)
+            if refusal is not None:
+                raise ArchiveError(
+                    f"member {safe.member.name!r} {refusal.reason}: {target / safe.folder} "
+                    f"leads there through a symbolic link; nothing was written",
+                    hint="remove the symbolic link, or extract with --to into another folder",
+                )
 
 
 def prepare_folders(target: Path, folders: list[str], stale: list[Path]) -> None:
@@ -177,6 +283,7 @@ class ExtractOptions:
     force: bool = False
     archive_sha256: str | None = None
     part_name: str | None = None
+    own_files: OwnFiles = field(default_factory=OwnFiles)
 
 
 def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> PreparedRun:
@@ -185,9 +292,13 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     Whatever can refuse the run does so here, before the first write.
     """
     archive = index.archive
-    members = safe_members(index.members, archive_name=archive.name, archive_size=index.size)
+    placement = own_placement(target, options.root, options.own_files)
+    members = safe_members(
+        index.members, archive_name=archive.name, archive_size=index.size, placement=placement
+    )
     chosen = select(members, options.selection)
-    ensure_inside_target(target, chosen)
+    ensure_paths_fit(target, chosen, archive.name)
+    ensure_inside_target(target, chosen, placement)
     marker_file = marker_path(target, options.root, options.part_name or archive.stem)
     previous = read_marker(marker_file)
     verify = options.verify or archive_changed(previous, options.archive_sha256)
@@ -246,13 +357,17 @@ def extract_archive(
     archive_sha256: str | None = None,
     progress: ProgressReporter | None = None,
     part_name: str | None = None,
+    own_files: OwnFiles | None = None,
 ) -> ExtractResult:
     """Extract the members of ``archive`` that ``selection`` keeps to ``target/<member path>``.
 
     Files already present with the declared size are kept (with ``verify`` only if their
     CRC-32 matches; ``force`` rewrites all). The completion marker goes under
     ``target/root`` (or names ``part_name`` when the archive has no single root).
-    Raises :class:`ArchiveError` (exit 6) for an unsafe or damaged archive and
+    With ``root``, every member must lie under ``<root>/``; no member may land on
+    ``own_files`` (hyperkvasir's archives, lock and config) when they lie in the target.
+    Raises :class:`ArchiveError` (exit 6) for an unsafe or damaged archive, or a member
+    name or path too long for the file system, and
     :class:`DiskSpaceError` (exit 7) when the rest will not fit, both before writing
     anything; a damaged member found while extracting stops the run (exit 6) with the
     members done so far complete and kept.
@@ -267,7 +382,9 @@ def extract_archive(
         # Workers start now, so that their start-up overlaps the checks and planning below.
         if os.name != "nt" and worth_workers(jobs, sum(m.file_size for m in files), len(files)):
             pool = stack.enter_context(WorkerPool(archive, target, jobs))
-        options = ExtractOptions(root, selection, verify, force, archive_sha256, part_name)
+        options = ExtractOptions(
+            root, selection, verify, force, archive_sha256, part_name, own_files or OwnFiles()
+        )
         prepared = prepare_run(index, target, options)
         plan = prepared.plan
         done = BatchOutcome()
@@ -293,6 +410,7 @@ def extract_archive(
         marker_written=write,
         all_verified=plan.skipped == 0,
         seconds=time.monotonic() - started,
+        archive_files=sum(1 for m in files if not is_platform_junk(m.name)),
     )
 
 

@@ -1,6 +1,7 @@
 """Writing members to their final names, whole or not at all.
 
-Each member is written to ``.<name>.<random>.hkx-tmp`` in its own folder, checked (size
+Each member is written to ``.<name>.<random>.hkx-tmp`` in its own folder (a long name cut
+short, so that the temporary name fits wherever the final one does), checked (size
 and CRC-32, by :func:`zipstream.member_chunks`), given the zip's modification time, and
 only then renamed. Whatever happens (an error, a stop request, Ctrl-C), the temporary file
 is removed and no file under a final name is ever partial. A killed process can leave a
@@ -21,7 +22,7 @@ from pathlib import Path
 from hyperkvasir_cli.errors import DiskSpaceError, HyperkvasirError, UsageError
 from hyperkvasir_cli.extract_plan import MemberTask
 from hyperkvasir_cli.zipindex import ZipMember
-from hyperkvasir_cli.zipsafety import TEMP_SUFFIX
+from hyperkvasir_cli.zipsafety import TEMP_TAG_LENGTH, temp_name_for
 from hyperkvasir_cli.zipstream import CHUNK_SIZE, member_chunks
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -41,15 +42,49 @@ class BatchOutcome:
 
 
 def temp_name(final_name: str) -> str:
-    return f".{final_name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    return temp_name_for(final_name, secrets.token_hex(TEMP_TAG_LENGTH // 2))
+
+
+def file_in_the_way(path: str) -> str | None:
+    """``path`` or the nearest of its parents that exists but is not a folder."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
 
 
 def write_error(exc: OSError, path: str) -> HyperkvasirError:
-    """A clear error for a write that failed: full disk (exit 7), or anything else."""
+    """A clear error for a write that failed: full disk (exit 7); a file where a folder is
+    needed, a folder where the file goes, a name too long; or anything else."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskSpaceError(
             f"the disk filled up while writing {path}; the file was not kept",
             hint="free some space and run the command again; it continues where it stopped",
+        )
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        blocker = file_in_the_way(path)
+        what = f"{blocker} is a file" if blocker else f"a file ({exc.strerror or exc})"
+        return UsageError(
+            f"cannot write {path}: {what} where a folder is needed",
+            hint=f"move or delete {blocker or 'that file'} (it is not from this archive), or "
+            "extract with --to into another folder",
+        )
+    if exc.errno in (errno.EISDIR, errno.ENOTEMPTY) and os.path.isdir(path):
+        return UsageError(
+            f"cannot write {path}: a folder is where the file goes",
+            hint=f"move or delete the folder {path} (it is not from this archive), or "
+            "extract with --to into another folder",
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(
+            f"cannot write {path}: the name or path is too long for the file system "
+            f"({exc.strerror or exc})",
+            hint="extract with --to into a folder with a shorter path, or leave the member "
+            "out with --exclude",
         )
     return UsageError(
         f"cannot write {path}: {exc.strerror or exc}",

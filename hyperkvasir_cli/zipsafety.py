@@ -13,13 +13,22 @@ before a single byte is written. A member is refused when:
   overlapping another member's data (the trick of non-recursive zip bombs);
 - its path repeats another member's, or a file and a folder share a path. Extracting
   either would make the result depend on member order, so the archive is refused instead;
-- its name is one hyperkvasir keeps for itself (temporary files, completion markers).
+- a component of its path is a name hyperkvasir keeps for itself (temporary files,
+  completion markers);
+- it lies outside the part's folder (the manifest's ``root``), or where hyperkvasir keeps
+  its own files in the target (the archives folder, the lock, the config file): see
+  :class:`Placement`. Platform junk (``__MACOSX/``, ``.DS_Store``) is never extracted, so
+  it is exempt.
 
-Sizes beyond what the directory declares are stopped while streaming (:mod:`zipstream`).
+Whether a selected member's name and path fit the file system (``NAME_MAX``,
+``PATH_MAX``) is judged up front too (:func:`length_refusals`), from the limits the caller
+passes. Sizes beyond what the directory declares are stopped while streaming
+(:mod:`zipstream`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -28,6 +37,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from hyperkvasir_cli.errors import ArchiveError
+from hyperkvasir_cli.selection import is_platform_junk
 from hyperkvasir_cli.zipindex import ZipMember
 
 STORED, DEFLATED, BZIP2, LZMA = 0, 8, 12, 14
@@ -61,6 +71,14 @@ KNOWN_METHODS: dict[int, str] = {
 TEMP_SUFFIX = ".hkx-tmp"
 MARKER_PREFIX = ".hyperkvasir-extract"
 LOCAL_HEADER_SIZE = 30
+# A temporary name keeps at most this many bytes of the final name, so that it fits
+# wherever the final name does (on any file system whose NAME_MAX is at least 82).
+TEMP_STEM_BYTES = 64
+TEMP_TAG_LENGTH = 8  # hex digits that make a temporary name unique
+# The most bytes a temporary name takes: "." stem "." tag suffix.
+TEMP_NAME_BYTES = 1 + TEMP_STEM_BYTES + 1 + TEMP_TAG_LENGTH + len(TEMP_SUFFIX)
+NAME_MAX = 255  # the usual limits, when the file system does not say
+PATH_MAX = 4096
 
 _ENCRYPTED_FLAG = 0x01
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -72,7 +90,17 @@ _TYPE_NAMES = {
     stat.S_IFSOCK: "a socket",
 }
 
-Kind = Literal["unsafe", "encrypted", "unsupported", "corrupt"]
+Kind = Literal[
+    "unsafe",
+    "outside-root",
+    "reserved",
+    "encrypted",
+    "unsupported",
+    "corrupt",
+    "name-too-long",
+    "path-too-long",
+]
+_UNSAFE_KINDS: frozenset[Kind] = frozenset({"unsafe", "outside-root", "reserved"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +125,49 @@ class SafeMember(NamedTuple):
     @classmethod
     def of(cls, member: ZipMember, path: str) -> SafeMember:
         return cls(member, path, path if member.is_dir else path.rpartition("/")[0])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the members of one archive may go, relative to the target ("/" separators).
+
+    ``root``: the part's folder (the manifest's ``root``); when set, every member must lie
+    under ``<root>/`` or be that folder's own entry. ``folders``: (path, description) of
+    folders hyperkvasir keeps in the target (the archives folder); nothing may be written
+    in them. ``prefixes``: (path, description) of files hyperkvasir keeps there; nothing
+    may be written at a path that begins with one (so ``x.zip`` also covers ``x.zip.part``
+    and ``x.zip.part.json``, the lock also its ``.info``). Reserved places are compared
+    without regard to case, as case-insensitive file systems would.
+    """
+
+    root: str | None = None
+    folders: tuple[tuple[str, str], ...] = ()
+    prefixes: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        root = (self.root or "").replace("\\", "/").strip("/")
+        object.__setattr__(self, "root", root or None)
+
+    @functools.cached_property
+    def folded(self) -> tuple[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]]:
+        """(casefolded, as given, description) of the folders and of the prefixes that a
+        member may reach at all: with a root, only those under it, or above it."""
+        under = f"{self.root}/".casefold() if self.root else ""
+
+        def reachable(places: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str, str], ...]:
+            folded = ((path.casefold(), path, what) for path, what in places)
+            return tuple(p for p in folded if p[0].startswith(under) or under.startswith(p[0]))
+
+        return reachable(self.folders), reachable(self.prefixes)
+
+
+@dataclass(frozen=True)
+class PathLimits:
+    """The file system's limits, in bytes: one name (``NAME_MAX``), and a whole path with
+    its terminating NUL (``PATH_MAX``)."""
+
+    name_max: int = NAME_MAX
+    path_max: int = PATH_MAX
 
 
 def method_name(method: int) -> str:
@@ -173,7 +244,56 @@ def ordinary_path(name: str) -> str | None:
     return name[:-1] if name.endswith("/") else name
 
 
-def judge(member: ZipMember) -> SafeMember | Refusal:
+def has_reserved_name(path: str) -> bool:
+    """True when a component of ``path`` is named like hyperkvasir's temporary files or
+    completion markers (a folder of that name would block them as surely as a file)."""
+    if TEMP_SUFFIX not in path and MARKER_PREFIX not in path:
+        return False  # nearly every path: no split needed
+    return any(c.endswith(TEMP_SUFFIX) or c.startswith(MARKER_PREFIX) for c in path.split("/"))
+
+
+def reserved_problem(path: str, is_dir: bool, placement: Placement) -> Refusal | None:
+    """Why a member at ``path`` would land on hyperkvasir's own files, or None. A file is
+    refused at, below or above (as a folder it would block) a reserved place; a folder at
+    or below one. The Refusal's member is left empty for the caller to fill in."""
+    folders, prefixes = placement.folded
+    if not (folders or prefixes):
+        return None
+    key = path.casefold()
+    for reserved, folder, what in folders:
+        if (
+            key == reserved
+            or key.startswith(reserved + "/")
+            or (not is_dir and reserved.startswith(key + "/"))
+        ):
+            return Refusal("", f"would be written into {what} ({folder}/)", "reserved")
+    for reserved, prefix, what in prefixes:
+        if key.startswith(reserved) or (not is_dir and reserved.startswith(key + "/")):
+            return Refusal("", f"would be written over {what} ({prefix})", "reserved")
+    return None
+
+
+def placement_problem(safe: SafeMember, placement: Placement) -> Refusal | None:
+    """Why ``safe`` may not go where its path leads: outside the part's folder, or onto
+    hyperkvasir's own files. Platform junk is never extracted, so never refused here."""
+    root, path = placement.root, safe.path
+    refusal: Refusal | None
+    # The root's own folder entry (and, for a root like ``a/b``, its parents') is fine.
+    if root and not (
+        path.startswith(root + "/") or (safe.is_dir and f"{root}/".startswith(f"{path}/"))
+    ):
+        refusal = Refusal(
+            safe.member.name, f"lies outside the part's folder {root}/", "outside-root"
+        )
+    else:
+        refusal = reserved_problem(path, safe.is_dir, placement)
+        if refusal is not None:
+            refusal = Refusal(safe.member.name, refusal.reason, refusal.kind)
+    # Junk is looked for only among the refused: nearly every member passes above.
+    return None if refusal is None or is_platform_junk(path) else refusal
+
+
+def judge(member: ZipMember, placement: Placement | None = None) -> SafeMember | Refusal:
     """The member with its normalised path, or the first reason to refuse it on its own."""
     path = ordinary_path(member.name)
     problem = path_problem(member.name) if path is None else None
@@ -181,11 +301,11 @@ def judge(member: ZipMember) -> SafeMember | Refusal:
     if problem:
         return Refusal(member.name, problem, "unsafe")
     safe = SafeMember.of(member, relative_path(member.name) if path is None else path)
-    if member.is_dir:
-        return safe
-    base = safe.path.rpartition("/")[2]
-    if base.endswith(TEMP_SUFFIX) or base.startswith(MARKER_PREFIX):
+    if has_reserved_name(safe.path):
         return Refusal(member.name, "uses a name reserved for hyperkvasir's own files", "unsafe")
+    refusal = placement_problem(safe, placement) if placement is not None else None
+    if refusal is not None or member.is_dir:
+        return refusal or safe
     return content_problem(member) or safe
 
 
@@ -239,10 +359,10 @@ def collision_refusals(members: Sequence[SafeMember]) -> list[Refusal]:
 
 
 def judge_archive(
-    members: Sequence[ZipMember], archive_size: int
+    members: Sequence[ZipMember], archive_size: int, placement: Placement | None = None
 ) -> tuple[list[SafeMember], list[Refusal]]:
     """Every member judged; the refusals come in central directory order of the members."""
-    verdicts = [judge(m) for m in members]
+    verdicts = [judge(m, placement) for m in members]
     refusals = [v for v in verdicts if isinstance(v, Refusal)]
     if refusals:
         return [], refusals
@@ -250,26 +370,101 @@ def judge_archive(
     return safe, layout_refusals(members, archive_size) + collision_refusals(safe)
 
 
-def find_refusals(members: Sequence[ZipMember], archive_size: int) -> list[Refusal]:
+def find_refusals(
+    members: Sequence[ZipMember], archive_size: int, placement: Placement | None = None
+) -> list[Refusal]:
     """Every reason to refuse the archive (none: it may be extracted)."""
-    return judge_archive(members, archive_size)[1]
+    return judge_archive(members, archive_size, placement)[1]
+
+
+def temp_name_for(final_name: str, tag: str) -> str:
+    """The name a member is written under before it is renamed to ``final_name``:
+    ``.<final name, cut to TEMP_STEM_BYTES>.<tag>.hkx-tmp``."""
+    stem = final_name[:TEMP_STEM_BYTES]
+    while len(os.fsencode(stem)) > TEMP_STEM_BYTES:
+        stem = stem[:-1]
+    return f".{stem}.{tag}{TEMP_SUFFIX}"
+
+
+def _longest_path(target_bytes: int, safe: SafeMember) -> int:
+    """Bytes of the longest path written for ``safe`` (its own, or its temporary name's),
+    without the NUL."""
+    longest = target_bytes + 1 + len(os.fsencode(safe.path))
+    if not safe.is_dir:
+        folder, _, base = safe.path.rpartition("/")
+        temp = len(os.fsencode(temp_name_for(base, "0" * TEMP_TAG_LENGTH)))
+        longest = max(
+            longest, target_bytes + 1 + (len(os.fsencode(folder)) + 1 if folder else 0) + temp
+        )
+    return longest
+
+
+def length_refusals(
+    members: Sequence[SafeMember], target_bytes: int, limits: PathLimits
+) -> list[Refusal]:
+    """Members whose name or path the file system cannot hold: a component longer than
+    ``limits.name_max`` bytes (encoded), or a path (from the target's ``target_bytes``
+    on, temporary name included) that reaches ``limits.path_max``."""
+    refusals = []
+    # An upper bound of the path's bytes (no character takes more than 4; ASCII takes 1)
+    # that fits both limits spares counting: nearly every path is short and ASCII.
+    path_room = limits.path_max - target_bytes - 2 - TEMP_NAME_BYTES
+    for safe in members:
+        bound = len(safe.path) * (1 if safe.path.isascii() else 4)
+        if bound <= limits.name_max and bound < path_room:
+            continue
+        long_names = [c for c in safe.path.split("/") if len(os.fsencode(c)) > limits.name_max]
+        if long_names:
+            name = long_names[0]
+            shown = name if len(name) <= 40 else f"{name[:37]}..."
+            refusals.append(
+                Refusal(
+                    safe.member.name,
+                    f"has a name of {len(os.fsencode(name))} bytes ({shown!r}), more than "
+                    f"the {limits.name_max} bytes the file system allows for one name",
+                    "name-too-long",
+                )
+            )
+            continue
+        longest = _longest_path(target_bytes, safe)
+        if longest >= limits.path_max:
+            refusals.append(
+                Refusal(
+                    safe.member.name,
+                    f"would need a path of {longest} bytes in the target folder, more than "
+                    f"the file system allows (PATH_MAX {limits.path_max} bytes, with the "
+                    "terminating NUL)",
+                    "path-too-long",
+                )
+            )
+    return refusals
 
 
 _HINTS: dict[Kind, str] = {
     "unsafe": "the archive is damaged or was tampered with; get it again from a trusted "
     "source and check it with `hyperkvasir checksum`",
+    "outside-root": "every member of this part must lie under its folder (the manifest's "
+    "`root`): this is another archive under the part's file name, or a tampered one; check "
+    "it with `hyperkvasir checksum`, or fix `root` in your manifest",
+    "reserved": "the archive would overwrite files hyperkvasir keeps (archives, lock, "
+    "config); it was tampered with, or extract it with --to into another folder",
     "encrypted": "hyperkvasir does not extract encrypted archives; decrypt it with the tool "
     "that made it",
     "unsupported": "unpack it with a tool that reads that method (7-Zip, bsdtar)",
     "corrupt": "the archive is damaged or truncated; check it with `hyperkvasir checksum` and "
     "download it again",
+    "name-too-long": "this file system cannot hold that name: extract onto one that allows "
+    "longer names, or leave the member out with --exclude",
+    "path-too-long": "extract with --to into a folder with a shorter path, or leave the "
+    "member out with --exclude",
 }
 
 
 def refusal_error(archive_name: str, refusals: Sequence[Refusal]) -> ArchiveError:
     first = refusals[0]
-    more = f" ({len(refusals) - 1} more members refused)" if len(refusals) > 1 else ""
-    verb = "is unsafe to extract" if first.kind == "unsafe" else "cannot be extracted"
+    others = len(refusals) - 1
+    more = f" ({others} more {'member' if others == 1 else 'members'} refused)" if others else ""
+    verb = "is unsafe to extract" if first.kind in _UNSAFE_KINDS else "cannot be extracted"
     return ArchiveError(
         f"{archive_name} {verb}: member {first.member!r} {first.reason}{more}; nothing was written",
         hint=_HINTS[first.kind],
@@ -277,14 +472,18 @@ def refusal_error(archive_name: str, refusals: Sequence[Refusal]) -> ArchiveErro
 
 
 def safe_members(
-    members: Sequence[ZipMember], *, archive_name: str, archive_size: int
+    members: Sequence[ZipMember],
+    *,
+    archive_name: str,
+    archive_size: int,
+    placement: Placement | None = None,
 ) -> list[SafeMember]:
     """Every member with its relative path, when the whole archive may be extracted.
 
     Raises :class:`ArchiveError` (exit 6) naming the first refused member, its reason and
     how many more were refused.
     """
-    safe, refusals = judge_archive(members, archive_size)
+    safe, refusals = judge_archive(members, archive_size, placement)
     if refusals:
         raise refusal_error(archive_name, refusals)
     return safe

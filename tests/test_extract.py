@@ -3,7 +3,10 @@ command line, and the files that end up on disk."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import os
 import stat
 import time
 import zipfile
@@ -14,11 +17,14 @@ import yaml
 
 from hyperkvasir_cli.classes import LABELED_CLASSES
 from hyperkvasir_cli.config import ConfigStore
+from hyperkvasir_cli.extract import OwnFiles, own_placement
+from hyperkvasir_cli.extract_worker import write_error
 from hyperkvasir_cli.lock import data_lock
 from hyperkvasir_cli.selection import Selection
+from hyperkvasir_cli.zipsafety import Placement
 from tests.cli import Result, run_cli
 from tests.hostile_zips import RawMember, deflated, raw_zip
-from tests.zips import BuiltArchive, build_labeled_images, write_zip
+from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
 
 LABELED_FILE = "hyper-kvasir-labeled-images.zip"
 # A fifth of the published counts (at least one): the real mix of large and tiny classes.
@@ -131,7 +137,7 @@ def test_default_target_is_the_data_folder_and_the_config_records_it(
 
 def test_marker_records_archive_checksum_counts_and_selection(ws: Workspace) -> None:
     built = ws.labeled(per_class=2)
-    digest = "ab" * 32
+    digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
     ws.add_part("labeled-images", LABELED_FILE, "labeled-images", sha256=digest)
     assert ws.extract("labeled-images", "--to", str(ws.out), "-k", "polyp").exit_code == 0
     marker = json.loads((ws.out / "labeled-images" / ".hyperkvasir-extract.json").read_text())
@@ -201,11 +207,12 @@ def test_unfinished_files_of_a_killed_run_are_removed(ws: Workspace) -> None:
 
 def test_a_changed_archive_makes_same_sized_files_checked(ws: Workspace) -> None:
     members = {"odd/a.txt": b"first version", "odd/b.txt": b"unchanged"}
-    path = ws.add_part("odd", "odd.zip", "odd", sha256="1" * 64)
+    path = ws.add_part("odd", "odd.zip", "odd")
     write_zip(path, members)
+    ws.add_part("odd", "odd.zip", "odd", sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     assert ws.extract("odd", "--to", str(ws.out)).exit_code == 0
     write_zip(path, {**members, "odd/a.txt": b"second versio"})  # same size
-    ws.add_part("odd", "odd.zip", "odd", sha256="2" * 64)
+    ws.add_part("odd", "odd.zip", "odd", sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     report = ws.extract("odd", "--to", str(ws.out), "--json").json()["parts"][0]
     assert report["extracted"] == 1
     assert (ws.out / "odd" / "a.txt").read_bytes() == b"second versio"
@@ -326,13 +333,14 @@ def test_unsafe_archives_exit_6_naming_the_member_and_write_nothing_anywhere(
     before = snapshot(tmp_path)
     result = ws.extract("odd", "--to", str(ws.out))
     assert result.exit_code == 6
-    error = result.stderr.splitlines()[0]
+    error = error_line(result)  # after the lines of the archive's first check
     assert error.startswith("error: odd.zip is unsafe to extract: member ")
     assert repr(member.replace("\\\\", "\\")) in error or member in error
     assert reason in error and "nothing was written" in error
     assert "hint:" in result.stderr and "Traceback" not in result.stderr
-    lock_files = {"data/.hyperkvasir.lock"}
-    assert snapshot(tmp_path) - before <= lock_files
+    # The lock, and the config recording the archive's first-seen sha256 (as download would).
+    lock_and_record = {"data/.hyperkvasir.lock", "home", "home/config.yaml"}
+    assert snapshot(tmp_path) - before <= lock_and_record
     assert not ws.out.exists()
 
 
@@ -446,9 +454,14 @@ def test_delete_archive_after_a_verified_complete_extraction(
     ws: Workspace, config_path: Path
 ) -> None:
     built = ws.labeled(per_class=1)
+    digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
     store = ConfigStore(config_path)
-    store.update_part(
-        "labeled-images", archive=str(built.path), sha256="cd" * 32, size=built.path.stat().st_size
+    store.update_part(  # as `download` leaves it
+        "labeled-images",
+        archive=str(built.path),
+        sha256=digest,
+        size=built.path.stat().st_size,
+        verified_at="2026-01-01T00:00:00Z",
     )
     refused = ws.extract("labeled-images", "--to", str(ws.out), "-k", "polyps", "--delete-archive")
     assert refused.exit_code == 2 and built.path.exists() and not ws.out.exists()
@@ -458,8 +471,8 @@ def test_delete_archive_after_a_verified_complete_extraction(
     assert not built.path.exists()
     assert dataset_files(ws.files()) == built.members
     record = store.read().parts["labeled-images"]
-    assert record.archive is None and record.sha256 == "cd" * 32
-    assert record.extracted_from_sha256 == "cd" * 32
+    assert record.archive is None and record.sha256 == digest
+    assert record.extracted_from_sha256 == digest
 
 
 def test_a_missing_archive_is_downloaded_first(ws: Workspace, tmp_path: Path) -> None:
@@ -509,3 +522,376 @@ def test_a_partial_extraction_elsewhere_keeps_the_recorded_complete_tree(
     assert partial.exit_code == 0, partial.stderr
     record = ConfigStore(config_path).read().parts["labeled-images"]
     assert record.extracted_to == str(data_dir)
+
+
+# --- the part's folder and hyperkvasir's own files ----------------------------------------
+
+
+def error_line(result: Result) -> str:
+    """The `error:` line (verification and progress may log lines before it)."""
+    return next(line for line in result.stderr.splitlines() if line.startswith("error: "))
+
+
+def labeled_with(ws: Workspace, extra: dict[str, bytes]) -> BuiltArchive:
+    """A labeled-images archive with ``extra`` members after the real ones."""
+    built = ws.labeled(per_class=1)
+    write_zip(built.path, {**built.members, **extra})
+    return built
+
+
+@pytest.mark.parametrize(
+    "stray", [f"archives/{LABELED_FILE}", "config.yaml", "README.txt", "other-root/x.jpg"]
+)
+def test_a_member_outside_the_parts_folder_is_refused_before_anything_is_written(
+    ws: Workspace, data_dir: Path, stray: str
+) -> None:
+    built = labeled_with(ws, {stray: b"not part of labeled-images"})
+    archive = built.path.read_bytes()
+    before = snapshot(data_dir)
+    result = ws.extract("labeled-images")  # into the data folder, which holds archives/
+    assert result.exit_code == 6, result.stderr
+    error = error_line(result)
+    assert f"member {stray!r} lies outside the part's folder labeled-images/" in error
+    assert "nothing was written" in error and "hint:" in result.stderr
+    assert built.path.read_bytes() == archive  # the verified archive is untouched
+    assert snapshot(data_dir) - before <= {".hyperkvasir.lock"}
+
+
+def test_the_refusal_counts_the_other_members_outside_the_folder(ws: Workspace) -> None:
+    labeled_with(ws, {"README.txt": b"r", "config.yaml": b"c", "other/x.jpg": b"x"})
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 6
+    assert "member 'README.txt' lies outside" in result.stderr
+    assert "(2 more members refused)" in result.stderr
+    assert not ws.out.exists()
+
+
+def test_the_root_folder_entry_and_platform_junk_outside_it_are_fine(ws: Workspace) -> None:
+    path = ws.add_part("labeled-images", LABELED_FILE, "labeled-images")
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.mkdir("labeled-images")
+        archive.writestr("labeled-images/image-labels.csv", b"a,b\r\n")
+        archive.writestr("__MACOSX/labeled-images/._image-labels.csv", b"fork")
+        archive.writestr(".DS_Store", b"finder")
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 0, result.stderr
+    assert dataset_files(ws.files()) == {"labeled-images/image-labels.csv": b"a,b\r\n"}
+
+
+def full_archive(ws: Workspace, extra: dict[str, bytes], folder: Path | None = None) -> Path:
+    """The `full` part (no root; it contains the four others) with ``extra`` members."""
+    path = ws.add_part("full", "hyper-kvasir.zip", None, contains=[])
+    if folder is not None:
+        path = folder / "hyper-kvasir.zip"
+    write_zip(path, {"labeled-images/image-labels.csv": b"a,b\r\n", **extra})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("stray", "words"),
+    [
+        ("archives/hyper-kvasir.zip", "archives folder"),
+        ("archives/hyper-kvasir-labeled-images.zip.part", "archives folder"),
+        ("Archives/x.zip", "archives folder"),  # the same folder on case-insensitive disks
+        (".hyperkvasir.lock", "lock"),
+        (".hyperkvasir.lock.info", "lock"),
+        ("labeled-images/.hyperkvasir-extract.json/x.txt", "reserved for hyperkvasir"),
+        ("labeled-images/x.jpg.hkx-tmp/y.jpg", "reserved for hyperkvasir"),
+    ],
+)
+def test_no_member_of_any_part_may_land_on_hyperkvasirs_own_files(
+    ws: Workspace, data_dir: Path, stray: str, words: str
+) -> None:
+    path = full_archive(ws, {stray: b"evil"})
+    archive = path.read_bytes()
+    before = snapshot(data_dir)
+    result = ws.extract("full")
+    assert result.exit_code == 6, result.stderr
+    error = error_line(result)
+    assert f"member {stray!r}" in error and words in error and "nothing was written" in error
+    assert path.read_bytes() == archive
+    assert snapshot(data_dir) - before <= {".hyperkvasir.lock"}
+
+
+def test_a_folder_entry_for_the_archives_folder_is_refused_too(ws: Workspace) -> None:
+    path = full_archive(ws, {})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.mkdir("archives")
+    result = ws.extract("full")
+    assert result.exit_code == 6 and "member 'archives/'" in result.stderr
+
+
+def test_the_config_file_is_reserved_when_it_lies_in_the_target(
+    ws: Workspace, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = data_dir / "config.yaml"
+    monkeypatch.setenv("HYPERKVASIR_CONFIG", str(config))
+    full_archive(ws, {"config.yaml": b"data_dir: /somewhere/else\n"})
+    result = ws.extract("full")
+    assert result.exit_code == 6, result.stderr
+    assert "member 'config.yaml'" in result.stderr and "config file" in result.stderr
+    assert b"/somewhere/else" not in config.read_bytes()  # the record of the check stays ours
+
+
+def test_the_same_names_are_ordinary_files_in_another_target(ws: Workspace) -> None:
+    strays = {"archives/hyper-kvasir.zip": b"a", ".hyperkvasir.lock": b"l", "config.yaml": b"c"}
+    full_archive(ws, strays)
+    result = ws.extract("full", "--to", str(ws.out))
+    assert result.exit_code == 0, result.stderr
+    assert {k: v for k, v in dataset_files(ws.files()).items() if k in strays} == strays
+
+
+@pytest.mark.parametrize("stray", ["hyper-kvasir.zip", "hyper-kvasir.zip.part.json"])
+def test_archives_kept_in_the_target_itself_are_reserved_with_their_partials(
+    ws: Workspace, data_dir: Path, monkeypatch: pytest.MonkeyPatch, stray: str
+) -> None:
+    monkeypatch.setenv("HYPERKVASIR_ARCHIVES_DIR", str(data_dir))
+    path = full_archive(ws, {stray: b"evil"}, folder=data_dir)
+    archive = path.read_bytes()
+    result = ws.extract("full")
+    assert result.exit_code == 6, result.stderr
+    assert f"member {stray!r} would be written over an archive" in error_line(result)
+    assert path.read_bytes() == archive
+
+
+def test_a_link_on_disk_leading_into_the_archives_folder_is_not_followed(
+    ws: Workspace, data_dir: Path
+) -> None:
+    ws.labeled(per_class=1)
+    (data_dir / "labeled-images").symlink_to(data_dir / "archives")
+    result = ws.extract("labeled-images")
+    assert result.exit_code == 6, result.stderr
+    assert "archives folder" in result.stderr
+    assert sorted(p.name for p in (data_dir / "archives").iterdir()) == [LABELED_FILE]
+
+
+# --- an archive nobody verified ---------------------------------------------------------
+
+
+def test_another_parts_archive_under_this_name_is_refused_with_exit_5(
+    ws: Workspace, tmp_path: Path, config_path: Path
+) -> None:
+    real = build_labeled_images(tmp_path / "real" / LABELED_FILE, per_class=1)
+    size, digest = real.path.stat().st_size, hashlib.sha256(real.path.read_bytes()).hexdigest()
+    path = ws.add_part("labeled-images", LABELED_FILE, "labeled-images", size=size, sha256=digest)
+    build_segmented_images(path)  # the wrong zip, copied under this part's name
+    wrong = path.read_bytes()
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 5, result.stderr
+    error = error_line(result)
+    assert f"expected {size} B, found {len(wrong)} B" in error
+    assert "hint:" in result.stderr
+    assert path.read_bytes() == wrong  # left where it is, and not used
+    assert not ws.out.exists()
+    record = ConfigStore(config_path).read().parts.get("labeled-images")
+    assert record is None or record.verified_at is None
+
+
+def test_a_same_sized_archive_with_other_content_is_refused_by_its_sha256(
+    ws: Workspace, config_path: Path
+) -> None:
+    built = ws.labeled(per_class=1)
+    good = built.path.read_bytes()
+    digest = hashlib.sha256(good).hexdigest()
+    ws.add_part("labeled-images", LABELED_FILE, "labeled-images", size=len(good), sha256=digest)
+    damaged = bytearray(good)
+    damaged[100] ^= 0xFF
+    built.path.write_bytes(bytes(damaged))
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 5, result.stderr
+    error = error_line(result)
+    assert digest in error and hashlib.sha256(damaged).hexdigest() in error
+    assert built.path.read_bytes() == bytes(damaged) and not ws.out.exists()
+    assert "labeled-images" not in ConfigStore(config_path).read().parts
+
+
+def test_an_unrecorded_archive_matching_the_manifest_is_recorded_as_download_does(
+    ws: Workspace, config_path: Path
+) -> None:
+    built = ws.labeled(per_class=1)
+    digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
+    size = built.path.stat().st_size
+    ws.add_part("labeled-images", LABELED_FILE, "labeled-images", size=size, sha256=digest)
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 0, result.stderr
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert (record.size, record.sha256, record.sha256_source) == (size, digest, "manifest")
+    assert record.archive == str(built.path) and record.verified_at is not None
+    assert record.extracted_from_sha256 == digest
+
+
+def test_without_a_published_sha256_the_first_seen_value_is_recorded_with_a_note(
+    ws: Workspace, config_path: Path
+) -> None:
+    built = ws.labeled(per_class=1)
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 0, result.stderr
+    digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert (record.sha256, record.sha256_source) == (digest, "recorded")
+    assert record.size == built.path.stat().st_size and record.verified_at is not None
+    assert f"recorded sha256 {digest}" in result.stderr and "first seen" in result.stderr
+
+
+def test_a_recorded_verified_archive_is_not_hashed_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0  # hashed, recorded
+    from hyperkvasir_cli import hashing
+
+    def no_hashing(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a verified archive was hashed again")
+
+    monkeypatch.setattr(hashing, "hash_file", no_hashing)
+    result = ws.extract("labeled-images", "--to", str(ws.out), "--force")
+    assert result.exit_code == 0, result.stderr
+    assert dataset_files(ws.files()) == built.members
+
+
+def test_a_recorded_archive_replaced_by_another_size_is_checked_again(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    built = ws.labeled(per_class=1)
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    build_labeled_images(built.path, per_class=2)  # no sha256 published: the recorded one rules
+    result = ws.extract("labeled-images", "--to", str(tmp_path / "again"))
+    assert result.exit_code == 5, result.stderr
+    assert "differs from the record" in error_line(result)
+    assert not (tmp_path / "again").exists()
+
+
+# --- names the file system cannot hold ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x" * 252 + ".jpg", "é" * 128])  # 256 bytes each
+def test_a_name_longer_than_the_file_system_allows_is_refused_up_front(
+    ws: Workspace, name: str
+) -> None:
+    utf8 = 0x800  # the name is UTF-8 (general purpose flag bit 11)
+    ws.raw([RawMember("odd/ok.txt", b"ok"), RawMember(f"odd/{name}", b"x", flags=utf8)])
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 6, result.stderr
+    error = error_line(result)
+    assert f"member 'odd/{name}'" in error and "256 bytes" in error and "255" in error
+    assert "writable" not in result.stderr
+    assert not ws.out.exists()
+
+
+def test_a_name_of_exactly_255_bytes_extracts(ws: Workspace) -> None:
+    name = "odd/" + "y" * 251 + ".jpg"
+    ws.raw([RawMember(name, b"long but legal")])
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 0, result.stderr
+    assert dataset_files(ws.files()) == {name: b"long but legal"}
+
+
+def test_a_path_longer_than_the_file_system_allows_is_refused_up_front(ws: Workspace) -> None:
+    deep = "odd/" + "/".join(f"{n:02d}" + "d" * 198 for n in range(21)) + "/f.jpg"
+    ws.raw([RawMember("odd/ok.txt", b"ok"), RawMember(deep, b"x")])
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 6, result.stderr
+    error = error_line(result)
+    assert f"member {deep!r}" in error and "4096" in error
+    assert "writable" not in result.stderr
+    assert not ws.out.exists()
+
+
+def test_a_file_where_a_folder_is_needed_is_named_in_the_error(ws: Workspace) -> None:
+    ws.raw([RawMember("odd/sub/a.txt", b"a")])
+    ws.out.mkdir()
+    (ws.out / "odd").write_bytes(b"in the way")
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 2, result.stderr
+    error = error_line(result)
+    assert str(ws.out / "odd") in error and "a file where a folder is needed" in error
+    assert "writable" not in result.stderr and "hint:" in result.stderr
+
+
+def test_a_folder_where_a_file_goes_is_named_in_the_error(ws: Workspace) -> None:
+    ws.raw([RawMember("odd/a.txt", b"a")])
+    (ws.out / "odd" / "a.txt").mkdir(parents=True)
+    result = ws.extract("odd", "--to", str(ws.out))
+    assert result.exit_code == 2, result.stderr
+    assert "a folder is where the file goes" in error_line(result)
+    assert "writable" not in result.stderr
+
+
+# --- what the summary says --------------------------------------------------------------
+
+
+def test_one_member_is_counted_in_the_singular(ws: Workspace) -> None:
+    ws.raw([RawMember("odd/a.txt", b"a")])
+    first = ws.extract("odd", "--to", str(ws.out))
+    assert first.exit_code == 0
+    assert "odd: extracted 1 member (" in first.stderr
+    again = ws.extract("odd", "--to", str(ws.out))
+    assert "the 1 selected member is already extracted" in again.stderr
+
+
+@pytest.mark.parametrize("folders", [[], ["odd/", "odd/empty/"]])
+def test_an_archive_without_files_says_so(ws: Workspace, folders: list[str]) -> None:
+    path = ws.add_part("odd", "odd.zip", "odd")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for folder in folders:
+            archive.mkdir(folder.rstrip("/"))
+    result = ws.extract("odd", "--to", str(ws.out), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "odd: odd.zip has no files to extract" in result.stderr
+    assert "selection" not in result.stderr
+    assert result.json()["parts"][0]["selected"] == 0
+
+
+# --- the pieces: reserved places from absolute paths, and write errors -------------------
+
+
+def test_only_own_files_inside_the_target_are_reserved(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    lock, config = data / ".hyperkvasir.lock", tmp_path / "home" / "config.yaml"
+    own = OwnFiles(
+        archives_dir=data / "archives",
+        archive_files=("x.zip",),
+        files=((lock, "the lock"), (config, "the config file")),
+    )
+    at_data = own_placement(data, "labeled-images", own)
+    assert at_data.root == "labeled-images"
+    assert at_data.folders == (("archives", "the archives folder"),)
+    assert at_data.prefixes == ((".hyperkvasir.lock", "the lock"),)
+    above = own_placement(tmp_path, None, own)
+    assert above.folders == (("data/archives", "the archives folder"),)
+    assert [p for p, _ in above.prefixes] == ["data/.hyperkvasir.lock", "home/config.yaml"]
+    in_archives = own_placement(data / "archives", None, own)
+    assert in_archives.folders == () and [p for p, _ in in_archives.prefixes] == ["x.zip"]
+    for elsewhere in (data / "archives" / "sub", tmp_path / "out"):
+        assert own_placement(elsewhere, None, own) == Placement()
+
+
+def test_a_link_to_the_target_reserves_the_same_places(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "archives").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(data)
+    own = OwnFiles(archives_dir=tmp_path / "link" / "archives")
+    assert own_placement(data, None, own).folders == (("archives", "the archives folder"),)
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (errno.ENAMETOOLONG, ["too long for the file system", "--to", "--exclude"]),
+        (errno.ENOSPC, ["disk filled up"]),
+        (errno.EACCES, ["writable"]),
+    ],
+)
+def test_write_errors_say_what_went_wrong(error: int, words: list[str]) -> None:
+    failure = write_error(OSError(error, os.strerror(error)), "/x/y.jpg")
+    text = f"{failure.message} {failure.hint}"
+    assert all(word in text for word in words), text
+
+
+def test_a_write_through_a_file_names_the_file_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"file")
+    failure = write_error(OSError(errno.ENOTDIR, "Not a directory"), str(tmp_path / "a/b/c.jpg"))
+    assert f"{tmp_path / 'a'} is a file where a folder is needed" in failure.message
+    assert "writable" not in f"{failure.message} {failure.hint}"

@@ -1,8 +1,9 @@
 """Extracting a part from the command layer: `extract`, `download --extract` and `sync`.
 
-One flow for all three: extract with :func:`hyperkvasir_cli.extract.extract_archive`,
-record where the tree went in the config, delete the archive when asked, and say what
-happened in one line.
+One flow for all three: make sure the archive is the part's (:func:`ensure_verified`),
+extract with :func:`hyperkvasir_cli.extract.extract_archive`, keeping members off
+hyperkvasir's own files, record where the tree went in the config, delete the archive when
+asked, and say what happened in one line.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from hyperkvasir_cli.cli.fetching import ensure_verified
 from hyperkvasir_cli.cli.runtime import Runtime
 from hyperkvasir_cli.config import PartRecord
 from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.extract import ExtractResult, delete_extracted_archive, extract_archive
+from hyperkvasir_cli.extract import (
+    ExtractResult,
+    OwnFiles,
+    delete_extracted_archive,
+    extract_archive,
+)
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.selection import Selection
 from hyperkvasir_cli.units import format_bytes, format_duration
@@ -42,6 +49,21 @@ def known_archive_sha256(part: Part, record: PartRecord | None, archive: Path) -
     if part.sha256 and part.size in (None, size):
         return part.sha256
     return None
+
+
+def own_files(rt: Runtime) -> OwnFiles:
+    """hyperkvasir's own files, which no member may overwrite when they lie in the target:
+    the archives folder (every part's archive, `.part`, `.part.json`, `.bad-*`), the data
+    folder's lock (and its `.info`, named after it) and the config file."""
+    layout = rt.layout
+    return OwnFiles(
+        archives_dir=layout.archives_dir,
+        archive_files=tuple(part.file for part in rt.manifest.parts),
+        files=(
+            (layout.lock_path, "the data folder's lock"),
+            (rt.config_path, "the config file"),
+        ),
+    )
 
 
 def check_request(parts: list[Part], request: ExtractRequest) -> None:
@@ -81,8 +103,10 @@ def should_record(
 def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest) -> ExtractResult:
     """Extract one part from ``archive``, record where it went, delete the archive if asked.
 
-    The caller holds the data folder's lock. Errors are those of :func:`extract_archive`.
+    The caller holds the data folder's lock. Errors are those of :func:`ensure_verified`
+    (exit 5: the archive is not the part's) and :func:`extract_archive`.
     """
+    ensure_verified(rt, part, archive)
     target = Path(os.path.abspath((request.target or rt.layout.extract_dir).expanduser()))
     record = rt.reload_config().parts.get(part.name)
     sha256 = known_archive_sha256(part, record, archive)
@@ -97,6 +121,7 @@ def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest
         archive_sha256=sha256,
         progress=rt.console.progress(),
         part_name=part.name,
+        own_files=own_files(rt),
     )
     if should_record(record, str(target), request.selection, result):
         rt.store.update_part(
@@ -112,23 +137,34 @@ def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest
     return result
 
 
+def members(count: int) -> str:
+    """``1 member``, ``2 members``."""
+    return f"{count} member" if count == 1 else f"{count} members"
+
+
 def summary(part: Part, result: ExtractResult) -> str:
     """One line for stderr: what was extracted where, or that there was nothing to do."""
     where = result.target
     if result.selected == 0:
+        if result.archive_files == 0:
+            return f"{part.name}: {result.archive.name} has no files to extract"
         return f"{part.name}: the selection matches no member of {result.archive.name}"
     if result.nothing_to_do:
-        checked = "match their CRC-32" if result.all_verified else "have their declared sizes"
-        return (
-            f"{part.name}: nothing to do; all {result.selected} selected members are already "
-            f"extracted in {where} and {checked}"
-        )
+        if result.selected == 1:
+            checked = "matches its CRC-32" if result.all_verified else "has its declared size"
+            already = "the 1 selected member is"
+        else:
+            checked = "match their CRC-32" if result.all_verified else "have their declared sizes"
+            already = f"all {result.selected} selected members are"
+        return f"{part.name}: nothing to do; {already} already extracted in {where} and {checked}"
     line = (
-        f"{part.name}: extracted {result.extracted} members ({format_bytes(result.bytes_written)}) "
-        f"into {where} in {format_duration(result.seconds)}; {result.skipped} already there"
+        f"{part.name}: extracted {members(result.extracted)} "
+        f"({format_bytes(result.bytes_written)}) into {where} in "
+        f"{format_duration(result.seconds)}; {result.skipped} already there"
     )
     if result.stale_removed:
-        line += f"; removed {result.stale_removed} unfinished files of an earlier run"
+        files = "file" if result.stale_removed == 1 else "files"
+        line += f"; removed {result.stale_removed} unfinished {files} of an earlier run"
     return line
 
 

@@ -1,4 +1,5 @@
-"""Getting a part's archive onto disk for commands that need one (split, sync, extract)."""
+"""Getting a part's archive onto disk for commands that need one (split, sync, extract),
+and making sure an archive found there is the one the manifest describes."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.cli.runtime import Runtime
+from hyperkvasir_cli.errors import IntegrityError
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.manifest import Part
 
 
 def ensure_archive(rt: Runtime, part: Part) -> Path:
-    """The part's verified archive, downloaded (and verified) first when it is missing.
+    """The part's archive, downloaded (and verified) first when it is missing.
 
+    A file already at the archive's path is returned as it is: callers that use it check
+    it under the lock with :func:`ensure_verified` (extract does, in ``extract_part``).
     The caller must not hold the data lock; this takes it only when it has to download.
     """
     path = rt.layout.archive_path(part)
@@ -28,3 +32,66 @@ def ensure_archive(rt: Runtime, part: Part) -> Path:
         make_downloader(rt).download(part, record, download_options(rt))
     rt.reload_config()
     return path
+
+
+def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
+    """Make sure the archive at ``path`` is the part's before anything uses it.
+
+    An archive the config records as verified, with the size it has now (and the sha256
+    the manifest publishes, if it does), is trusted without reading it: a 58 GB archive is
+    not hashed on every extraction. Any other,
+    such as a file copied there by hand, is checked as `download` checks a file it finds
+    at the final name: its size against the manifest (or the record) first, which costs
+    nothing, then its sha256 against the manifest's, else the recorded one; when neither
+    exists, the sha256 seen now is recorded as the first-seen value, with a note. A match
+    is recorded as `download` records it. A mismatch raises :class:`IntegrityError`
+    (exit 5) and, as `checksum` does, leaves the file where it is, unused and unrecorded.
+
+    The caller holds the data folder's lock.
+    """
+    from hyperkvasir_cli import integrity
+    from hyperkvasir_cli.hashing import FileDigest, sha256_file
+    from hyperkvasir_cli.status import record_matches_file
+
+    record = rt.reload_config().parts.get(part.name)
+    if record_matches_file(record, path) and (
+        part.sha256 is None or (record is not None and record.sha256 == part.sha256)
+    ):
+        return
+    expected = integrity.archive_expectation(part, record)
+    size = path.stat().st_size
+    result, reason = integrity.judge_archive(expected, FileDigest(size, {}), sizes_only=True)
+    if result == "failed":
+        raise _mismatch(part, path, reason)
+    rt.console.info(f"{part.name}: {path} is not recorded as verified; checking it before use")
+    digest = sha256_file(path, rt.console.progress(), label=f"checking {part.file}")
+    result, reason = integrity.judge_archive(expected, FileDigest(size, {"sha256": digest}))
+    if result == "failed":
+        raise _mismatch(part, path, reason)
+    if expected.sha256 is None:
+        rt.console.info(
+            f"{part.name}: the manifest publishes no sha256 for {part.file}; recorded sha256 "
+            f"{digest} as first seen: later checks prove only that the file has not changed "
+            "since now"
+        )
+    # The fields `download` records when it adopts a file it found at the final name.
+    rt.store.update_part(
+        part.name,
+        archive=str(path),
+        size=size,
+        sha256=digest,
+        sha256_source="manifest" if part.sha256 else "recorded",
+        verified_at=rt.clock.now(),
+    )
+    rt.reload_config()
+
+
+def _mismatch(part: Part, path: Path, reason: str) -> IntegrityError:
+    from hyperkvasir_cli.verify import looks_like_html
+
+    html = "; it is an HTML page, not a zip" if looks_like_html(path) else ""
+    return IntegrityError(
+        f"{part.name}: {path} is not the part's archive: {reason}{html}",
+        hint="the file was left where it is and not used; put the right file there, or "
+        f"fetch it again with `hyperkvasir download {part.name} --force`",
+    )

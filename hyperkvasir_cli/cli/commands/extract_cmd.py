@@ -96,7 +96,7 @@ def extract(
     """Unpack downloaded parts safely, skipping what is already extracted and intact."""
     # Imported here so that other commands (and --help) start without the engine.
     from hyperkvasir_cli.cli.extracting import ExtractRequest, check_request, extract_part, summary
-    from hyperkvasir_cli.cli.fetching import ensure_archive
+    from hyperkvasir_cli.cli.fetching import ensure_archive, ensure_verified
 
     if not parts:
         raise UsageError("name the parts to extract", hint=f"parts: {', '.join(rt.manifest.names)}")
@@ -113,14 +113,25 @@ def extract(
     # Missing archives are downloaded first; that takes the lock on its own.
     archives = [ensure_archive(rt, part) for part in selected_parts]
     reports = []
+    results = []
     with rt.locked(wait_lock):
+        # Every archive is proven the part's before the first is extracted (exit 5).
+        for part, archive in zip(selected_parts, archives, strict=True):
+            ensure_verified(rt, part, archive)
         for part, archive in zip(selected_parts, archives, strict=True):
             result = extract_part(rt, part, archive, request)
             rt.console.info(summary(part, result))
+            results.append(result)
             reports.append(
                 {"part": part.name, **result.as_json(), "archive_deleted": delete_archive}
             )
-    if not request.selection.is_everything and all(r["selected"] == 0 for r in reports):
+    # An archive without files says so itself; only a selection that missed files is wrong.
+    nothing_selected = all(r.selected == 0 for r in results)
+    if (
+        not request.selection.is_everything
+        and nothing_selected
+        and any(r.archive_files != 0 for r in results)
+    ):
         raise UsageError(
             "--include, --exclude or --class matched no member of "
             + ", ".join(p.name for p in selected_parts),
