@@ -29,7 +29,7 @@ from hyperkvasir_cli.integrity import (
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.worker_threads import READ_BUFFER_SIZE, SharedProgress, run_in_threads
 from hyperkvasir_cli.zipindex import read_members
-from hyperkvasir_cli.zipsafety import Refusal, find_refusals, method_name
+from hyperkvasir_cli.zipsafety import Placement, Refusal, find_refusals, method_name
 
 # Errors zipfile and zlib raise on damaged data (ValueError: impossible offsets or sizes).
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError)
@@ -125,8 +125,11 @@ def verify_members(
     display: str,
     jobs: int = 1,
     progress: ProgressReporter | None = None,
+    root: str | None = None,
 ) -> list[CheckItem]:
     """Check every member of the zip at ``path``; one item per member, in directory order.
+
+    ``root`` is the part's folder: a member outside it is refused, as extraction does.
 
     Members extraction refuses give a ``failed`` item each and are not read. A zip without
     a valid central directory gives one ``unreadable`` archive item instead. Members are
@@ -141,7 +144,8 @@ def verify_members(
     if len(index.members) != len(infos):  # both read the one central directory, in order
         why = f"{path.name}: the central directory cannot be read consistently"
         return [CheckItem(part, "archive", display, "unreadable", why)]
-    refused = refusals_by_name(find_refusals(index.members, index.size))
+    placement = Placement(root=root) if root else None
+    refused = refusals_by_name(find_refusals(index.members, index.size, placement))
     # zipfile cuts names at a NUL byte; the directory's own name is the one to show.
     entries = [(member.name, info) for member, info in zip(index.members, infos, strict=True)]
     readable = [info for name, info in entries if name not in refused and not info.is_dir()]

@@ -212,7 +212,9 @@ def _verify_inside(
     if options.deep:
         for part, target in zips:
             report.items.extend(
-                verify_members(part.name, target.path, target.display, options.jobs, progress)
+                verify_members(
+                    part.name, target.path, target.display, options.jobs, progress, part.root
+                )
             )
     if options.extracted:
         # A member --deep already named (one that would escape the target) is not named
