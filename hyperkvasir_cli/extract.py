@@ -60,7 +60,9 @@ from hyperkvasir_cli.zipsafety import (
     SafeMember,
     is_inside,
     length_refusals,
+    ordinary_path,
     refusal_error,
+    relative_path,
     reserved_problem,
     safe_members,
 )
@@ -84,10 +86,13 @@ class ExtractResult:
     all_verified: bool
     seconds: float
     archive_files: int = -1  # file members in the archive, platform junk aside (-1: unknown)
+    superseded_removed: int = 0  # files of the previous archive the new one no longer has
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.extracted or self.marker_written or self.stale_removed)
+        return not (
+            self.extracted or self.marker_written or self.stale_removed or self.superseded_removed
+        )
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -99,6 +104,7 @@ class ExtractResult:
             "bytes": self.bytes_written,
             "selected_bytes": self.selected_bytes,
             "stale_removed": self.stale_removed,
+            "superseded_removed": self.superseded_removed,
             "marker": str(self.marker) if self.marker else None,
             "nothing_to_do": self.nothing_to_do,
             "verified": self.all_verified,
@@ -390,6 +396,9 @@ def extract_archive(
         done = BatchOutcome()
         if plan.tasks:
             done = run_batches(archive, target, plan, progress or SilentProgress(), pool)
+    superseded = 0
+    if archive_changed(prepared.previous_marker, archive_sha256):
+        superseded = remove_superseded(target, index, root)
     marker = ExtractMarker.completed(
         archive.name, archive_sha256, plan.selected, plan.selected_bytes, selection
     )
@@ -411,7 +420,27 @@ def extract_archive(
         all_verified=plan.skipped == 0,
         seconds=time.monotonic() - started,
         archive_files=sum(1 for m in files if not is_platform_junk(m.name)),
+        superseded_removed=superseded,
     )
+
+
+def remove_superseded(target: Path, index: ZipIndex, root: str | None) -> int:
+    """After a tree made from another archive has been brought up to this one: remove the
+    files in the folders this archive occupies (its root, else its members' top folders)
+    that are not members of it, the previous version's files that this one no longer has,
+    so the tree is one version, not a mix. Returns how many were removed."""
+    from hyperkvasir_cli.tree_check import scan_tree
+
+    paths = [ordinary_path(m.name) or relative_path(m.name) for m in index.members]
+    known = {path for path, member in zip(paths, index.members, strict=True) if not member.is_dir}
+    roots = [root] if root else sorted({path.split("/", 1)[0] for path in known if "/" in path})
+    removed = 0
+    for path in scan_tree(target, roots).files:
+        if path not in known:
+            with contextlib.suppress(FileNotFoundError):
+                (target / path).unlink()
+                removed += 1
+    return removed
 
 
 def delete_extracted_archive(result: ExtractResult, selection: Selection) -> None:

@@ -121,6 +121,36 @@ def test_check_remote_fetches_a_changed_file_beside_and_swaps(
             assert (mirror.data_dir / name).read_bytes() == new_zip.read(name)
 
 
+def test_a_new_version_with_fewer_files_leaves_one_version_in_the_tree(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    """A cron job must not end with the old version's files mixed into the new one."""
+    older = build_segmented_images(tmp_path / "older" / FILE, pairs=4, seed=3).path.read_bytes()
+    mirror.upstream(older)
+    mirror.content = older
+    mirror.describe(pin=False)
+    mirror.synced_once()
+    # The part's folder holds the archive's files: a stray file goes with the old version.
+    (mirror.data_dir / PART / "my-notes.txt").write_text("mine")
+    newer = build_segmented_images(tmp_path / "newer" / FILE, pairs=2, seed=9).path.read_bytes()
+    mirror.upstream(newer)
+    result = mirror.sync("--check-remote", "--json")
+    assert result.exit_code == 0, result.stderr
+    extract = result.json()["parts"][0]["extract"]
+    with zipfile.ZipFile(io.BytesIO(newer)) as new_zip:
+        wanted = {n for n in new_zip.namelist() if not n.endswith("/")}
+    with zipfile.ZipFile(io.BytesIO(older)) as old_zip:
+        gone = {n for n in old_zip.namelist() if not n.endswith("/")} - wanted
+    on_disk = {
+        str(path.relative_to(mirror.data_dir))
+        for path in (mirror.data_dir / PART).rglob("*")
+        if path.is_file() and not path.name.startswith(".hyperkvasir")
+    }
+    assert on_disk == wanted
+    assert extract["superseded_removed"] == len(gone) + 1  # and the notes file
+    assert "of the previous version that this archive no longer has" in result.stderr
+
+
 def test_upstream_change_against_a_pinned_checksum_exits_5_and_keeps_the_copy(
     mirror: Mirror,
 ) -> None:

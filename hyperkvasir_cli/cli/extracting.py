@@ -165,6 +165,12 @@ def summary(part: Part, result: ExtractResult) -> str:
     if result.stale_removed:
         files = "file" if result.stale_removed == 1 else "files"
         line += f"; removed {result.stale_removed} unfinished {files} of an earlier run"
+    if result.superseded_removed:
+        files = "file" if result.superseded_removed == 1 else "files"
+        line += (
+            f"; removed {result.superseded_removed} {files} of the previous version that "
+            "this archive no longer has"
+        )
     return line
 
 
