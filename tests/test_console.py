@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -208,3 +209,23 @@ def test_help_speaks_of_values_not_python_types(command: list[str]) -> None:
     assert result.exit_code == 0
     for python_type in ("<bool>", "<list[str]>", "<path>", "<str>", "<int>", "<float>"):
         assert python_type not in result.stdout, python_type
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation
+
+
+def test_a_table_into_a_closed_pipe_is_a_broken_pipe_not_rich_exiting_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.table import Table
+
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    table = Table("part")
+    table.add_row("labeled-images")
+    with pytest.raises(BrokenPipeError):
+        Console(stderr_is_tty=False).render(table)

@@ -7,6 +7,7 @@ seconds per task. Tests replace the streams and the tty flag.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 import traceback
@@ -29,6 +30,10 @@ def _is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
 
 class Console:
@@ -80,9 +85,11 @@ class Console:
         # Piped into a file or another program, a table keeps every character: rich would
         # otherwise assume 80 columns and cut paths and names short with an ellipsis.
         width = None if _is_terminal(self.stdout) else PIPED_WIDTH
-        RichConsole(file=self.stdout, highlight=False, soft_wrap=True, width=width).print(
-            renderable
-        )
+        console = RichConsole(file=self.stdout, highlight=False, soft_wrap=True, width=width)
+        # rich ends the process with exit 1 on a closed pipe (`| head`); the command layer
+        # stops quietly with 141 instead, as for any other output.
+        console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
+        console.print(renderable)
 
     # logs (stderr)
     def _log_line(self, text: str) -> None:
