@@ -90,3 +90,20 @@ class LockedError(HyperkvasirError):
     """Another run holds the data folder's lock."""
 
     exit_code = ExitCode.LOCKED
+
+
+INTERRUPTED_MESSAGE = "interrupted; everything done so far is kept, rerun to continue"
+
+
+class Interrupted(HyperkvasirError):
+    """Ctrl-C or SIGTERM, as a command's JSON document reports it (exit 130)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__(INTERRUPTED_MESSAGE)
+
+
+def as_error(exc: BaseException) -> HyperkvasirError:
+    """A failure a command reports in its own document: ours, or an interruption."""
+    return exc if isinstance(exc, HyperkvasirError) else Interrupted()

@@ -88,11 +88,12 @@ def test_limit_rate_is_accepted_and_validated(
 
 
 def _spawn_download(
-    manifest: Path, data_dir: Path, config: Path, connections: int
+    manifest: Path, data_dir: Path, config: Path, connections: int, *extra: str
 ) -> subprocess.Popen[bytes]:
     """`hyperkvasir download labeled-images` in a process of its own, to kill or interrupt."""
     env = {**os.environ, "HYPERKVASIR_DATA_DIR": str(data_dir), "HYPERKVASIR_CONFIG": str(config)}
     argv = ["download", "labeled-images", "--manifest", str(manifest), "-n", str(connections)]
+    argv += extra
     return subprocess.Popen(
         [sys.executable, "-m", "hyperkvasir_cli", *argv],
         env=env,
@@ -185,18 +186,21 @@ def test_ctrl_c_or_sigterm_exits_130_and_keeps_everything_for_resume(
     manifest = serve(tmp_path, http_server, content)
     faults = http_server.fault(FILE)
     faults.pause_after = 3 * MIB
-    process = _spawn_download(manifest, data_dir, config_path, connections=1)
+    process = _spawn_download(manifest, data_dir, config_path, 1, "--json")
     partial = data_dir / "archives" / f"{FILE}.part"
     try:
         assert faults.paused.wait(30)
         # Bytes that reach a stalled connection are written at once, not held back.
         wait_until(lambda: partial.exists() and partial.stat().st_size >= 3 * MIB, "3 MiB on disk")
         process.send_signal(stop)
-        _, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=30)
     finally:
         faults.resume.set()
     assert process.returncode == 130
     assert b"interrupted" in stderr and b"Traceback" not in stderr
+    document = json.loads(stdout)  # the document says so too: a CI step reads stdout
+    assert document["ok"] is False and document["parts"] == []
+    assert document["error"]["exit_code"] == 130
     sidecar = json.loads((data_dir / "archives" / f"{FILE}.part.json").read_text())
     assert sidecar["etag"]
     # Every byte the server sent before it paused was written and recorded.

@@ -187,3 +187,17 @@ def test_sync_output_without_a_terminal_has_no_carriage_returns(mirror: Mirror) 
     assert result.exit_code == 0
     assert "\r" not in result.stderr
     assert all(line[:4].isdigit() and "T" in line[:20] for line in result.stderr.splitlines())
+
+
+def test_an_interrupted_sync_says_so_in_its_document(
+    mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hyperkvasir_cli.cli.commands.sync_cmd.sync_part", interrupted)
+    result = mirror.sync(PART, "--json")
+    assert result.exit_code == 130
+    document = result.json()
+    assert document["ok"] is False and document["error"]["exit_code"] == 130
+    assert "interrupted" in result.stderr

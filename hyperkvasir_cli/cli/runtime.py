@@ -39,6 +39,7 @@ from hyperkvasir_cli.cli.options import (
 )
 from hyperkvasir_cli.clock import Clock, SystemClock
 from hyperkvasir_cli.errors import (
+    INTERRUPTED_MESSAGE,
     DiskSpaceError,
     ExitCode,
     HyperkvasirError,
@@ -240,9 +241,8 @@ def run_guarded(console: Console, action: Callable[[], Any], *, json_output: boo
         console.error(exc)
         raise fail(exc.exit_code, exc.message, exc.hint) from None
     except KeyboardInterrupt:
-        message = "interrupted; everything done so far is kept, rerun to continue"
-        console.stderr.write(f"error: {message}\n")
-        raise fail(ExitCode.INTERRUPTED, message) from None
+        console.stderr.write(f"error: {INTERRUPTED_MESSAGE}\n")
+        raise fail(ExitCode.INTERRUPTED, INTERRUPTED_MESSAGE) from None
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): stop quietly, as other tools do.
         raise typer.Exit(quiet_broken_pipe()) from None

@@ -17,7 +17,7 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import HyperkvasirError, UsageError, error_json
+from hyperkvasir_cli.errors import HyperkvasirError, UsageError, as_error, error_json
 from hyperkvasir_cli.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
@@ -125,9 +125,9 @@ def run_downloads(
 
                     extracted = extract_downloaded(rt, part).as_json()
                 done.append((outcome, extracted))
-    except HyperkvasirError as exc:
-        if json_output:
-            rt.console.emit_json(_document(done, exc))
+    except (HyperkvasirError, KeyboardInterrupt) as exc:
+        if json_output:  # the parts done so far, and what stopped the rest (also Ctrl-C)
+            rt.console.emit_json(_document(done, as_error(exc)))
         raise
     if json_output:
         rt.console.emit_json(_document(done, None))

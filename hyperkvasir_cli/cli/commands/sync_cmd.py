@@ -23,7 +23,13 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import HyperkvasirError, IntegrityError, NetworkError, error_json
+from hyperkvasir_cli.errors import (
+    HyperkvasirError,
+    IntegrityError,
+    NetworkError,
+    as_error,
+    error_json,
+)
 from hyperkvasir_cli.units import format_size
 
 if TYPE_CHECKING:
@@ -189,8 +195,8 @@ def sync(
         with rt.locked(wait_lock):
             for part in selected:
                 steps.append(sync_part(rt, part, options, check_remote, extract))
-    except HyperkvasirError as exc:
-        error = exc
+    except (HyperkvasirError, KeyboardInterrupt) as exc:
+        error = as_error(exc)  # also Ctrl-C and SIGTERM: the document must not say ok
         raise
     finally:
         if json_output:
