@@ -29,7 +29,7 @@ from pydantic import (
 from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.atomic import atomic_write_text
 from hyperkvasir_cli.clock import iso_utc
-from hyperkvasir_cli.errors import ConfigError, UsageError
+from hyperkvasir_cli.errors import ConfigError, HyperkvasirError, UsageError
 from hyperkvasir_cli.yaml_errors import describe_validation_error, load_yaml_mapping
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?(?:/s)?\s*$")
@@ -171,11 +171,16 @@ def resolve_config_path(option: Path | None, environ: Mapping[str, str]) -> Path
     return Path(from_env) if from_env else default_config_path()
 
 
-def _validate_settings(values: dict[str, Any], source: str, path_hint: str) -> Settings:
+def _validate_settings(
+    values: dict[str, Any],
+    source: str,
+    path_hint: str,
+    error: type[HyperkvasirError] = ConfigError,
+) -> Settings:
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(
+        raise error(
             f"{source}: {describe_validation_error(exc, values)}",
             hint=path_hint,
         ) from exc
@@ -274,13 +279,20 @@ class ConfigStore:
             raise _unknown_setting(key)
         config = self.read()
         candidate = {**config.settings, key: value}
+        # A bad value typed on the command line is a usage error (exit 2), not a bad file.
         validated = _validate_settings(
-            candidate, f"config set {key}", "see `hyperkvasir config show` for valid values"
+            candidate,
+            f"config set {key}",
+            "see `hyperkvasir config show` for valid values",
+            UsageError,
         )
         stored = getattr(validated, key)
         if isinstance(stored, Path):
             # Stored absolute: a path typed in a shell means the folder it was typed in.
-            stored = str(absolute_path(stored, Path.cwd()))
+            stored = absolute_path(stored, Path.cwd())
+            if key == "ca_bundle":
+                check_ca_bundle(stored, "config set ca_bundle", UsageError)
+            stored = str(stored)
         config.settings[key] = stored
         self.write(config)
         return stored
@@ -333,7 +345,20 @@ def resolve_settings(
             # environment is relative to the current folder, as a shell would read it.
             base = config_path.parent if sources[key].startswith("config ") else Path.cwd()
             setattr(settings, key, absolute_path(value, base))
+    if settings.ca_bundle is not None and sources["ca_bundle"] == "option":
+        # From the environment or the file it is loaded (and refused, exit 3) only when a
+        # command goes online: `parts` or `stats` must not fail over a moved certificate.
+        check_ca_bundle(settings.ca_bundle, "option --ca-bundle", UsageError)
     return settings, sources
+
+
+def check_ca_bundle(path: Path, origin: str, error: type[HyperkvasirError]) -> None:
+    """A CA bundle must be a file we can read (its certificates are loaded later)."""
+    if not path.is_file():
+        raise error(
+            f"{origin}: the CA bundle {path} is not a file",
+            hint="give a PEM file with the certificates to trust (see the README, TLS)",
+        )
 
 
 PATH_KEYS = ("data_dir", "archives_dir", "extract_dir", "ca_bundle")

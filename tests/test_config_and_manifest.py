@@ -142,7 +142,7 @@ def test_config_set_show_and_path(config_path: Path) -> None:
     }
     assert shown["settings"]["mirrors"]["value"] == ["http://a/x/", "http://b/y/"]
     bad = run_cli("config", "set", "connections", "0")
-    assert bad.exit_code == 3
+    assert bad.exit_code == 2  # typed on the command line: a usage error
     assert yaml.safe_load(config_path.read_text())["connections"] == 8  # untouched
     assert run_cli("config", "set", "colour", "red").exit_code == 2
 
@@ -255,3 +255,11 @@ def test_config_unset_brings_the_default_back(config_path: Path) -> None:
     assert shown["value"] is None and shown["source"] == "default"
     assert "is not set" in run_cli("config", "unset", "limit_rate").stderr
     assert run_cli("config", "unset", "nope").exit_code == 2
+
+
+def test_values_typed_on_the_command_line_are_usage_errors(config_path: Path) -> None:
+    assert run_cli("config", "set", "connections", "40").exit_code == 2
+    missing = run_cli("config", "set", "ca_bundle", "/no/such/bundle.pem")
+    assert missing.exit_code == 2 and "is not a file" in missing.stderr
+    option = run_cli("download", "official-splits", "--ca-bundle", "/no/such.pem", "--dry-run")
+    assert option.exit_code == 2 and "option --ca-bundle" in option.stderr
