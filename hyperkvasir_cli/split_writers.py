@@ -35,7 +35,7 @@ class Provenance:
     """Where a split came from, written into ``split.json``; nothing machine-specific."""
 
     part: str
-    manifest: str  # "bundled manifest" or the manifest's file name
+    manifest: str  # "bundled manifest" or "a manifest of your own"
     dataset: str
     dataset_version: str | None
     tool_version: str

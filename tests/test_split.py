@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import hyperkvasir_cli
 from hyperkvasir_cli import __version__
 from hyperkvasir_cli.classes import CLASS_ALIASES, CLASS_BY_NAME, LABELED_CLASSES
 from hyperkvasir_cli.progress import SilentProgress
@@ -488,3 +489,18 @@ def test_output_in_the_data_folder_waits_for_the_lock(
     assert held.exit_code == 8 and "--wait-lock" in held.stderr
     assert not (data_dir / "splits").exists()
     assert elsewhere.exit_code == 0, elsewhere.stderr  # outside the data folder: no lock
+
+
+def test_a_copy_of_the_manifest_under_another_name_gives_the_same_bytes(
+    labeled: BuiltArchive, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    mine = tmp_path / "one.yaml"
+    bundled = Path(hyperkvasir_cli.__file__).parent / "data" / "manifest.yaml"
+    mine.write_bytes(bundled.read_bytes())
+    other = tmp_path / "copy-with-another-name.yaml"
+    other.write_bytes(bundled.read_bytes())
+    assert split("--seed", "5", "-o", str(out), "--manifest", str(mine)).exit_code == 0
+    again = split("--seed", "5", "-o", str(out), "--manifest", str(other))
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert json.loads((out / "split.json").read_text())["manifest"] == "a manifest of your own"

@@ -226,11 +226,15 @@ def _default_folder(part: str, strategy: Strategy, folds: int | None) -> str:
     return f"{part}-{strategy.value}"
 
 
+CUSTOM_MANIFEST = "a manifest of your own"
+
+
 def _manifest_name(source: str) -> str:
-    # A file name, never a full path: split.json must not depend on the machine.
+    # Never a path or a file name: split.json must be the same bytes on any machine, and
+    # the same copy of a manifest under another name describes the same data.
     from hyperkvasir_cli.manifest import DEFAULT_MANIFEST_NAME
 
-    return source if source == DEFAULT_MANIFEST_NAME else Path(source).name
+    return source if source == DEFAULT_MANIFEST_NAME else CUSTOM_MANIFEST
 
 
 def _items(source: DataSource, rt: Runtime) -> list[SplitItem]:
