@@ -25,7 +25,7 @@ class ExitCode(IntEnum):
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "done (also: nothing to do)",
     ExitCode.INTERNAL: "internal error (a bug)",
-    ExitCode.USAGE: "usage: unknown part, bad option",
+    ExitCode.USAGE: "usage: unknown part, bad option, a path the system refuses",
     ExitCode.CONFIG: "config or manifest invalid",
     ExitCode.NETWORK: "network or server failure after retries; partial data kept, rerun resumes",
     ExitCode.INTEGRITY: "integrity: size or checksum mismatch (the bad file is kept aside)",

@@ -241,8 +241,11 @@ class RichProgress:
         )
 
         self._console = RichConsole(file=stream)
+        # KiB and MiB on the bar, as in the logs.
         counts: list[ProgressColumn] = (
-            [DownloadColumn(), TransferSpeedColumn()] if unit == "bytes" else [MofNCompleteColumn()]
+            [DownloadColumn(binary_units=True), TransferSpeedColumn()]
+            if unit == "bytes"
+            else [MofNCompleteColumn()]
         )
         self._progress = Progress(
             TextColumn("{task.description}"),
