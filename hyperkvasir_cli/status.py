@@ -8,6 +8,7 @@ from typing import Literal
 
 from hyperkvasir_cli.clock import iso_utc
 from hyperkvasir_cli.config import PartRecord
+from hyperkvasir_cli.extract_marker import marker_path, read_marker
 from hyperkvasir_cli.layout import Layout
 from hyperkvasir_cli.manifest import Part
 from hyperkvasir_cli.sidecar import load_sidecar
@@ -27,6 +28,8 @@ class PartStatus:
     extracted: Path | None
     sha256: str | None
     verified_at: str | None
+    # With a selection (--include/--exclude/--class) only some members were extracted.
+    extracted_selection: dict[str, list[str]] | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -40,6 +43,7 @@ class PartStatus:
             "extracted": str(self.extracted) if self.extracted else None,
             "sha256": self.sha256,
             "verified_at": self.verified_at,
+            "extracted_selection": self.extracted_selection,
         }
 
 
@@ -68,15 +72,26 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
     if archive.exists():
         verified = record_matches_file(record, archive)
         state = "verified" if verified else "downloaded"
-        percent = 100.0
+        # A file of another size than the one expected is not a whole download.
+        actual = archive.stat().st_size
+        percent = 100.0 if size in (None, actual) else round(100.0 * actual / size, 1)
     elif partial.exists():
         state = "partial"
         sidecar = load_sidecar(layout.sidecar_path(part))
-        total = (sidecar.size if sidecar else None) or size
-        done = sidecar.downloaded if sidecar else partial.stat().st_size
-        percent = round(100.0 * done / total, 1) if total else None
+        # Without its sidecar a partial cannot be continued (nothing ties its bytes to one
+        # version of the file), and a preallocated one has its full size: no percentage.
+        percent = (
+            round(100.0 * sidecar.downloaded / sidecar.size, 1)
+            if sidecar and sidecar.size
+            else None
+        )
+    selection = None
     if extracted is not None and state in ("absent", "verified", "downloaded"):
         state = "extracted"
+        assert record is not None and record.extracted_to
+        marker = read_marker(marker_path(Path(record.extracted_to), part.root, part.name))
+        if marker is not None and any(marker.selection.values()):
+            selection = marker.selection
     return PartStatus(
         name=part.name,
         file=part.file,
@@ -88,4 +103,5 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
         extracted=extracted,
         sha256=(record.sha256 if record else None) or part.sha256,
         verified_at=iso_utc(record.verified_at) if record and record.verified_at else None,
+        extracted_selection=selection,
     )

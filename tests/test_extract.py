@@ -895,3 +895,46 @@ def test_a_write_through_a_file_names_the_file_in_the_way(tmp_path: Path) -> Non
     failure = write_error(OSError(errno.ENOTDIR, "Not a directory"), str(tmp_path / "a/b/c.jpg"))
     assert f"{tmp_path / 'a'} is a file where a folder is needed" in failure.message
     assert "writable" not in f"{failure.message} {failure.hint}"
+
+
+def test_parts_says_when_only_a_selection_was_extracted(ws: Workspace) -> None:
+    ws.labeled()
+    assert ws.extract("labeled-images", "--class", "polyp").exit_code == 0
+    listed = run_cli("parts", "--json", "--manifest", str(ws.manifest)).json()["parts"]
+    (labeled,) = [p for p in listed if p["name"] == "labeled-images"]
+    assert labeled["state"] == "extracted"
+    assert labeled["extracted_selection"]["classes"] == ["polyps"]
+    table = run_cli("parts", "--manifest", str(ws.manifest)).stdout
+    assert "extracted (a selection)" in table
+    assert ws.extract("labeled-images").exit_code == 0  # everything now
+    listed = run_cli("parts", "--json", "--manifest", str(ws.manifest)).json()["parts"]
+    assert [p["extracted_selection"] for p in listed if p["name"] == "labeled-images"] == [None]
+
+
+# --- an archive without a published sha256 must be a readable zip to be recorded ---------
+
+
+@pytest.mark.parametrize("damage", ["truncated", "html"])
+def test_an_unpublished_archive_that_is_not_a_zip_is_not_recorded_by_extract(
+    ws: Workspace, config_path: Path, damage: str
+) -> None:
+    built = ws.labeled(per_class=1)  # the manifest publishes neither size nor sha256
+    good = built.path.read_bytes()
+    if damage == "truncated":
+        wrong = good[: len(good) // 2]
+    else:
+        wrong = b"<!DOCTYPE html><html><body>Service temporarily moved</body></html>"
+    built.path.write_bytes(wrong)
+    result = ws.extract("labeled-images", "--to", str(ws.out))
+    assert result.exit_code == 5, result.stderr
+    error = error_line(result)
+    assert "not a zip" in error and ("HTML" in error) == (damage == "html")
+    assert "hyperkvasir download labeled-images --force" in result.stderr
+    assert built.path.read_bytes() == wrong  # left where it is, and not used
+    assert not ws.out.exists()
+    record = ConfigStore(config_path).read().parts.get("labeled-images")
+    assert record is None or record.verified_at is None
+    built.path.write_bytes(good)  # the right file put in its place is recorded
+    assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert record.sha256 == hashlib.sha256(good).hexdigest() and record.verified_at

@@ -37,6 +37,10 @@ def parts(rt: Runtime, json_output: JsonOption = False) -> None:
         state: str = status.state
         if state == "partial" and status.percent is not None:
             state = f"partial {status.percent:.1f}%"
+        elif state == "downloaded" and status.percent not in (None, 100.0):
+            state = f"downloaded, {status.percent:.1f}% of its size"
+        elif state == "extracted" and status.extracted_selection:
+            state = "extracted (a selection)"
         path = status.extracted or status.archive or status.partial
         table.add_row(status.name, status.file, format_bytes(status.size), state, str(path or ""))
     rt.console.render(table)
