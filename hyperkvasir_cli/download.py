@@ -1,7 +1,9 @@
 """Downloading one part: decide, fetch from the first URL that serves the right file,
 verify, record. A URL whose finished file fails the manifest's size or sha256 has it set
 aside (`<file>.bad-<time>`), and the next URL starts from zero; exit 5 only when no URL
-serves the file.
+serves the file. For a zip part whose manifest publishes no sha256, the first-seen sha256 is
+recorded only for a readable zip: anything else (an HTML error page, a truncated transfer)
+is set aside the same way.
 
 The guarantees: a verified part is never fetched again (no request is sent); bytes already
 fetched are never lost (the `.part` and its sidecar survive every failure, Ctrl-C and
@@ -24,7 +26,7 @@ from hyperkvasir_cli.clock import Clock, iso_utc
 from hyperkvasir_cli.config import ConfigStore, PartRecord
 from hyperkvasir_cli.diskspace import ensure_free_space
 from hyperkvasir_cli.engine import EngineOptions, FetchResult, TransferEngine
-from hyperkvasir_cli.errors import IntegrityError, NetworkError
+from hyperkvasir_cli.errors import DiskSpaceError, IntegrityError, NetworkError
 from hyperkvasir_cli.hashing import sha256_file
 from hyperkvasir_cli.http_client import INCOMPLETE_CHAIN_HINT
 from hyperkvasir_cli.layout import Layout
@@ -33,7 +35,13 @@ from hyperkvasir_cli.partial import PartialFile
 from hyperkvasir_cli.progress import ProgressReporter
 from hyperkvasir_cli.status import record_matches_file
 from hyperkvasir_cli.transfer import UrlFailed
-from hyperkvasir_cli.verify import check_download, expectation, set_aside_if_bad
+from hyperkvasir_cli.verify import (
+    NOT_A_ZIP,
+    Mismatch,
+    expectation,
+    set_aside_if_bad,
+    set_aside_if_not_zip,
+)
 
 # Rounds over the URLs that could not be reached at all (DNS, refused, no route): enough
 # to ride out a blip, few enough that a machine without network hears it within seconds.
@@ -56,6 +64,11 @@ def plan_download(
     if final_exists:
         return Action.NOTHING if verified else Action.CHECK_EXISTING
     return Action.RESUME if partial_exists else Action.FETCH
+
+
+def records_first_seen_zip(part: Part) -> bool:
+    """A zip part with no published sha256: what is recorded must be a readable zip."""
+    return part.archive_kind == "zip" and part.sha256 is None
 
 
 def candidate_urls(part: Part, mirrors: list[str]) -> list[str]:
@@ -108,12 +121,14 @@ class DownloadOutcome:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A finished, verified `.part`: the engine's result, the URL that served it, and
-    how many bad files earlier URLs served (set aside) on the way."""
+    """A finished, verified `.part`: the engine's result, the URL that served it, how
+    many bad files earlier URLs served (set aside) on the way, and every byte received
+    in this run (those of the copies set aside included)."""
 
     result: FetchResult
     url: str
     set_aside: int
+    bytes_fetched: int
 
 
 @dataclass(frozen=True)
@@ -196,29 +211,50 @@ class PartDownloader:
             ensure_free_space(self.layout.archives_dir, known_size - resumed_from, part.file)
         # Only the manifest's size is a requirement; a partial's size is checked against
         # the server by the resume rules, and a changed file may have another size.
-        fetched = self._fetch_from_mirrors(part, partial, part.size, planned.urls, options.engine)
+        try:
+            fetched = self._fetch_from_mirrors(
+                part, partial, part.size, planned.urls, options.engine
+            )
+        except DiskSpaceError:
+            # The size was learned from the server only after the `.part` and its sidecar
+            # were made: exit 7 leaves nothing written. A partial holding bytes stays.
+            if resumed_from == 0:
+                _discard_if_empty(partial)
+            raise
         return self._finish(part, partial, final, fetched, resumed_from, started)
 
     def _check_existing(
         self, part: Part, record: PartRecord | None, final: Path, started: float
     ) -> DownloadOutcome | None:
-        """A file someone put at the final path: adopt it if it verifies, else set it aside."""
-        self.progress.note(f"{part.name}: {final} exists but was never verified; checking it")
+        """A file at the final path that is not recorded as verified (put there by hand, or
+        found damaged by `checksum`, which withdraws the record): adopt it if it verifies,
+        else set it aside (never deleted) and return None, so that the part is fetched."""
+        self.progress.note(
+            f"{part.name}: {final} exists but is not recorded as verified; checking it"
+        )
         size = final.stat().st_size
         digest = sha256_file(final, self.progress, label=f"checking {part.file}")
         expected_sha = part.sha256 or (record.sha256 if record else None)
-        try:
-            check_download(
-                final,
-                size=size,
-                sha256=digest,
-                expected_size=part.size,
-                expected_sha256=expected_sha,
-                what=part.name,
-                moment=self.clock.now(),
+        moment = self.clock.now()
+        bad: Mismatch | None = set_aside_if_bad(
+            final,
+            size=size,
+            sha256=digest,
+            expected_size=part.size,
+            expected_sha256=expected_sha,
+            moment=moment,
+        )
+        what = ""
+        if bad is not None:
+            what = f"is not the part's archive (expected {bad.expected})"
+        elif records_first_seen_zip(part):
+            # A recorded sha256 vouches only for what was first seen: it must be a zip.
+            bad = set_aside_if_not_zip(
+                final, size=size, sha256=digest, content_type=None, moment=moment
             )
-        except IntegrityError as exc:
-            self.progress.note(f"{exc.message}; fetching it again")
+            what = "is not a zip archive"
+        if bad is not None:
+            self.progress.note(f"{part.name}: {final} {what}: {bad.describe()}; fetching it again")
             return None
         source = "manifest" if part.sha256 else "recorded"
         self._record(part, final, size, digest, source, None, None, None)
@@ -251,6 +287,7 @@ class PartDownloader:
         mirror) has its file set aside, and the next URL starts from zero.
         """
         policy = engine_options.policy
+        zip_check = records_first_seen_zip(part)
         failures: dict[str, UrlFailed] = {}
         live = list(urls)
         rounds = 0
@@ -277,25 +314,34 @@ class PartDownloader:
                         failures[url] = failure
                         self.progress.note(f"{part.file}: {url}: {failure.reason}")
                         continue
+                    moment = self.clock.now()
                     bad = set_aside_if_bad(
                         partial.data_path,
                         size=result.size,
                         sha256=result.sha256,
                         expected_size=part.size,
                         expected_sha256=part.sha256,
-                        moment=self.clock.now(),
+                        moment=moment,
                     )
+                    kind, served = "bad-content", "a file that does not match the manifest"
+                    if bad is None and zip_check:
+                        bad = set_aside_if_not_zip(
+                            partial.data_path,
+                            size=result.size,
+                            sha256=result.sha256,
+                            content_type=result.content_type,
+                            moment=moment,
+                        )
+                        kind, served = "not-zip", NOT_A_ZIP
                     if bad is None:
-                        return Fetched(result, url, set_aside)
+                        return Fetched(result, url, set_aside, engine.bytes_received)
                     # Nothing can resume from the sidecar of a file that is not the one.
                     partial.discard()
                     set_aside += 1
-                    failures[url] = UrlFailed(
-                        "bad-content", f"served bad content: {bad.describe()}"
-                    )
+                    failures[url] = UrlFailed(kind, f"served {served}: {bad.describe()}")
                     then = "; trying the next URL from zero" if live[index + 1 :] else ""
                     self.progress.note(
-                        f"{part.file}: {url} served a file that does not match the manifest "
+                        f"{part.file}: {url} served {served} "
                         f"(expected {bad.expected}): {bad.describe()}{then}"
                     )
                 live = [u for u in live if failures[u].kind == "unreachable"]
@@ -313,12 +359,20 @@ class PartDownloader:
             partial.discard()
         detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
         kinds = {f.kind for f in failures.values()}
-        if kinds and kinds <= {"wrong-file", "bad-content"}:
+        if kinds and kinds <= {"wrong-file", "bad-content", "not-zip"}:
             hint = "every URL was tried"
-            if "bad-content" in kinds:
+            if kinds & {"bad-content", "not-zip"}:
                 hint += " (the bad copies are kept aside, never used)"
             if kept:
                 hint += f"; the {kept} bytes fetched earlier stay in {partial.data_path}"
+            if "not-zip" in kinds:
+                # Nothing published to compare with, and what the servers sent is no zip.
+                return IntegrityError(
+                    f"{part.name}: no URL serves a zip archive; the server sent something "
+                    f"that is not a zip (an HTML page?): {detail}",
+                    hint=f"{hint}; the server may answer with an error or login page: open "
+                    "the URL in a browser, or add a good source with --mirror URL",
+                )
             return IntegrityError(
                 f"{part.name}: no URL serves the file the manifest describes "
                 f"(expected {expectation(part.size, part.sha256)}): {detail}",
@@ -385,7 +439,7 @@ class PartDownloader:
             result.sha256,
             source,
             url,
-            result.bytes_fetched,
+            fetched.bytes_fetched,
             result.resumed_from,
             result.restarts + fetched.set_aside,
             result.connections_used,
@@ -414,3 +468,15 @@ class PartDownloader:
         if url is not None:
             fields.update(url=url, etag=etag, last_modified=last_modified, downloaded_at=now)
         self.store.update_part(part.name, **fields)
+
+
+def _discard_if_empty(partial: PartialFile) -> None:
+    """Remove a `.part` and its sidecar that hold no byte (made by this run)."""
+    sidecar = partial.load()
+    try:
+        on_disk = partial.data_path.stat().st_size
+    except FileNotFoundError:
+        on_disk = 0
+    held = sidecar.downloaded if sidecar is not None else on_disk
+    if held == 0 and (sidecar is not None or on_disk == 0):
+        partial.discard()

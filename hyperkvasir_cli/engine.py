@@ -53,6 +53,8 @@ class FetchResult:
     restarts: int
     connections_used: int
     resumed_from: int = 0  # bytes of an earlier partial that this result kept
+    # The Content-Type of this URL's last 200 or 206 answer (None: none said, or file://).
+    content_type: str | None = None
 
 
 class TransferEngine:
@@ -76,14 +78,34 @@ class TransferEngine:
         self.progress = progress
         self.label = label
         self.ensure_space = ensure_space
+        # Every byte received and written by this engine, over all its URLs and restarts:
+        # what a run fetched, including copies later set aside or started over.
+        self.bytes_received = 0
+        self._content_type: str | None = None
 
     def fetch(self, url: str) -> FetchResult:
         """Complete the `.part` from ``url``; returns its sha256 and the final sidecar.
 
         Raises :class:`UrlFailed` when this URL cannot serve the file; the `.part` and a
         sidecar that describes it truthfully are left for the next URL or run.
+        ``bytes_fetched`` of the result counts this URL's bytes, restarts included.
         """
+        hooks = self.client.event_hooks["response"]
+        hooks.append(self._note_content_type)
+        try:
+            return self._fetch(url)
+        finally:
+            hooks.remove(self._note_content_type)
+
+    def _note_content_type(self, response: httpx.Response) -> None:
+        """An httpx response hook: remember what the server says it sends."""
+        if response.status_code in (200, 206):
+            self._content_type = response.headers.get("content-type")
+
+    def _fetch(self, url: str) -> FetchResult:
         restarts = dropped = 0
+        before = self.bytes_received
+        self._content_type = None
         while True:
             sidecar = self.partial.load()
             if sidecar is not None and not sidecar.resumable:
@@ -104,7 +126,12 @@ class TransferEngine:
                     ) from exc
                 self.progress.note(f"{self.label}: {exc.reason}; starting over from zero")
                 continue
-            return dataclasses.replace(result, restarts=restarts + dropped)
+            return dataclasses.replace(
+                result,
+                restarts=restarts + dropped,
+                bytes_fetched=self.bytes_received - before,
+                content_type=self._content_type,
+            )
 
     def _run(self, url: str, sidecar: Sidecar | None) -> FetchResult:
         # A partial without a byte (an earlier URL failed before sending any) holds nothing
@@ -131,6 +158,8 @@ class TransferEngine:
         finally:
             shared.stop.set()
             shared.writer.close()
+            with shared.lock:
+                self.bytes_received += shared.fetched
 
     # coordinator ------------------------------------------------------------------
     def _coordinate(self, url: str, fd: int, shared: SharedState, fresh: bool) -> FetchResult:

@@ -93,6 +93,10 @@ class CheckReport:
     # Parts whose checked tree is not in the default extraction folder: restoring it takes
     # `extract --to` that folder.
     extract_to: dict[str, Path] = field(default_factory=dict)
+    # Parts whose archive proved not to be the part's (its size or sha256 differs, or it is
+    # no readable zip): their record of verification is withdrawn, so that a plain
+    # `download` or `sync` checks the file again and fetches the part anew.
+    damaged: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[CheckItem]:

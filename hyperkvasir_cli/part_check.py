@@ -6,6 +6,11 @@ A part with a root (`labeled-images`) occupies ``<target>/<root>``; a part witho
 target, and its completion marker names the part. An archive deleted after a verified
 extraction (`extract --delete-archive`) leaves a tree that nothing can vouch for: it is
 reported ``unverifiable``, never ok.
+
+A zip archive that only a recorded (first-seen) sha256 vouches for is also read as a zip
+(its central directory, cheap) unless --quick: a matching sha256 proves only that the file
+has not changed since it was recorded, not that it ever was the part. An archive found not
+to be the part's is listed in :attr:`CheckReport.damaged`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from hyperkvasir_cli.member_check import verify_members
 from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.tree_check import member_folders, verify_tree
 from hyperkvasir_cli.worker_threads import Background, SharedProgress
+from hyperkvasir_cli.zipindex import read_members
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,31 @@ def verify_parts(
             archives = hash_archives()
             inside = _verify_inside(parts, targets, layout, records, options, named, shared)
     items = merge_archive_items(archives, inside.items)
-    return CheckReport(items, inside.notes, inside.extract_to)
+    damaged = damaged_archives(targets, archives, inside.items)
+    return CheckReport(items, inside.notes, inside.extract_to, damaged)
+
+
+def published(target: ArchiveTarget) -> bool:
+    """The manifest pins the archive's sha256: a match is the publisher's very file."""
+    return target.expected.source == "manifest" and target.expected.sha256 is not None
+
+
+def damaged_archives(
+    targets: Sequence[ArchiveTarget], archives: Sequence[CheckItem], inside: Sequence[CheckItem]
+) -> list[str]:
+    """The parts whose archive is not the part's: its size or sha256 differs from what
+    vouches for it, or it is no readable zip (an archive-level finding of the inside
+    checks). Not an archive that could not be read at all (nothing is known of it), nor
+    one whose sha256 the manifest pins that cannot be shown to differ: a new copy of the
+    published file would be the same."""
+    not_zip = {item.part for item in inside if item.kind == "archive"}
+    damaged = []
+    for target, item in zip(targets, archives, strict=True):
+        if item.result == "failed" or (
+            item.part in not_zip and item.result != "unreadable" and not published(target)
+        ):
+            damaged.append(target.part)
+    return damaged
 
 
 def merge_archive_items(archives: list[CheckItem], inside: list[CheckItem]) -> list[CheckItem]:
@@ -199,11 +229,16 @@ def _verify_inside(
     progress: ProgressReporter,
 ) -> CheckReport:
     report = CheckReport()
-    if not (options.deep or options.extracted):
-        return report
     zips = [
         (part, target) for part, target in zip(parts, targets, strict=True) if part.kind == "zip"
     ]
+    if not (options.quick or options.deep):
+        # --deep reads the directory of every zip anyway.
+        for _, target in zips:
+            if not published(target):
+                report.items.extend(_read_directory(target))
+    if not (options.deep or options.extracted):
+        return report
     report.notes.extend(
         f"{part.name}: not a zip archive; nothing inside to check"
         for part in parts
@@ -220,8 +255,12 @@ def _verify_inside(
         # A member --deep already named (one that would escape the target) is not named
         # again by the tree check.
         named_members = {(i.part, i.path) for i in report.items if i.kind == "member"}
+        # An archive already found unreadable has no directory to compare a tree with.
+        unreadable = {i.part for i in report.items if i.kind == "archive"}
         trees = CheckReport()
         for part, _ in zips:
+            if part.name in unreadable:
+                continue
             _verify_extracted(trees, part, layout, records.get(part.name), options, named, progress)
         report.items.extend(
             i for i in trees.items if i.kind != "member" or (i.part, i.path) not in named_members
@@ -229,6 +268,15 @@ def _verify_inside(
         report.notes.extend(trees.notes)
         report.extract_to.update(trees.extract_to)
     return report
+
+
+def _read_directory(target: ArchiveTarget) -> list[CheckItem]:
+    """An ``unreadable`` archive item when the archive is no readable zip, else none."""
+    try:
+        read_members(target.path)
+    except HyperkvasirError as exc:
+        return [CheckItem(target.part, "archive", target.display, "unreadable", exc.message)]
+    return []
 
 
 def _verify_extracted(

@@ -1,4 +1,10 @@
-"""Checking a finished download against what was expected, and explaining a mismatch."""
+"""Checking a finished download against what was expected, and explaining a mismatch.
+
+A zip part whose manifest publishes no sha256 has nothing to compare with at its first
+download: before its sha256 is recorded as the first-seen value, the file must at least be
+a readable zip (:func:`zip_problem`), so that an HTML error page or a truncated transfer
+is never recorded as the part.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from hyperkvasir_cli.errors import IntegrityError
+from hyperkvasir_cli.errors import HyperkvasirError
 from hyperkvasir_cli.units import format_bytes
+from hyperkvasir_cli.zipindex import read_members
 
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<?xml")
+NOT_A_ZIP_EXPECTED = "a readable zip archive"
+NOT_A_ZIP = "something that is not a zip archive (an HTML page?)"
 
 
 def quarantine(path: Path, moment: datetime) -> Path:
@@ -32,6 +41,35 @@ def looks_like_html(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(_HTML_MARKERS)
+
+
+def is_html_type(content_type: str | None) -> bool:
+    """A ``Content-Type`` that says HTML: what servers label error and login pages."""
+    return content_type is not None and "text/html" in content_type.lower()
+
+
+def zip_problem(path: Path, content_type: str | None = None) -> str | None:
+    """Why the file at ``path`` cannot be a zip part's archive; None when it can.
+
+    Only the end records and the central directory are read (cheap even for 58 GB). A file
+    whose response was labelled ``text/html`` is suspect even when its directory reads.
+    """
+    labelled = (
+        f"the server labelled it Content-Type: {content_type}, as it does error pages"
+        if is_html_type(content_type)
+        else ""
+    )
+    if looks_like_html(path):
+        return "it is an HTML page (an error or login page), not a zip archive" + (
+            f"; {labelled}" if labelled else ""
+        )
+    try:
+        read_members(path)
+    except HyperkvasirError as exc:  # "<file> is not a readable zip archive (...)"
+        return f"{exc.message}; {labelled}" if labelled else exc.message
+    if labelled:
+        return f"{labelled}, so it is not taken for the zip archive although it reads as one"
+    return None
 
 
 def likely_cause(path: Path, size: int, expected_size: int | None) -> str:
@@ -89,33 +127,14 @@ def set_aside_if_bad(
     return Mismatch(expectation(expected_size, expected_sha256), found, cause, kept)
 
 
-def check_download(
-    path: Path,
-    *,
-    size: int,
-    sha256: str,
-    expected_size: int | None,
-    expected_sha256: str | None,
-    what: str,
-    moment: datetime,
-) -> None:
-    """Raise IntegrityError (exit 5) after moving the file aside when it does not match.
-
-    On success nothing happens; on failure nothing is left at ``path``.
-    """
-    bad = set_aside_if_bad(
-        path,
-        size=size,
-        sha256=sha256,
-        expected_size=expected_size,
-        expected_sha256=expected_sha256,
-        moment=moment,
-    )
-    if bad is None:
-        return
-    raise IntegrityError(
-        f"{what}: downloaded file does not match the manifest: expected {bad.expected}, "
-        f"found {bad.found}; likely cause: {bad.cause}",
-        hint=f"the bad file was kept aside as {bad.kept}; rerun to fetch it again, or check "
-        "the manifest and the server (--manifest to describe a new version)",
-    )
+def set_aside_if_not_zip(
+    path: Path, *, size: int, sha256: str, content_type: str | None, moment: datetime
+) -> Mismatch | None:
+    """None when ``path`` is a readable zip (see :func:`zip_problem`); otherwise it is moved
+    aside (never deleted) and described as a file that is not a zip."""
+    problem = zip_problem(path, content_type)
+    if problem is None:
+        return None
+    kept = quarantine(path, moment)
+    found = f"{size} B ({format_bytes(size)}), sha256 {sha256}"
+    return Mismatch(NOT_A_ZIP_EXPECTED, found, problem, kept)

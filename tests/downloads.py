@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -17,6 +19,21 @@ def random_bytes(size: int, seed: int = 0) -> bytes:
         out += hashlib.sha256(f"{seed}:{counter}".encode()).digest() * 64
         counter += 1
     return bytes(out[:size])
+
+
+def zip_bytes(size: int, seed: int = 0, name: str = "data.bin") -> bytes:
+    """A readable zip of exactly ``size`` bytes: one stored member of incompressible
+    :func:`random_bytes`, so that a part without a published sha256 can be recorded."""
+
+    def build(payload: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), payload)
+        return buffer.getvalue()
+
+    content = build(random_bytes(size - len(build(b"")), seed))
+    assert len(content) == size
+    return content
 
 
 def write_manifest(

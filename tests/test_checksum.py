@@ -863,3 +863,92 @@ def test_full_after_delete_archive_is_unverifiable(full_home: Home) -> None:
     (item,) = result.json()["items"]
     assert (item["part"], item["result"]) == ("full", "unverifiable")
     assert "hyper-kvasir.zip was deleted after extraction" in item["reason"]
+
+
+# -- a failed archive loses its "verified" record -----------------------------------------
+
+
+def parts_state(home: Home) -> str:
+    (part,) = home.run("parts", "--json").json()["parts"]
+    return str(part["state"])
+
+
+def test_a_failed_archive_loses_its_verification_so_download_checks_it_again(
+    home: Home, config_path: Path
+) -> None:
+    assert home.checksum().exit_code == 0  # verified and recorded
+    assert parts_state(home) == "verified"
+    flip_byte(home.archive, home.archive.stat().st_size // 2)
+    result = home.checksum("labeled-images")
+    assert result.exit_code == 5
+    record = ConfigStore(config_path).read().parts["labeled-images"]
+    assert record.verified_at is None and record.sha256 is not None  # the reference stays
+    assert parts_state(home) == "downloaded"
+    assert "no longer recorded as verified" in result.stderr
+    assert "`hyperkvasir download labeled-images --force`" in result.stderr
+    # (test_download.py: the next plain `download` or `sync` then sets it aside and fetches.)
+
+
+def test_a_withdrawn_verification_needs_the_lock_and_says_when_it_cannot(
+    home: Home, config_path: Path
+) -> None:
+    assert home.checksum().exit_code == 0
+    flip_byte(home.archive, 100)
+    with data_lock(home.data / ".hyperkvasir.lock"):
+        result = home.checksum()
+    assert result.exit_code == 5
+    assert "not recorded" in result.stderr
+    assert ConfigStore(config_path).read().parts["labeled-images"].verified_at is not None
+    assert "`hyperkvasir download labeled-images --force`" in result.stderr
+
+
+@pytest.mark.parametrize("options", [[], ["--deep"], ["--extracted"]])
+def test_a_recorded_html_page_is_not_a_zip_and_loses_its_verification(
+    tmp_path: Path, data_dir: Path, config_path: Path, options: list[str]
+) -> None:
+    """What an earlier version recorded for an HTML error page served with 200."""
+    archive = data_dir / "archives" / LABELED_ZIP
+    archive.parent.mkdir(parents=True)
+    page = b"<!DOCTYPE html><html><body>Service temporarily moved</body></html>"
+    archive.write_bytes(page)
+    manifest = write_manifest(tmp_path / "m.yaml", archive, size=False, sha256=False)
+    ConfigStore(config_path).update_part(
+        "labeled-images",
+        archive=str(archive),
+        size=len(page),
+        sha256=hashlib.sha256(page).hexdigest(),
+        sha256_source="recorded",
+        verified_at="2026-01-01T00:00:00Z",
+    )
+    home = Home(data_dir, manifest, BuiltArchive(archive))
+    result = home.checksum(*options)
+    assert result.exit_code == 6, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if LABELED_ZIP in line]
+    assert "FAILED" in line and ": OK" not in line and "zip" in line
+    assert "`hyperkvasir download labeled-images --force`" in result.stderr
+    assert ConfigStore(config_path).read().parts["labeled-images"].verified_at is None
+    assert parts_state(home) == "downloaded"
+
+
+def test_quick_reads_no_central_directory(
+    tmp_path: Path, data_dir: Path, config_path: Path
+) -> None:
+    archive = data_dir / "archives" / LABELED_ZIP
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"<html>not a zip</html>")
+    manifest = write_manifest(tmp_path / "m.yaml", archive, sha256=False)
+    result = Home(data_dir, manifest, BuiltArchive(archive)).checksum("--quick")
+    assert result.exit_code == 0
+    assert not config_path.exists()
+
+
+def test_a_published_archive_that_reads_as_a_zip_is_not_opened_by_a_plain_check(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyperkvasir_cli import part_check
+
+    def no_reading(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the central directory of a pinned archive was read")
+
+    monkeypatch.setattr(part_check, "read_members", no_reading)
+    assert home.checksum().exit_code == 0

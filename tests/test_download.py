@@ -13,7 +13,14 @@ import yaml
 from hyperkvasir_cli.lock import data_lock
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
-from tests.downloads import archive, leftovers, part_entry, random_bytes, write_manifest
+from tests.downloads import (
+    archive,
+    leftovers,
+    part_entry,
+    random_bytes,
+    write_manifest,
+    zip_bytes,
+)
 from tests.http_server import Faults, LocalServer
 
 FILE = "hyper-kvasir-segmented-images.zip"
@@ -77,7 +84,8 @@ def scene(
     fake_clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Scene:
-    content = random_bytes(SIZE, seed=7)
+    # A readable zip: a part without a published sha256 is recorded only when it is one.
+    content = zip_bytes(SIZE, seed=7)
     http_server.put(FILE, content)
     made = Scene(http_server, content, data_dir, tmp_path, fake_clock, monkeypatch)
     made.describe()
@@ -149,7 +157,7 @@ def test_file_replaced_between_runs_gives_the_new_file_never_a_splice(scene: Sce
     scene.retries(0)
     scene.drop_once_at(SIZE // 2)
     assert scene.download("-n", "1").exit_code == 4
-    replacement = random_bytes(SIZE + 10, seed=99)
+    replacement = zip_bytes(SIZE + 10, seed=99)
     scene.server.put(FILE, replacement)
     result = scene.download("-n", "1")
     assert result.exit_code == 0, result.stderr
@@ -171,7 +179,7 @@ def test_file_replaced_with_pinned_checksum_exits_5_and_keeps_nothing_final(
 
 def test_file_replaced_during_download_restarts_cleanly(scene: Scene) -> None:
     scene.describe(pin_size=False, pin_sha=False)
-    new = random_bytes(SIZE, seed=42)
+    new = zip_bytes(SIZE, seed=42)
     scene.faults.replace_after_bytes = (SIZE // 3, new)
     scene.drop_once_at(SIZE // 3)
     result = scene.download("-n", "1")
@@ -506,10 +514,181 @@ def test_without_a_published_checksum_the_first_mirror_that_serves_a_file_is_tak
     """Nothing to compare against: the first download is what gets recorded (and said)."""
     scene.describe(pin_sha=False)
     lab = scene.server.url("lab/")
-    other = random_bytes(SIZE, seed=5)
+    other = zip_bytes(SIZE, seed=5)
     scene.server.put("lab/" + FILE, other)
     result = scene.download("--mirror", lab, "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["parts"][0]["url"] == lab + FILE
     assert scene.has(other) and bad_copies(scene) == []
     assert "no checksum" in result.stderr
+
+
+# A part without a published sha256: only a readable zip is recorded as first seen --------
+
+
+def record_of(config_path: Path) -> dict[str, object] | None:
+    if not config_path.exists():
+        return None
+    parts = (yaml.safe_load(config_path.read_text()) or {}).get("parts") or {}
+    record: dict[str, object] | None = parts.get(PART)
+    return record
+
+
+def test_an_html_page_for_a_part_without_published_values_is_never_recorded(
+    scene: Scene, config_path: Path
+) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
+    scene.faults.html_instead = True  # 200, text/html, 66 bytes
+    result = scene.download("--json")
+    assert result.exit_code == 5, result.stderr
+    error = result.json()["error"]
+    assert "not a zip" in error["message"] and "HTML" in error["message"]
+    assert scene.server.url(FILE) in error["message"]
+    (kept,) = bad_copies(scene)
+    assert kept in error["message"]
+    assert leftovers(scene.data_dir) == [kept]  # nothing at the final name, no .part
+    assert record_of(config_path) is None
+    assert scene.state() == "absent"
+    # sync says the same (not exit 6 on every later run), and records nothing either.
+    synced = run_cli("sync", PART, "--manifest", str(scene.manifest))
+    assert synced.exit_code == 5, synced.stderr
+    assert record_of(config_path) is None
+    # Once the server serves the file, a plain download fetches it: nothing was recorded.
+    scene.faults.html_instead = False
+    again = scene.download("--json")
+    assert again.exit_code == 0, again.stderr
+    (outcome,) = again.json()["parts"]
+    assert (outcome["action"], outcome["sha256_source"]) == ("downloaded", "recorded")
+    assert scene.has(scene.content)
+
+
+def test_without_published_values_an_html_mirror_is_passed_over_for_the_zip(
+    scene: Scene, config_path: Path
+) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
+    lab = scene.server.url("lab/")
+    scene.server.put("lab/" + FILE, scene.content)
+    scene.server.fault("lab/" + FILE).html_instead = True
+    result = scene.download("--mirror", lab, "--json")
+    assert result.exit_code == 0, result.stderr
+    (outcome,) = result.json()["parts"]
+    assert (outcome["url"], outcome["restarts"]) == (scene.server.url(FILE), 1)
+    assert scene.has(scene.content)
+    (kept,) = bad_copies(scene)
+    (said,) = [line for line in result.stderr.splitlines() if lab + FILE in line]
+    assert "not a zip" in said and "HTML" in said and kept in said and "next URL" in said
+    record = record_of(config_path)
+    assert record is not None and record["sha256"] == hashlib.sha256(scene.content).hexdigest()
+
+
+def test_a_body_labelled_text_html_is_not_taken_for_the_zip(scene: Scene) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
+    scene.faults.statuses = [(200, {"Content-Type": "text/html; charset=utf-8"})]
+    result = scene.download()
+    assert result.exit_code == 5, result.stderr
+    assert "not a zip" in result.stderr and "text/html" in result.stderr
+    assert not scene.archive.exists() and len(bad_copies(scene)) == 1
+
+
+def test_a_readable_zip_labelled_text_html_is_still_suspect(tmp_path: Path) -> None:
+    from hyperkvasir_cli.verify import zip_problem
+
+    path = tmp_path / FILE
+    path.write_bytes(zip_bytes(4096))
+    assert zip_problem(path) is None
+    assert zip_problem(path, "application/zip") is None
+    labelled = zip_problem(path, "text/html; charset=utf-8")
+    assert labelled is not None and "text/html" in labelled
+    path.write_bytes(zip_bytes(4096)[:2048])
+    truncated = zip_problem(path)
+    assert truncated is not None and "not a readable zip" in truncated
+
+
+def test_a_truncated_zip_copied_in_by_hand_is_set_aside_and_fetched(
+    scene: Scene, config_path: Path
+) -> None:
+    scene.describe(pin_size=False, pin_sha=False)
+    scene.archive.parent.mkdir(parents=True)
+    scene.archive.write_bytes(scene.content[: SIZE // 2])
+    result = scene.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["action"] == "downloaded"
+    assert scene.has(scene.content)
+    (kept,) = bad_copies(scene)
+    assert (scene.data_dir / "archives" / kept).stat().st_size == SIZE // 2
+    assert "not a zip" in result.stderr
+    record = record_of(config_path)
+    assert record is not None and record["size"] == SIZE
+
+
+# An archive found damaged by `checksum` is fetched again by a plain download or sync ----
+
+
+@pytest.mark.parametrize("command", ["download", "sync"])
+@pytest.mark.parametrize("pinned", [True, False], ids=["manifest-sha256", "recorded-sha256"])
+def test_an_archive_that_fails_checksum_is_fetched_again_without_force(
+    scene: Scene, config_path: Path, command: str, pinned: bool
+) -> None:
+    from tests.checksum_homes import flip_byte
+
+    if not pinned:
+        scene.describe(pin_size=False, pin_sha=False)
+    assert scene.download().exit_code == 0
+    flip_byte(scene.archive, SIZE // 2)
+    checked = run_cli("checksum", PART, "--manifest", str(scene.manifest))
+    assert checked.exit_code == 5, checked.stderr
+    assert f"`hyperkvasir download {PART} --force`" in checked.stderr
+    record = record_of(config_path)
+    assert record is not None and "verified_at" not in record and record["sha256"]
+    assert scene.state() == "downloaded"
+    extra = ["--no-extract"] if command == "sync" else []
+    fixed = run_cli(command, PART, "--manifest", str(scene.manifest), *extra)
+    assert fixed.exit_code == 0, fixed.stderr
+    assert "nothing to do" not in fixed.stderr
+    assert scene.has(scene.content)
+    assert len(bad_copies(scene)) == 1  # the damaged copy, kept aside
+    assert run_cli("checksum", PART, "--manifest", str(scene.manifest)).exit_code == 0
+    assert scene.state() == "verified"
+
+
+# Exit 7 and bytes_fetched ------------------------------------------------------------------
+
+
+def test_not_enough_disk_for_a_size_learned_from_the_server_leaves_nothing(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyperkvasir_cli import diskspace
+
+    scene.describe(pin_size=False, pin_sha=False)
+    monkeypatch.setattr(diskspace, "free_bytes", lambda directory: SIZE)  # < SIZE + margin
+    result = scene.download()
+    assert result.exit_code == 7, result.stderr
+    assert "disk space" in result.stderr
+    assert leftovers(scene.data_dir) == []  # no empty .part, no .part.json
+
+
+def test_not_enough_disk_keeps_a_partial_that_holds_bytes(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyperkvasir_cli import diskspace
+
+    scene.describe(pin_size=False, pin_sha=False)
+    scene.retries(0)
+    scene.drop_once_at(SIZE // 2)
+    assert scene.download("-n", "1").exit_code == 4
+    monkeypatch.setattr(diskspace, "free_bytes", lambda directory: SIZE // 4)
+    result = scene.download("-n", "1")
+    assert result.exit_code == 7, result.stderr
+    assert leftovers(scene.data_dir) == [f"{FILE}.part", f"{FILE}.part.json"]
+    assert (scene.data_dir / "archives" / f"{FILE}.part").stat().st_size == SIZE // 2
+
+
+def test_bytes_fetched_counts_a_bad_copy_set_aside_on_the_way(scene: Scene) -> None:
+    lab = scene.server.url("lab/")
+    scene.server.put("lab/" + FILE, random_bytes(SIZE, seed=5))  # same size, other bytes
+    result = scene.download("--mirror", lab, "--json")
+    assert result.exit_code == 0, result.stderr
+    (outcome,) = result.json()["parts"]
+    assert outcome["url"] == scene.server.url(FILE)
+    assert (outcome["bytes_fetched"], outcome["restarts"]) == (2 * SIZE, 1)
+    assert outcome["bytes_fetched"] == sum(r.body_bytes for r in scene.server.log)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.cli.runtime import Runtime
-from hyperkvasir_cli.errors import IntegrityError
+from hyperkvasir_cli.errors import ArchiveError, IntegrityError
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.manifest import Part
@@ -43,9 +43,13 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
     such as a file copied there by hand, is checked as `download` checks a file it finds
     at the final name: its size against the manifest (or the record) first, which costs
     nothing, then its sha256 against the manifest's, else the recorded one; when neither
-    exists, the sha256 seen now is recorded as the first-seen value, with a note. A match
-    is recorded as `download` records it. A mismatch raises :class:`IntegrityError`
-    (exit 5) and, as `checksum` does, leaves the file where it is, unused and unrecorded.
+    exists, the sha256 seen now is recorded as the first-seen value, with a note. Unless
+    the manifest pins the sha256, a zip must also be a readable zip (its central directory
+    is read): a recorded sha256 vouches only for what was first seen, which may have been
+    an HTML page or a truncated file. A match is recorded as `download` records it. A
+    mismatch raises :class:`IntegrityError` (exit 5), a file that is no readable zip
+    :class:`ArchiveError` (exit 6, as a truncated zip does); either way, as `checksum`
+    does, the file is left where it is, unused and unrecorded.
 
     The caller holds the data folder's lock.
     """
@@ -68,6 +72,19 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
     result, reason = integrity.judge_archive(expected, FileDigest(size, {"sha256": digest}))
     if result == "failed":
         raise _mismatch(part, path, reason)
+    if part.archive_kind == "zip" and part.sha256 is None:
+        from hyperkvasir_cli.verify import zip_problem
+
+        problem = zip_problem(path)
+        if problem is not None:
+            # Corrupt rather than another file (exit 6, as for a truncated zip): there is
+            # nothing published to compare it with, and it is not recorded.
+            raise ArchiveError(
+                f"{part.name}: {path} is not a zip archive that can be read, so it is not "
+                f"used: {problem}",
+                hint=_LEFT_UNUSED
+                + f"fetch it again with `hyperkvasir download {part.name} --force`",
+            )
     if expected.sha256 is None:
         rt.console.info(
             f"{part.name}: the manifest publishes no sha256 for {part.file}; recorded sha256 "
@@ -86,12 +103,14 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
     rt.reload_config()
 
 
+_LEFT_UNUSED = "the file was left where it is and not used; put the right file there, or "
+
+
 def _mismatch(part: Part, path: Path, reason: str) -> IntegrityError:
     from hyperkvasir_cli.verify import looks_like_html
 
     html = "; it is an HTML page, not a zip" if looks_like_html(path) else ""
     return IntegrityError(
         f"{part.name}: {path} is not the part's archive: {reason}{html}",
-        hint="the file was left where it is and not used; put the right file there, or "
-        f"fetch it again with `hyperkvasir download {part.name} --force`",
+        hint=_LEFT_UNUSED + f"fetch it again with `hyperkvasir download {part.name} --force`",
     )

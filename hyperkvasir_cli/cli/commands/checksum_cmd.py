@@ -160,7 +160,7 @@ def checksum(
     # --algorithm with PARTs: a digest to print besides the sha256 check.
     digest = algorithm.value if algorithm is not None and check is None else None
     _show(rt, report, output_format, chosen, json_output, digest)
-    _record_verified(rt, report)
+    _record_results(rt, report)
     error = failure_error(report)
     if error is not None:
         raise error
@@ -329,13 +329,25 @@ def _warn_unverified(rt: Runtime, report: CheckReport) -> None:
     )
 
 
-def _record_verified(rt: Runtime, report: CheckReport) -> None:
-    """Record when each archive was verified; a held lock only costs the record."""
+def _record_results(rt: Runtime, report: CheckReport) -> None:
+    """Record when each archive was verified, and withdraw the record of verification of
+    each archive found damaged (``report.damaged``), so that a plain `download` or `sync`
+    checks it again, sets it aside and fetches the part anew instead of skipping it.
+
+    The lock is taken briefly, after the check; a held lock only costs the record (a
+    warning says so). A record verified again meanwhile (by another run) is left alone.
+    """
     from hyperkvasir_cli.integrity import verification_fields
 
     moment = rt.console.clock.now()
     pending = [item for item in report.items if verification_fields(item, None, moment)]
-    if not pending:
+    seen = rt.config_file.parts
+    damaged = [
+        name
+        for name in dict.fromkeys(report.damaged)
+        if name in seen and seen[name].verified_at is not None
+    ]
+    if not pending and not damaged:
         return
     try:
         with rt.locked():
@@ -344,7 +356,22 @@ def _record_verified(rt: Runtime, report: CheckReport) -> None:
                 fields = verification_fields(item, records.get(item.part or ""), moment)
                 if item.part and fields:
                     rt.store.update_part(item.part, **fields)
-    except LockedError as exc:
-        rt.console.warn(f"the verification was not recorded: {exc.message}")
-    except (ConfigError, OSError) as exc:
-        rt.console.warn(f"the verification was not recorded in {rt.config_path}: {exc}")
+            for name in damaged:
+                record = records.get(name)
+                if record is not None and record.verified_at == seen[name].verified_at:
+                    rt.store.forget_part_fields(name, "verified_at")
+                    rt.console.info(
+                        f"{name}: the archive is no longer recorded as verified; "
+                        f"`hyperkvasir download {name}` (or `sync`) checks it again, sets it "
+                        "aside and fetches it anew"
+                    )
+    except (LockedError, ConfigError, OSError) as exc:
+        where = "" if isinstance(exc, LockedError) else f" in {rt.config_path}"
+        why = exc.message if isinstance(exc, LockedError) else str(exc)
+        rt.console.warn(f"the results were not recorded{where}: {why}")
+        if damaged:
+            names = " ".join(damaged)
+            rt.console.warn(
+                f"{names} stay recorded as verified, so a plain `hyperkvasir download` "
+                f"skips them: fetch them again with `hyperkvasir download {names} --force`"
+            )
