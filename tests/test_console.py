@@ -229,3 +229,19 @@ def test_a_table_into_a_closed_pipe_is_a_broken_pipe_not_rich_exiting_1(
     table.add_row("labeled-images")
     with pytest.raises(BrokenPipeError):
         Console(stderr_is_tty=False).render(table)
+
+
+def test_a_log_line_says_100_percent_only_when_every_byte_is_done(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    progress = Console(stderr_is_tty=False, clock=clock).progress()
+    progress.start("file.zip", 100_000)
+    clock.elapsed += 6
+    progress.advance(99_960)  # 99.96%: logged as 99.9%, not 100.0%
+    clock.elapsed += 6
+    progress.advance(40)
+    progress.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("100.0%" in line for line in lines) == 1 and "100.0%" in lines[-1]
+    assert any("99.9%" in line for line in lines)

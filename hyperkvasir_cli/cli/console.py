@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import sys
 import traceback
 from typing import Any, Literal, TextIO
@@ -186,7 +187,9 @@ class PlainProgress:
         rate = (self._done - self._started_done) / elapsed
         parts = [_amount(self._done, self._unit)]
         if self._total:
-            parts[0] = f"{100 * self._done / self._total:.1f}% {parts[0]} of "
+            # Rounded down: 100.0% only when every byte is done, never for 99.96%.
+            percent = math.floor(1000 * self._done / self._total) / 10
+            parts[0] = f"{percent:.1f}% {parts[0]} of "
             parts[0] += _amount(self._total, self._unit)
             if rate > 0:
                 parts.append(f"ETA {format_duration((self._total - self._done) / rate)}")
