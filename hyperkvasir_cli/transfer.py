@@ -115,6 +115,10 @@ def open_range(
         raise UrlFailed(kind, describe_http_error(exc)) from exc
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise Transient(describe_http_error(exc)) from exc
+    except (httpx.TooManyRedirects, httpx.UnsupportedProtocol) as exc:
+        # A redirect loop (a login page, an http/https mix-up) or a redirect to ftp://:
+        # this URL will not serve the file; the next one may.
+        raise UrlFailed("gone", f"redirected nowhere usable: {describe_http_error(exc)}") from exc
     answer = _answer(response)
     judgement = judge_response(segment.offset, expected_total, known, answer)
     verdict = judgement.verdict

@@ -692,3 +692,18 @@ def test_bytes_fetched_counts_a_bad_copy_set_aside_on_the_way(scene: Scene) -> N
     assert outcome["url"] == scene.server.url(FILE)
     assert (outcome["bytes_fetched"], outcome["restarts"]) == (2 * SIZE, 1)
     assert outcome["bytes_fetched"] == sum(r.body_bytes for r in scene.server.log)
+
+
+@pytest.mark.parametrize("where", ["itself", "ftp"])
+def test_a_url_that_redirects_nowhere_usable_is_passed_over(scene: Scene, where: str) -> None:
+    """A login page's redirect loop or a redirect to ftp:// is that URL failing, not a bug."""
+    server = scene.server
+    looping = server.url("loop/" + FILE)
+    target = looping if where == "itself" else "ftp://127.0.0.1/" + FILE
+    server.fault("loop/" + FILE).statuses = [(302, {"Location": target})] * 40
+    scene.describe([looping, server.url(FILE)])
+    result = scene.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parts"][0]["url"] == server.url(FILE)
+    assert "redirected nowhere usable" in result.stderr and "bug" not in result.stderr
+    assert scene.has(scene.content)
