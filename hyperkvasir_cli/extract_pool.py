@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import hyperkvasir_cli
-from hyperkvasir_cli.errors import HyperkvasirError
+from hyperkvasir_cli.errors import ExitCode, HyperkvasirError
 from hyperkvasir_cli.extract_plan import BatchQueue, MemberTask
 from hyperkvasir_cli.extract_worker import BatchOutcome, extract_batch
 from hyperkvasir_cli.zipstream import CHUNK_SIZE
@@ -40,6 +40,24 @@ ALLOCATOR_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(4 * CHUNK_SIZE),
     "MALLOC_TRIM_THRESHOLD_": str(8 * CHUNK_SIZE),
 }
+
+
+class WorkerKilled(HyperkvasirError):
+    """A worker was killed by a signal from outside; what was extracted is kept (exit 130)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, signal_number: int) -> None:
+        try:
+            name = signal.Signals(signal_number).name
+        except ValueError:
+            name = f"signal {signal_number}"
+        super().__init__(
+            f"an extraction worker was killed by {name}; every file extracted so far is "
+            "complete and kept",
+            hint="if the system ran out of memory, use fewer --jobs; run the command again to "
+            "continue where it stopped",
+        )
 
 
 class WorkerFailed(RuntimeError):
@@ -83,6 +101,8 @@ class _Worker:
             kind, payload = self.results.recv()
         except (EOFError, OSError):
             code = self.process.wait()
+            if code < 0:  # killed from outside: the OOM killer, an administrator, a limit
+                raise WorkerKilled(-code) from None
             raise WorkerFailed(f"an extraction worker exited unexpectedly (code {code})") from None
         if kind == "error":
             raise payload

@@ -28,7 +28,7 @@ from hyperkvasir_cli.extract_plan import (
     choose_action,
     cut_batches,
 )
-from hyperkvasir_cli.extract_pool import ALLOCATOR_ENV, WorkerPool
+from hyperkvasir_cli.extract_pool import ALLOCATOR_ENV, WorkerKilled, WorkerPool
 from hyperkvasir_cli.extract_worker import StopRequested, extract_batch
 from hyperkvasir_cli.progress import SilentProgress
 from hyperkvasir_cli.selection import Selection
@@ -338,3 +338,16 @@ def test_workers_keep_their_buffers_unless_the_user_tunes_the_allocator(
     environ = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
     assert environ["MALLOC_MMAP_THRESHOLD_"] == ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"]
     assert environ["MALLOC_TRIM_THRESHOLD_"] == "12345"
+
+
+def test_a_worker_killed_from_outside_is_reported_as_such_not_as_a_bug(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "a.zip", {"x/a.jpg": b"a"})
+    with WorkerPool(archive, tmp_path, 1) as pool:
+        worker = pool._workers[0]
+        worker.process.kill()  # as the OOM killer would
+        with pytest.raises(WorkerKilled) as killed:
+            worker.receive()
+    assert killed.value.exit_code == 130
+    assert "killed by SIGKILL" in killed.value.message and "fewer --jobs" in (
+        killed.value.hint or ""
+    )
