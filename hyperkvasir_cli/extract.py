@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hyperkvasir_cli.diskspace import ensure_free_space
+from hyperkvasir_cli.diskspace import allocated, allocation_unit, ensure_free_space
 from hyperkvasir_cli.errors import ArchiveError, UsageError
 from hyperkvasir_cli.extract_marker import (
     ExtractMarker,
@@ -310,7 +310,12 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     verify = options.verify or archive_changed(previous, options.archive_sha256)
     survey = survey_folders(target, file_folders(chosen))
     plan = plan_extraction(chosen, survey.sizes, verify=verify, force=options.force)
-    ensure_free_space(target, plan.bytes_to_write, f"{len(plan.tasks)} members of {archive.name}")
+    # Files take whole blocks and new folders one each: 100,000 small images need far more
+    # than their bytes, and a check on bytes alone would let the disk fill half way.
+    unit = allocation_unit(target)
+    writes = [t.member.file_size for t in plan.tasks if not t.check_first]
+    needed = allocated(writes, unit) + unit * len(folders_of(chosen)) if writes else 0
+    ensure_free_space(target, needed, f"{len(plan.tasks)} members of {archive.name}")
     prepare_folders(target, folders_of(chosen), survey.stale)
     return PreparedRun(plan, marker_file, previous, len(survey.stale))
 

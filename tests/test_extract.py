@@ -412,8 +412,16 @@ def test_not_enough_space_for_the_declared_sizes_exits_7_before_writing(ws: Work
     )
     result = ws.extract("odd", "--to", str(ws.out))
     assert result.exit_code == 7
-    assert "not enough disk space" in result.stderr and str(2**50 + 1) in result.stderr
+    assert "not enough disk space" in result.stderr and "1024.0 TiB" in result.stderr
     assert not ws.out.exists()
+
+
+def test_the_space_check_counts_whole_blocks_not_bytes() -> None:
+    """16,102 images of 700 B need 63 MiB of 4 KiB blocks, not 11 MiB."""
+    from hyperkvasir_cli.diskspace import allocated
+
+    assert allocated([700] * 16_102, 4096) == 16_102 * 4096
+    assert allocated([0, 1, 4096, 4097], 4096) == 0 + 4096 + 4096 + 8192
 
 
 # --- ZIP64 and other methods ------------------------------------------------------------
