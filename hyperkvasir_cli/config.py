@@ -8,13 +8,15 @@ the key and the problem, and is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import filelock
 import platformdirs
 import yaml
 from pydantic import (
@@ -195,6 +197,9 @@ def settings_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+CONFIG_LOCK_TIMEOUT = 60.0
+
+
 class ConfigStore:
     """Reads and atomically rewrites one config file. Missing file = empty config."""
 
@@ -241,36 +246,59 @@ class ConfigStore:
         text += yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
         atomic_write_text(self.path, text)
 
+    @contextlib.contextmanager
+    def updating(self) -> Iterator[None]:
+        """Hold the config file's own lock around a read-modify-write. The data folder's
+        lock does not cover it: two runs on two data folders may share one config file,
+        and without this the second write would drop the first run's record."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path.with_name(f".{self.path.name}.lock")))
+        try:
+            lock.acquire(timeout=CONFIG_LOCK_TIMEOUT)
+        except filelock.Timeout:
+            raise ConfigError(
+                f"config file {self.path} stayed locked by another run for "
+                f"{CONFIG_LOCK_TIMEOUT:g} s",
+                hint="another hyperkvasir is writing it; run the command again",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     def update_part(self, name: str, **fields: Any) -> PartRecord:
         """Merge ``fields`` into the part's record (re-reading the file first) and save."""
-        config = self.read()
-        record = config.parts.get(name, PartRecord())
-        merged = PartRecord.model_validate({**record.model_dump(), **fields})
-        config.parts[name] = merged
-        self.write(config)
+        with self.updating():
+            config = self.read()
+            record = config.parts.get(name, PartRecord())
+            merged = PartRecord.model_validate({**record.model_dump(), **fields})
+            config.parts[name] = merged
+            self.write(config)
         return merged
 
     def forget_part_fields(self, name: str, *fields: str) -> None:
-        config = self.read()
-        record = config.parts.get(name)
-        if record is None:
-            return
-        data = record.model_dump()
-        for field in fields:
-            data[field] = None
-        config.parts[name] = PartRecord.model_validate(data)
-        self.write(config)
+        with self.updating():
+            config = self.read()
+            record = config.parts.get(name)
+            if record is None:
+                return
+            data = record.model_dump()
+            for field in fields:
+                data[field] = None
+            config.parts[name] = PartRecord.model_validate(data)
+            self.write(config)
 
     def unset_setting(self, key: str) -> bool:
         """Remove one setting from the file, so that its default applies again; False when
         the file did not set it."""
         if key not in SETTING_KEYS:
             raise _unknown_setting(key)
-        config = self.read()
-        if key not in config.settings:
-            return False
-        del config.settings[key]
-        self.write(config)
+        with self.updating():
+            config = self.read()
+            if key not in config.settings:
+                return False
+            del config.settings[key]
+            self.write(config)
         return True
 
     def set_setting(self, key: str, value: str) -> Any:
@@ -293,8 +321,10 @@ class ConfigStore:
             if key == "ca_bundle":
                 check_ca_bundle(stored, "config set ca_bundle", UsageError)
             stored = str(stored)
-        config.settings[key] = stored
-        self.write(config)
+        with self.updating():  # re-read: keep what other runs recorded meanwhile
+            config = self.read()
+            config.settings[key] = stored
+            self.write(config)
         return stored
 
 

@@ -263,3 +263,25 @@ def test_values_typed_on_the_command_line_are_usage_errors(config_path: Path) ->
     assert missing.exit_code == 2 and "is not a file" in missing.stderr
     option = run_cli("download", "official-splits", "--ca-bundle", "/no/such.pem", "--dry-run")
     assert option.exit_code == 2 and "option --ca-bundle" in option.stderr
+
+
+def test_two_runs_sharing_one_config_keep_both_records(tmp_path: Path) -> None:
+    """Two data folders, one config file: each run's records survive the other's writes."""
+    import threading
+
+    from hyperkvasir_cli.config import ConfigStore
+
+    path = tmp_path / "shared" / "config.yaml"
+
+    def record(prefix: str) -> None:
+        store = ConfigStore(path)  # each run has its own store, as two processes would
+        for index in range(15):
+            store.update_part(f"{prefix}{index}", size=index)
+
+    runs = [threading.Thread(target=record, args=(prefix,)) for prefix in ("a", "b")]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    parts = ConfigStore(path).read().parts
+    assert sorted(parts) == sorted(f"{p}{i}" for p in "ab" for i in range(15))
