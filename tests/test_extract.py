@@ -339,7 +339,12 @@ def test_unsafe_archives_exit_6_naming_the_member_and_write_nothing_anywhere(
     assert reason in error and "nothing was written" in error
     assert "hint:" in result.stderr and "Traceback" not in result.stderr
     # The lock, and the config recording the archive's first-seen sha256 (as download would).
-    lock_and_record = {"data/.hyperkvasir.lock", "home", "home/config.yaml"}
+    lock_and_record = {
+        "data/.hyperkvasir.lock",
+        "home",
+        "home/config.yaml",
+        "home/.config.yaml.lock",
+    }
     assert snapshot(tmp_path) - before <= lock_and_record
     assert not ws.out.exists()
 
