@@ -276,6 +276,32 @@ class ConfigStore:
             self.write(config)
         return merged
 
+    def record_verified(
+        self,
+        name: str,
+        archive: Path,
+        size: int,
+        sha256: str,
+        sha256_source: str,
+        moment: datetime,
+        *,
+        url: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> PartRecord:
+        """Record an archive found whole and right at ``moment``; a download also records
+        where it came from and the server's validators."""
+        fields: dict[str, Any] = {
+            "archive": str(archive),
+            "size": size,
+            "sha256": sha256,
+            "sha256_source": sha256_source,
+            "verified_at": moment,
+        }
+        if url is not None:
+            fields.update(url=url, etag=etag, last_modified=last_modified, downloaded_at=moment)
+        return self.update_part(name, **fields)
+
     def forget_part_fields(self, name: str, *fields: str) -> None:
         with self.updating():
             config = self.read()

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from hyperkvasir_cli.atomic import fsync_directory
-from hyperkvasir_cli.clock import Clock, iso_utc
+from hyperkvasir_cli.clock import Clock
 from hyperkvasir_cli.config import ConfigStore, PartRecord
 from hyperkvasir_cli.diskspace import ensure_free_space
 from hyperkvasir_cli.engine import EngineOptions, FetchResult, TransferEngine
@@ -256,8 +256,8 @@ class PartDownloader:
         if bad is not None:
             self.progress.note(f"{part.name}: {final} {what}: {bad.describe()}; fetching it again")
             return None
-        source = "manifest" if part.sha256 else "recorded"
-        self._record(part, final, size, digest, source, None, None, None)
+        source = part.sha256_source
+        self.store.record_verified(part.name, final, size, digest, source, self.clock.now())
         return DownloadOutcome(
             part.name,
             "checked",
@@ -406,22 +406,23 @@ class PartDownloader:
         os.replace(partial.data_path, final)
         fsync_directory(final.parent)
         partial.discard_sidecar()
-        source = "manifest" if part.sha256 else "recorded"
+        source = part.sha256_source
         if source == "recorded":
             self.progress.note(
                 f"{part.name}: the publisher gives no checksum; recorded sha256 {result.sha256}: "
                 "later checks prove only that the file has not changed since this download"
             )
         sidecar = result.sidecar
-        self._record(
-            part,
+        self.store.record_verified(
+            part.name,
             final,
             result.size,
             result.sha256,
             source,
-            url,
-            sidecar.etag,
-            sidecar.last_modified,
+            self.clock.now(),
+            url=url,
+            etag=sidecar.etag,
+            last_modified=sidecar.last_modified,
         )
         # What happened to the partial: continued, or given up for a fresh copy (the
         # server's file changed, or its URL served bad content).
@@ -445,29 +446,6 @@ class PartDownloader:
             result.connections_used,
             self.clock.monotonic() - started,
         )
-
-    def _record(
-        self,
-        part: Part,
-        final: Path,
-        size: int,
-        sha256: str,
-        source: str,
-        url: str | None,
-        etag: str | None,
-        last_modified: str | None,
-    ) -> None:
-        now = iso_utc(self.clock.now())
-        fields: dict[str, object] = {
-            "archive": str(final),
-            "size": size,
-            "sha256": sha256,
-            "sha256_source": source,
-            "verified_at": now,
-        }
-        if url is not None:
-            fields.update(url=url, etag=etag, last_modified=last_modified, downloaded_at=now)
-        self.store.update_part(part.name, **fields)
 
 
 def _discard_if_empty(partial: PartialFile) -> None:

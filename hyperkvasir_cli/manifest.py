@@ -97,6 +97,12 @@ class Part(BaseModel):
         assert self.kind is not None  # set by the validator
         return self.kind
 
+    @property
+    def sha256_source(self) -> Literal["manifest", "recorded"]:
+        """What a verified archive of this part is checked against: the published sha256,
+        else the value recorded when it was first seen."""
+        return "manifest" if self.sha256 else "recorded"
+
 
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -91,15 +91,7 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
             f"{digest} as first seen: later checks prove only that the file has not changed "
             "since now"
         )
-    # The fields `download` records when it adopts a file it found at the final name.
-    rt.store.update_part(
-        part.name,
-        archive=str(path),
-        size=size,
-        sha256=digest,
-        sha256_source="manifest" if part.sha256 else "recorded",
-        verified_at=rt.clock.now(),
-    )
+    rt.store.record_verified(part.name, path, size, digest, part.sha256_source, rt.clock.now())
     rt.reload_config()
 
 
