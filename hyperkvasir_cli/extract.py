@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +61,7 @@ from hyperkvasir_cli.zipsafety import (
     SafeMember,
     is_inside,
     length_refusals,
-    ordinary_path,
     refusal_error,
-    relative_path,
     reserved_problem,
     safe_members,
 )
@@ -277,6 +276,7 @@ class PreparedRun:
     marker_file: Path
     previous_marker: ExtractMarker | None
     stale_removed: int
+    members: list[SafeMember]  # every member, judged, with its path under the target
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,7 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     needed = allocated(writes, unit) + unit * len(folders_of(chosen)) if writes else 0
     ensure_free_space(target, needed, f"{len(plan.tasks)} members of {archive.name}")
     prepare_folders(target, folders_of(chosen), survey.stale)
-    return PreparedRun(plan, marker_file, previous, len(survey.stale))
+    return PreparedRun(plan, marker_file, previous, len(survey.stale), members)
 
 
 def run_batches(
@@ -403,7 +403,7 @@ def extract_archive(
             done = run_batches(archive, target, plan, progress or SilentProgress(), pool)
     superseded = 0
     if archive_changed(prepared.previous_marker, archive_sha256):
-        superseded = remove_superseded(target, index, root)
+        superseded = remove_superseded(target, prepared.members, root)
     marker = ExtractMarker.completed(
         archive.name, archive_sha256, plan.selected, plan.selected_bytes, selection
     )
@@ -429,15 +429,14 @@ def extract_archive(
     )
 
 
-def remove_superseded(target: Path, index: ZipIndex, root: str | None) -> int:
+def remove_superseded(target: Path, members: Sequence[SafeMember], root: str | None) -> int:
     """After a tree made from another archive has been brought up to this one: remove the
     files in the folders this archive occupies (its root, else its members' top folders)
     that are not members of it, the previous version's files that this one no longer has,
     so the tree is one version, not a mix. Returns how many were removed."""
     from hyperkvasir_cli.tree_check import scan_tree
 
-    paths = [ordinary_path(m.name) or relative_path(m.name) for m in index.members]
-    known = {path for path, member in zip(paths, index.members, strict=True) if not member.is_dir}
+    known = {member.path for member in members if not member.is_dir}
     roots = [root] if root else sorted({path.split("/", 1)[0] for path in known if "/" in path})
     removed = 0
     for path in scan_tree(target, roots).files:
