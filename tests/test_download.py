@@ -58,6 +58,12 @@ class Scene:
     def retries(self, count: int) -> None:
         self.monkeypatch.setenv("HYPERKVASIR_RETRIES", str(count))
 
+    def html_mirror(self, folder: str) -> str:
+        """A mirror base URL under ``folder/`` whose copy of the file is an HTML page."""
+        self.server.put(folder + FILE, self.content)
+        self.server.fault(folder + FILE).html_instead = True
+        return self.server.url(folder)
+
     def drop_once_at(self, offset: int) -> None:
         self.faults.drop_after, self.faults.drops_left = offset, 1
 
@@ -445,9 +451,7 @@ def test_a_mirror_of_the_wrong_size_is_passed_over_without_a_restart_message(
 ) -> None:
     # An unreachable first mirror leaves an empty partial; the HTML page of the second is
     # not "a changed file to start over from", just a URL that does not have the file.
-    page = scene.server.url("moved/")
-    scene.server.put("moved/" + FILE, scene.content)
-    scene.server.fault("moved/" + FILE).html_instead = True
+    page = scene.html_mirror("moved/")
     result = scene.download("--mirror", "http://127.0.0.1:9/", "--mirror", page, "--json")
     assert result.exit_code == 0, result.stderr
     assert scene.has(scene.content)
@@ -461,9 +465,7 @@ def test_a_mirror_of_the_wrong_size_does_not_cost_the_partial(scene: Scene) -> N
     scene.retries(0)
     scene.drop_once_at(SIZE // 2)
     assert scene.download("-n", "1").exit_code == 4
-    page = scene.server.url("moved/")
-    scene.server.put("moved/" + FILE, scene.content)
-    scene.server.fault("moved/" + FILE).html_instead = True
+    page = scene.html_mirror("moved/")
     result = scene.download("-n", "1", "--mirror", page, "--json")
     assert result.exit_code == 0, result.stderr
     assert scene.has(scene.content)
@@ -566,9 +568,7 @@ def test_without_published_values_an_html_mirror_is_passed_over_for_the_zip(
     scene: Scene, config_path: Path
 ) -> None:
     scene.describe(pin_size=False, pin_sha=False)
-    lab = scene.server.url("lab/")
-    scene.server.put("lab/" + FILE, scene.content)
-    scene.server.fault("lab/" + FILE).html_instead = True
+    lab = scene.html_mirror("lab/")
     result = scene.download("--mirror", lab, "--json")
     assert result.exit_code == 0, result.stderr
     (outcome,) = result.json()["parts"]
