@@ -314,9 +314,10 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     # than their bytes, and a check on bytes alone would let the disk fill half way.
     unit = allocation_unit(target)
     writes = [t.member.file_size for t in plan.tasks if not t.check_first]
-    needed = allocated(writes, unit) + unit * len(folders_of(chosen)) if writes else 0
+    folders = folders_of(chosen)
+    needed = allocated(writes, unit) + unit * len(folders) if writes else 0
     ensure_free_space(target, needed, f"{len(plan.tasks)} members of {archive.name}")
-    prepare_folders(target, folders_of(chosen), survey.stale)
+    prepare_folders(target, folders, survey.stale)
     return PreparedRun(plan, marker_file, previous, len(survey.stale), members)
 
 
