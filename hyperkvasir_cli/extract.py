@@ -313,7 +313,7 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     # Files take whole blocks and new folders one each: 100,000 small images need far more
     # than their bytes, and a check on bytes alone would let the disk fill half way.
     unit = allocation_unit(target)
-    writes = [t.member.file_size for t in plan.tasks if not t.check_first]
+    writes = plan.sizes_to_write
     folders = folders_of(chosen)
     needed = allocated(writes, unit) + unit * len(folders) if writes else 0
     ensure_free_space(target, needed, f"{len(plan.tasks)} members of {archive.name}")

@@ -49,11 +49,15 @@ class Plan:
     selected: int
     selected_bytes: int
     skipped: int
-    bytes_to_write: int
 
     @property
     def bytes_to_process(self) -> int:
         return sum(task.member.file_size for task in self.tasks)
+
+    @property
+    def sizes_to_write(self) -> list[int]:
+        """The sizes of the files this run will surely write (not those it compares first)."""
+        return [task.member.file_size for task in self.tasks if not task.check_first]
 
 
 def choose_action(
@@ -95,7 +99,7 @@ def plan_extraction(
 ) -> Plan:
     """Decide each selected file's fate from the sizes of the files already in place."""
     tasks = []
-    skipped = to_write = total = 0
+    skipped = total = 0
     files = sorted((m for m in selected if not m.is_dir), key=lambda m: m.member.header_offset)
     for safe in files:
         size = safe.member.file_size
@@ -105,9 +109,7 @@ def plan_extraction(
             skipped += 1
             continue
         tasks.append(MemberTask(safe.path, safe.member, check_first=action is Action.CHECK))
-        if action is Action.EXTRACT:
-            to_write += size
-    return Plan(tasks, len(files), total, skipped, to_write)
+    return Plan(tasks, len(files), total, skipped)
 
 
 def worth_workers(jobs: int, size: int, members: int) -> bool:
