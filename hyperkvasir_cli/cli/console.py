@@ -64,10 +64,7 @@ class Console:
     def stderr_is_tty(self) -> bool:
         if self._stderr_is_tty is not None:
             return self._stderr_is_tty
-        try:
-            return self.stderr.isatty()
-        except (AttributeError, ValueError):
-            return False
+        return _is_terminal(self.stderr)
 
     # results (stdout)
     def out(self, text: str = "") -> None:
