@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from hyperkvasir_cli.classes import LABELED_CLASSES
+from hyperkvasir_cli.core.classes import LABELED_CLASSES
 from tests.zips import LICENSE_TEXT, ORGAN_LABEL, stable_uuid
 
 CHUNK = 1 << 20

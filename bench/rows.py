@@ -53,7 +53,7 @@ print(digest.hexdigest())
 IN_PROCESS_HASHING = """\
 import hashlib, statistics, sys, time
 from pathlib import Path
-from hyperkvasir_cli.hashing import hash_file
+from hyperkvasir_cli.core.hashing import hash_file
 path = Path(sys.argv[1])
 def bare():
     digest = hashlib.sha256()

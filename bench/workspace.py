@@ -23,7 +23,7 @@ import yaml
 from bench import data
 from bench.measure import Run, run_command
 from bench.nginx import Nginx, rate_bytes
-from hyperkvasir_cli.manifest import load_manifest
+from hyperkvasir_cli.core.manifest import load_manifest
 
 PACKAGE_OF = {
     "aria2c": "aria2",

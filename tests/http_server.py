@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from hyperkvasir_cli.content_range import parse_range_header
+from hyperkvasir_cli.transfer.content_range import parse_range_header
 
 
 @dataclass

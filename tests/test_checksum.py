@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperkvasir_cli.config import ConfigStore, PartRecord
-from hyperkvasir_cli.extract_marker import ExtractMarker, marker_path, write_marker
-from hyperkvasir_cli.hashing import FileDigest
-from hyperkvasir_cli.integrity import (
+from hyperkvasir_cli.archive.marker import ExtractMarker, marker_path, write_marker
+from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.check.integrity import (
     ArchiveExpectation,
     CheckItem,
     CheckReport,
@@ -24,13 +23,14 @@ from hyperkvasir_cli.integrity import (
     failure_error,
     judge_archive,
 )
-from hyperkvasir_cli.lock import data_lock
-from hyperkvasir_cli.manifest import Part
-from hyperkvasir_cli.part_check import tree_decision
-from hyperkvasir_cli.progress import SilentProgress
-from hyperkvasir_cli.selection import Selection
-from hyperkvasir_cli.tree_check import plan_tree
-from hyperkvasir_cli.worker_threads import SharedProgress
+from hyperkvasir_cli.check.parts import tree_decision
+from hyperkvasir_cli.check.tree import plan_tree
+from hyperkvasir_cli.core.config import ConfigStore, PartRecord
+from hyperkvasir_cli.core.hashing import FileDigest
+from hyperkvasir_cli.core.lock import data_lock
+from hyperkvasir_cli.core.manifest import Part
+from hyperkvasir_cli.core.progress import SilentProgress
+from hyperkvasir_cli.core.worker_threads import SharedProgress
 from tests.checksum_homes import (
     LABELED_ZIP,
     Home,
@@ -945,10 +945,11 @@ def test_quick_reads_no_central_directory(
 def test_a_published_archive_that_reads_as_a_zip_is_not_opened_by_a_plain_check(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hyperkvasir_cli import part_check
 
     def no_reading(*args: object, **kwargs: object) -> object:
         raise AssertionError("the central directory of a pinned archive was read")
+
+    from hyperkvasir_cli.check import parts as part_check
 
     monkeypatch.setattr(part_check, "read_members", no_reading)
     assert home.checksum().exit_code == 0

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyperkvasir_cli.checkfile import escape_path, parse_check_file, parse_sum_line, sum_line
+from hyperkvasir_cli.check.checkfile import escape_path, parse_check_file, parse_sum_line, sum_line
 from tests.checksum_homes import LABELED_ZIP, Home, flip_byte, make_home
 from tests.cli import run_cli
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperkvasir_cli.config import ConfigStore, resolve_settings
-from hyperkvasir_cli.errors import ConfigError
-from hyperkvasir_cli.manifest import load_manifest
+from hyperkvasir_cli.core.config import ConfigStore, resolve_settings
+from hyperkvasir_cli.core.errors import ConfigError
+from hyperkvasir_cli.core.manifest import load_manifest
 from tests.cli import run_cli
 
 
@@ -79,7 +79,7 @@ def test_manifest_from_environment_replaces_bundled(
 
 
 def test_unknown_part_is_a_usage_error_naming_the_valid_ones() -> None:
-    from hyperkvasir_cli.errors import ExitCode, UsageError
+    from hyperkvasir_cli.core.errors import ExitCode, UsageError
 
     with pytest.raises(UsageError) as info:
         load_manifest().part("labelled")
@@ -233,8 +233,8 @@ def test_relative_paths_mean_the_same_from_any_folder(
 def test_a_run_that_waits_for_the_lock_says_for_whom_and_then_why_it_gave_up(
     tmp_path: Path,
 ) -> None:
-    from hyperkvasir_cli.errors import LockedError
-    from hyperkvasir_cli.lock import data_lock
+    from hyperkvasir_cli.core.errors import LockedError
+    from hyperkvasir_cli.core.lock import data_lock
 
     lock = tmp_path / ".hyperkvasir.lock"
     heard: list[str] = []
@@ -270,7 +270,7 @@ def test_two_runs_sharing_one_config_keep_both_records(tmp_path: Path) -> None:
     """Two data folders, one config file: each run's records survive the other's writes."""
     import threading
 
-    from hyperkvasir_cli.config import ConfigStore
+    from hyperkvasir_cli.core.config import ConfigStore
 
     path = tmp_path / "shared" / "config.yaml"
 

@@ -11,9 +11,9 @@ import typer
 
 from hyperkvasir_cli.cli.console import Console, PlainProgress
 from hyperkvasir_cli.cli.runtime import run_guarded
-from hyperkvasir_cli.errors import IntegrityError
-from hyperkvasir_cli.progress import SilentProgress
-from hyperkvasir_cli.worker_threads import SharedProgress
+from hyperkvasir_cli.core.errors import IntegrityError
+from hyperkvasir_cli.core.progress import SilentProgress
+from hyperkvasir_cli.core.worker_threads import SharedProgress
 from tests.cli import run_cli
 from tests.conftest import FakeClock
 

@@ -9,8 +9,11 @@ import struct
 import pytest
 from PIL import Image
 
-from hyperkvasir_cli.classes import CLASS_ALIASES, LABELED_CLASSES
-from hyperkvasir_cli.dataset import (
+from hyperkvasir_cli.core.classes import CLASS_ALIASES, LABELED_CLASSES
+from hyperkvasir_cli.core.errors import ExitCode, UsageError
+from hyperkvasir_cli.core.manifest import load_manifest
+from hyperkvasir_cli.dataset.imagesize import read_image_size
+from hyperkvasir_cli.dataset.paths import (
     classify_labeled,
     classify_video,
     is_data_file,
@@ -21,10 +24,7 @@ from hyperkvasir_cli.dataset import (
     published_file_count,
     resolve_class,
 )
-from hyperkvasir_cli.errors import ExitCode, UsageError
-from hyperkvasir_cli.imagesize import read_image_size
-from hyperkvasir_cli.manifest import load_manifest
-from hyperkvasir_cli.videoinfo import parse_video_header, read_video_info
+from hyperkvasir_cli.dataset.videoinfo import parse_video_header, read_video_info
 from tests.zips import avi_bytes, jpeg_bytes
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperkvasir_cli.lock import data_lock
+from hyperkvasir_cli.core.lock import data_lock
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import (
@@ -591,7 +591,7 @@ def test_a_body_labelled_text_html_is_not_taken_for_the_zip(scene: Scene) -> Non
 
 
 def test_a_readable_zip_labelled_text_html_is_still_suspect(tmp_path: Path) -> None:
-    from hyperkvasir_cli.verify import zip_problem
+    from hyperkvasir_cli.check.verify import zip_problem
 
     path = tmp_path / FILE
     path.write_bytes(zip_bytes(4096))
@@ -657,7 +657,7 @@ def test_an_archive_that_fails_checksum_is_fetched_again_without_force(
 def test_not_enough_disk_for_a_size_learned_from_the_server_leaves_nothing(
     scene: Scene, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hyperkvasir_cli import diskspace
+    from hyperkvasir_cli.core import diskspace
 
     scene.describe(pin_size=False, pin_sha=False)
     monkeypatch.setattr(diskspace, "free_bytes", lambda directory: SIZE)  # < SIZE + margin
@@ -670,7 +670,7 @@ def test_not_enough_disk_for_a_size_learned_from_the_server_leaves_nothing(
 def test_not_enough_disk_keeps_a_partial_that_holds_bytes(
     scene: Scene, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hyperkvasir_cli import diskspace
+    from hyperkvasir_cli.core import diskspace
 
     scene.describe(pin_size=False, pin_sha=False)
     scene.retries(0)

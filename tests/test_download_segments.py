@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hyperkvasir_cli.cli.console import Console, PlainProgress
-from hyperkvasir_cli.progress import ProgressReporter
+from hyperkvasir_cli.core.progress import ProgressReporter
 from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest

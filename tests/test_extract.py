@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperkvasir_cli.classes import LABELED_CLASSES
-from hyperkvasir_cli.config import ConfigStore
-from hyperkvasir_cli.extract import OwnFiles, own_placement
-from hyperkvasir_cli.extract_worker import write_error
-from hyperkvasir_cli.lock import data_lock
-from hyperkvasir_cli.selection import Selection
-from hyperkvasir_cli.zipsafety import Placement
+from hyperkvasir_cli.archive.extract import OwnFiles, own_placement
+from hyperkvasir_cli.archive.safety import Placement
+from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.archive.worker import write_error
+from hyperkvasir_cli.core.classes import LABELED_CLASSES
+from hyperkvasir_cli.core.config import ConfigStore
+from hyperkvasir_cli.core.lock import data_lock
 from tests.cli import Result, run_cli
 from tests.hostile_zips import RawMember, deflated, raw_zip
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
@@ -423,7 +423,7 @@ def test_not_enough_space_for_the_declared_sizes_exits_7_before_writing(ws: Work
 
 def test_the_space_check_counts_whole_blocks_not_bytes() -> None:
     """16,102 images of 700 B need 63 MiB of 4 KiB blocks, not 11 MiB."""
-    from hyperkvasir_cli.diskspace import allocated
+    from hyperkvasir_cli.core.diskspace import allocated
 
     assert allocated([700] * 16_102, 4096) == 16_102 * 4096
     assert allocated([0, 1, 4096, 4097], 4096) == 0 + 4096 + 4096 + 8192
@@ -752,7 +752,7 @@ def test_a_recorded_verified_archive_is_not_hashed_again(
 ) -> None:
     built = ws.labeled(per_class=1)
     assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0  # hashed, recorded
-    from hyperkvasir_cli import hashing
+    from hyperkvasir_cli.core import hashing
 
     def no_hashing(*args: object, **kwargs: object) -> object:
         raise AssertionError("a verified archive was hashed again")

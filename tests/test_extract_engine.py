@@ -17,10 +17,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyperkvasir_cli.errors import ArchiveError
-from hyperkvasir_cli.extract import extract_archive
-from hyperkvasir_cli.extract_marker import ExtractMarker
-from hyperkvasir_cli.extract_plan import (
+from hyperkvasir_cli.archive.extract import extract_archive
+from hyperkvasir_cli.archive.index import ZipMember, read_members
+from hyperkvasir_cli.archive.marker import ExtractMarker
+from hyperkvasir_cli.archive.plan import (
     MAX_BATCH_MEMBERS,
     Action,
     BatchQueue,
@@ -28,13 +28,13 @@ from hyperkvasir_cli.extract_plan import (
     choose_action,
     cut_batches,
 )
-from hyperkvasir_cli.extract_pool import ALLOCATOR_ENV, WorkerKilled, WorkerPool
-from hyperkvasir_cli.extract_worker import StopRequested, extract_batch
-from hyperkvasir_cli.progress import SilentProgress
-from hyperkvasir_cli.selection import Selection
-from hyperkvasir_cli.zipindex import ZipMember, read_members
-from hyperkvasir_cli.zipsafety import safe_members
-from hyperkvasir_cli.zipstream import member_chunks
+from hyperkvasir_cli.archive.pool import ALLOCATOR_ENV, WorkerKilled, WorkerPool
+from hyperkvasir_cli.archive.safety import safe_members
+from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.archive.stream import member_chunks
+from hyperkvasir_cli.archive.worker import StopRequested, extract_batch
+from hyperkvasir_cli.core.errors import ArchiveError
+from hyperkvasir_cli.core.progress import SilentProgress
 from tests.cli import run_cli
 from tests.hostile_zips import RawMember, deflated, raw_zip
 from tests.zips import write_zip

@@ -13,8 +13,8 @@ import pytest
 import typer
 
 from hyperkvasir_cli.cli.app import app
-from hyperkvasir_cli.config import SETTING_KEYS
-from hyperkvasir_cli.errors import ExitCode
+from hyperkvasir_cli.core.config import SETTING_KEYS
+from hyperkvasir_cli.core.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,17 +10,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyperkvasir_cli.content_range import (
+from hyperkvasir_cli.transfer.content_range import (
     ContentRange,
     parse_content_range,
     parse_range_header,
     range_header,
 )
-from hyperkvasir_cli.resume import ServerAnswer, Verdict, judge_response
-from hyperkvasir_cli.retry import RetryPolicy, parse_retry_after
-from hyperkvasir_cli.segments import contiguous_end, next_free_segment, plan_segments, split_largest
-from hyperkvasir_cli.sidecar import Segment
-from hyperkvasir_cli.validators import Validators
+from hyperkvasir_cli.transfer.resume import ServerAnswer, Verdict, judge_response
+from hyperkvasir_cli.transfer.retry import RetryPolicy, parse_retry_after
+from hyperkvasir_cli.transfer.segments import (
+    contiguous_end,
+    next_free_segment,
+    plan_segments,
+    split_largest,
+)
+from hyperkvasir_cli.transfer.sidecar import Segment
+from hyperkvasir_cli.transfer.validators import Validators
 
 V1 = Validators('"v1"', "Mon, 01 Jan 2024 00:00:00 GMT")
 V2 = Validators('"v2"', "Tue, 02 Jan 2024 00:00:00 GMT")

@@ -19,8 +19,8 @@ import yaml
 
 import hyperkvasir_cli
 from hyperkvasir_cli import __version__
-from hyperkvasir_cli.classes import CLASS_ALIASES, CLASS_BY_NAME, LABELED_CLASSES
-from hyperkvasir_cli.progress import SilentProgress
+from hyperkvasir_cli.core.classes import CLASS_ALIASES, CLASS_BY_NAME, LABELED_CLASSES
+from hyperkvasir_cli.core.progress import SilentProgress
 from tests.cli import Result, run_cli
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
 
@@ -472,7 +472,7 @@ def test_segmented_pairs_stay_together(data_dir: Path, tmp_path: Path) -> None:
 
 def test_allocation_is_exact_with_fractions() -> None:
     # 1/3 each of 3 images is exactly one each: no float rounding sends two to one split.
-    from hyperkvasir_cli.split import allocate
+    from hyperkvasir_cli.dataset.split.assign import allocate
 
     assert allocate(3, [Fraction(1, 3)] * 3) == [1, 1, 1]
     assert allocate(10, [Fraction(7, 10), Fraction(3, 20), Fraction(3, 20)]) == [7, 2, 1]
@@ -481,7 +481,7 @@ def test_allocation_is_exact_with_fractions() -> None:
 def test_output_in_the_data_folder_waits_for_the_lock(
     labeled: BuiltArchive, data_dir: Path, tmp_path: Path
 ) -> None:
-    from hyperkvasir_cli.lock import data_lock
+    from hyperkvasir_cli.core.lock import data_lock
 
     with data_lock(data_dir / ".hyperkvasir.lock"):
         held = split("--seed", "1")

@@ -10,7 +10,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyperkvasir_cli.split import (
+from hyperkvasir_cli.dataset.split.assign import (
     Split,
     SplitItem,
     allocate,
@@ -19,7 +19,7 @@ from hyperkvasir_cli.split import (
     make_split,
     ratio_split_names,
 )
-from hyperkvasir_cli.split_writers import Provenance, render_split_files
+from hyperkvasir_cli.dataset.split.writers import Provenance, render_split_files
 
 LABELS = ("cecum", "hemorrhoids", "polyps", "z-line", "barretts")
 PROVENANCE = Provenance("labeled-images", "bundled manifest", "hyper-kvasir", "2020", "0.1.0")

@@ -6,7 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("httpx", "pydantic", "yaml", "PIL", "hyperkvasir_cli.config", "hyperkvasir_cli.engine")
+HEAVY = (
+    "httpx",
+    "pydantic",
+    "yaml",
+    "PIL",
+    "hyperkvasir_cli.core.config",
+    "hyperkvasir_cli.transfer.engine",
+)
 
 
 def test_building_the_cli_imports_no_heavy_module() -> None:

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from hyperkvasir_cli.classes import LABELED_CLASSES
-from hyperkvasir_cli.config import ConfigStore
-from hyperkvasir_cli.manifest import load_manifest
+from hyperkvasir_cli.core.classes import LABELED_CLASSES
+from hyperkvasir_cli.core.config import ConfigStore
+from hyperkvasir_cli.core.manifest import load_manifest
 from tests.cli import Result, run_cli
 from tests.zips import (
     BuiltArchive,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperkvasir_cli.errors import ArchiveError, UsageError
-from hyperkvasir_cli.zipindex import ZipMember, read_members
+from hyperkvasir_cli.archive.index import ZipMember, read_members
+from hyperkvasir_cli.core.errors import ArchiveError, UsageError
 from tests.hostile_zips import RawMember, raw_zip
 from tests.zips import build_labeled_images, build_segmented_images, write_zip
 

@@ -9,10 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyperkvasir_cli.errors import ArchiveError
-from hyperkvasir_cli.selection import is_platform_junk
-from hyperkvasir_cli.zipindex import ZipMember, extended_mtime
-from hyperkvasir_cli.zipsafety import (
+from hyperkvasir_cli.archive.index import ZipMember, extended_mtime
+from hyperkvasir_cli.archive.safety import (
     TEMP_STEM_BYTES,
     TEMP_SUFFIX,
     PathLimits,
@@ -28,6 +26,8 @@ from hyperkvasir_cli.zipsafety import (
     safe_members,
     temp_name_for,
 )
+from hyperkvasir_cli.archive.selection import is_platform_junk
+from hyperkvasir_cli.core.errors import ArchiveError
 
 
 def member(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from hyperkvasir_cli.classes import LABELED_CLASSES
+from hyperkvasir_cli.core.classes import LABELED_CLASSES
 
 ORGAN_LABEL = {"lower-gi-tract": "Lower GI", "upper-gi-tract": "Upper GI"}
 LICENSE_TEXT = (

@@ -23,7 +23,7 @@ from hyperkvasir_cli.cli.options import (
     QuietOption,
 )
 from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirCommand, HyperkvasirGroup
-from hyperkvasir_cli.errors import EXIT_CODE_MEANINGS
+from hyperkvasir_cli.core.errors import EXIT_CODE_MEANINGS
 
 EXIT_CODES_HELP = "\n\n".join(
     f"{int(code)}: {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()

@@ -14,10 +14,10 @@ import sys
 import traceback
 from typing import Any, Literal, TextIO
 
-from hyperkvasir_cli.clock import Clock, SystemClock, iso_utc
-from hyperkvasir_cli.errors import HyperkvasirError
-from hyperkvasir_cli.progress import ProgressReporter, SilentProgress
-from hyperkvasir_cli.units import format_bytes, format_duration
+from hyperkvasir_cli.core.clock import Clock, SystemClock, iso_utc
+from hyperkvasir_cli.core.errors import HyperkvasirError
+from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.core.units import format_bytes, format_duration
 
 PLAIN_PROGRESS_INTERVAL = 5.0
 Unit = Literal["bytes", "files"]

@@ -8,13 +8,13 @@ from pathlib import Path
 import httpx
 
 from hyperkvasir_cli.cli.runtime import Runtime
-from hyperkvasir_cli.config import mirror_problem
-from hyperkvasir_cli.download import DownloadOptions, PartDownloader
-from hyperkvasir_cli.engine import EngineOptions
-from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.http_client import build_client
-from hyperkvasir_cli.ratelimit import RateLimiter
-from hyperkvasir_cli.retry import RetryPolicy
+from hyperkvasir_cli.core.config import mirror_problem
+from hyperkvasir_cli.core.errors import UsageError
+from hyperkvasir_cli.ops.download import DownloadOptions, PartDownloader
+from hyperkvasir_cli.transfer.engine import EngineOptions
+from hyperkvasir_cli.transfer.http_client import build_client
+from hyperkvasir_cli.transfer.ratelimit import RateLimiter
+from hyperkvasir_cli.transfer.retry import RetryPolicy
 
 
 def download_options(

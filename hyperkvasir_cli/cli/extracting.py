@@ -1,7 +1,7 @@
 """Extracting a part from the command layer: `extract`, `download --extract` and `sync`.
 
 One flow for all three: make sure the archive is the part's (:func:`ensure_verified`),
-extract with :func:`hyperkvasir_cli.extract.extract_archive`, keeping members off
+extract with :func:`hyperkvasir_cli.archive.extract.extract_archive`, keeping members off
 hyperkvasir's own files, record where the tree went in the config, delete the archive when
 asked, and say what happened in one line.
 """
@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hyperkvasir_cli.cli.fetching import ensure_verified
-from hyperkvasir_cli.cli.runtime import Runtime
-from hyperkvasir_cli.config import PartRecord
-from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.extract import (
+from hyperkvasir_cli.archive.extract import (
     ExtractResult,
     OwnFiles,
     delete_extracted_archive,
     extract_archive,
 )
-from hyperkvasir_cli.manifest import Part
-from hyperkvasir_cli.selection import Selection
-from hyperkvasir_cli.units import format_bytes, format_duration
+from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.cli.fetching import ensure_verified
+from hyperkvasir_cli.cli.runtime import Runtime
+from hyperkvasir_cli.core.config import PartRecord
+from hyperkvasir_cli.core.errors import UsageError
+from hyperkvasir_cli.core.manifest import Part
+from hyperkvasir_cli.core.units import format_bytes, format_duration
 
 
 @dataclass(frozen=True)

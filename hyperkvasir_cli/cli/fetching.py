@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.cli.runtime import Runtime
-from hyperkvasir_cli.errors import ArchiveError, IntegrityError
+from hyperkvasir_cli.core.errors import ArchiveError, IntegrityError
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.manifest import Part
+    from hyperkvasir_cli.core.manifest import Part
 
 
 def ensure_archive(rt: Runtime, part: Part) -> Path:
@@ -53,9 +53,9 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
 
     The caller holds the data folder's lock.
     """
-    from hyperkvasir_cli import integrity
-    from hyperkvasir_cli.hashing import FileDigest, sha256_file
-    from hyperkvasir_cli.status import record_matches_file
+    from hyperkvasir_cli.check import integrity
+    from hyperkvasir_cli.core.hashing import FileDigest, sha256_file
+    from hyperkvasir_cli.ops.status import record_matches_file
 
     record = rt.reload_config().parts.get(part.name)
     if record_matches_file(record, path) and (
@@ -73,7 +73,7 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
     if result == "failed":
         raise _mismatch(part, path, reason)
     if part.archive_kind == "zip" and part.sha256 is None:
-        from hyperkvasir_cli.verify import zip_problem
+        from hyperkvasir_cli.check.verify import zip_problem
 
         problem = zip_problem(path)
         if problem is not None:
@@ -99,7 +99,7 @@ _LEFT_UNUSED = "the file was left where it is and not used; put the right file t
 
 
 def _mismatch(part: Part, path: Path, reason: str) -> IntegrityError:
-    from hyperkvasir_cli.verify import looks_like_html
+    from hyperkvasir_cli.check.verify import looks_like_html
 
     html = "; it is an HTML page, not a zip" if looks_like_html(path) else ""
     return IntegrityError(

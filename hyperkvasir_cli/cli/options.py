@@ -101,7 +101,7 @@ def complete_part_names(ctx: typer.Context, incomplete: str) -> list[tuple[str, 
 
 def complete_class_names(incomplete: str) -> list[str]:
     """Shell completion: every class spelling accepted (canonical and official-split)."""
-    from hyperkvasir_cli.classes import all_spellings
+    from hyperkvasir_cli.core.classes import all_spellings
 
     return [name for name in all_spellings() if name.startswith(incomplete)]
 

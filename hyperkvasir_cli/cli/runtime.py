@@ -37,8 +37,8 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
-from hyperkvasir_cli.clock import Clock, SystemClock
-from hyperkvasir_cli.errors import (
+from hyperkvasir_cli.core.clock import Clock, SystemClock
+from hyperkvasir_cli.core.errors import (
     INTERRUPTED_MESSAGE,
     DiskSpaceError,
     ExitCode,
@@ -50,9 +50,9 @@ from hyperkvasir_cli.errors import (
 # The library (pydantic models, YAML) is imported when a command first needs it, so that
 # `--help` and shell completion start fast.
 if TYPE_CHECKING:
-    from hyperkvasir_cli.config import ConfigFile, ConfigStore, Settings
-    from hyperkvasir_cli.layout import Layout
-    from hyperkvasir_cli.manifest import Manifest, Part
+    from hyperkvasir_cli.core.config import ConfigFile, ConfigStore, Settings
+    from hyperkvasir_cli.core.layout import Layout
+    from hyperkvasir_cli.core.manifest import Manifest, Part
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,13 +106,13 @@ class Runtime:
 
     @property
     def config_path(self) -> Path:
-        from hyperkvasir_cli.config import resolve_config_path
+        from hyperkvasir_cli.core.config import resolve_config_path
 
         return resolve_config_path(self.options.config, self.environ)
 
     @property
     def store(self) -> ConfigStore:
-        from hyperkvasir_cli.config import ConfigStore
+        from hyperkvasir_cli.core.config import ConfigStore
 
         return ConfigStore(self.config_path)
 
@@ -136,7 +136,7 @@ class Runtime:
             options = dict(self.setting_overrides)
             if self.options.data_dir is not None:
                 options["data_dir"] = self.options.data_dir
-            from hyperkvasir_cli.config import resolve_settings
+            from hyperkvasir_cli.core.config import resolve_settings
 
             self._settings, self._sources = resolve_settings(
                 self.config_file.settings, self.environ, options, self.config_path
@@ -153,7 +153,7 @@ class Runtime:
 
     @property
     def layout(self) -> Layout:
-        from hyperkvasir_cli.layout import Layout
+        from hyperkvasir_cli.core.layout import Layout
 
         return Layout.from_settings(self.settings)
 
@@ -163,7 +163,7 @@ class Runtime:
             path = self.options.manifest
             if path is None and self.environ.get(f"{ENV_PREFIX}MANIFEST"):
                 path = Path(self.environ[f"{ENV_PREFIX}MANIFEST"])
-            from hyperkvasir_cli.manifest import load_manifest
+            from hyperkvasir_cli.core.manifest import load_manifest
 
             self._manifest = load_manifest(path)
         return self._manifest
@@ -184,7 +184,7 @@ class Runtime:
     @contextmanager
     def locked(self, wait_lock: float | None = None) -> Iterator[None]:
         wait = self.settings.wait_lock if wait_lock is None else wait_lock
-        from hyperkvasir_cli.lock import data_lock
+        from hyperkvasir_cli.core.lock import data_lock
 
         with data_lock(self.layout.lock_path, wait, on_wait=self.console.info):
             yield

@@ -10,13 +10,13 @@ import typer
 
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import ConfigError, LockedError, UsageError
+from hyperkvasir_cli.core.errors import ConfigError, LockedError, UsageError
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.integrity import CheckReport
-    from hyperkvasir_cli.manifest import Part
-    from hyperkvasir_cli.part_check import CheckOptions
-    from hyperkvasir_cli.progress import ProgressReporter
+    from hyperkvasir_cli.check.integrity import CheckReport
+    from hyperkvasir_cli.check.parts import CheckOptions
+    from hyperkvasir_cli.core.manifest import Part
+    from hyperkvasir_cli.core.progress import ProgressReporter
 
 
 class Algorithm(str, Enum):
@@ -38,7 +38,7 @@ class OutputFormat(str, Enum):
 
 def algorithm_of_format(output_format: str) -> str | None:
     """The digest a checksum-file format is written with (None for plain output)."""
-    from hyperkvasir_cli.checkfile import SUM_TOOLS
+    from hyperkvasir_cli.check.checkfile import SUM_TOOLS
 
     return {tool: algorithm for algorithm, tool in SUM_TOOLS.items()}.get(output_format)
 
@@ -125,9 +125,9 @@ def checksum(
     first download), and with --deep every zip member, with --extracted every extracted
     file. Exit 0 when all is intact, 5 on any mismatch, 6 on an unreadable, corrupt or
     unsafe archive (a zip member that fails); the higher code when both occur."""
-    from hyperkvasir_cli.checkfile import verify_check_file
-    from hyperkvasir_cli.integrity import failure_error
-    from hyperkvasir_cli.part_check import CheckOptions
+    from hyperkvasir_cli.check.checkfile import verify_check_file
+    from hyperkvasir_cli.check.integrity import failure_error
+    from hyperkvasir_cli.check.parts import CheckOptions
 
     chosen = resolve_algorithm(algorithm.value if algorithm else None, output_format.value)
     check_option_conflicts(
@@ -169,7 +169,7 @@ def checksum(
 def resolve_algorithm(algorithm: str | None, output_format: str) -> str | None:
     """The algorithm in use: --algorithm, else the one a sum format implies; a conflict
     between the two is a usage error."""
-    from hyperkvasir_cli.checkfile import SUM_TOOLS
+    from hyperkvasir_cli.check.checkfile import SUM_TOOLS
 
     implied = algorithm_of_format(output_format)
     if implied and algorithm and implied != algorithm:
@@ -217,7 +217,7 @@ def parts_to_check(rt: Runtime, names: list[str], extracted: bool) -> tuple[list
     """The parts to check (each named one must be downloaded), or every part whose archive
     is here; and, second, those whose archive was deleted after extraction (named, with
     ``extracted``; or not named: all of them)."""
-    from hyperkvasir_cli.part_check import archive_deleted
+    from hyperkvasir_cli.check.parts import archive_deleted
 
     records = rt.config_file.parts
 
@@ -252,8 +252,8 @@ def parts_to_check(rt: Runtime, names: list[str], extracted: bool) -> tuple[list
 def _check_parts(
     rt: Runtime, names: list[str], options: CheckOptions, progress: ProgressReporter
 ) -> CheckReport:
-    from hyperkvasir_cli.integrity import CheckReport
-    from hyperkvasir_cli.part_check import verify_deleted_archives, verify_parts
+    from hyperkvasir_cli.check.integrity import CheckReport
+    from hyperkvasir_cli.check.parts import verify_deleted_archives, verify_parts
 
     parts, deleted = parts_to_check(rt, names, options.extracted)
     report = CheckReport()
@@ -285,7 +285,7 @@ def _show(
     json_output: bool,
     digest: str | None = None,
 ) -> None:
-    from hyperkvasir_cli.check_render import (
+    from hyperkvasir_cli.cli.render_checks import (
         checksum_file_lines,
         item_line,
         report_json,
@@ -337,7 +337,7 @@ def _record_results(rt: Runtime, report: CheckReport) -> None:
     The lock is taken briefly, after the check; a held lock only costs the record (a
     warning says so). A record verified again meanwhile (by another run) is left alone.
     """
-    from hyperkvasir_cli.integrity import verification_fields
+    from hyperkvasir_cli.check.integrity import verification_fields
 
     moment = rt.console.clock.now()
     pending = [item for item in report.items if verification_fields(item, None, moment)]

@@ -8,7 +8,7 @@ import typer
 
 from hyperkvasir_cli.cli.options import JsonOption
 from hyperkvasir_cli.cli.runtime import HyperkvasirCommand, HyperkvasirGroup, Runtime, command
-from hyperkvasir_cli.errors import UsageError
+from hyperkvasir_cli.core.errors import UsageError
 
 if TYPE_CHECKING:
     pass
@@ -39,7 +39,7 @@ def config_path(rt: Runtime) -> None:
 def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
     """Show every setting in effect, where it came from, and the recorded parts."""
     from hyperkvasir_cli import ENV_PREFIX
-    from hyperkvasir_cli.config import SETTING_KEYS
+    from hyperkvasir_cli.core.config import SETTING_KEYS
 
     settings, sources = rt.settings, rt.setting_sources
     if json_output:
@@ -111,13 +111,13 @@ def config_init(
 ) -> None:
     """Write a config file with the data folder in effect (never overwrites without --force;
     with --force, the records of downloaded parts are kept when the old file is readable)."""
-    from hyperkvasir_cli.config import (
+    from hyperkvasir_cli.core.config import (
         SETTING_KEYS,
         ConfigFile,
         resolve_settings,
         setting_description,
     )
-    from hyperkvasir_cli.errors import ConfigError
+    from hyperkvasir_cli.core.errors import ConfigError
 
     path = rt.config_path
     if path.exists() and not force:

@@ -17,12 +17,12 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import HyperkvasirError, UsageError, as_error, error_json
-from hyperkvasir_cli.units import format_bytes, format_duration
+from hyperkvasir_cli.core.errors import HyperkvasirError, UsageError, as_error, error_json
+from hyperkvasir_cli.core.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.download import DownloadOptions, DownloadOutcome, PlannedDownload
-    from hyperkvasir_cli.manifest import Part
+    from hyperkvasir_cli.core.manifest import Part
+    from hyperkvasir_cli.ops.download import DownloadOptions, DownloadOutcome, PlannedDownload
 
 
 ExtractOption = Annotated[

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hyperkvasir_cli.archive.selection import Selection
 from hyperkvasir_cli.cli.options import (
     JobsOption,
     JsonOption,
@@ -15,8 +16,7 @@ from hyperkvasir_cli.cli.options import (
     complete_class_names,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.selection import Selection
+from hyperkvasir_cli.core.errors import UsageError
 
 ToOption = Annotated[
     Path | None,

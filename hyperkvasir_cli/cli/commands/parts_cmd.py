@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.cli.options import JsonOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.units import format_bytes
+from hyperkvasir_cli.core.units import format_bytes
 
 if TYPE_CHECKING:
     pass
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 @command
 def parts(rt: Runtime, json_output: JsonOption = False) -> None:
     """List every part of the manifest with its size, local state and paths."""
-    from hyperkvasir_cli.status import part_status
+    from hyperkvasir_cli.ops.status import part_status
 
     records = rt.config_file.parts
     statuses = [part_status(p, rt.layout, records.get(p.name)) for p in rt.manifest.parts]

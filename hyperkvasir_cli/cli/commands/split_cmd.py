@@ -13,25 +13,25 @@ import typer
 from hyperkvasir_cli import __version__
 from hyperkvasir_cli.cli.options import JsonOption, WaitLockOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.dataset import LABELED_IMAGES, SEGMENTED_IMAGES
-from hyperkvasir_cli.errors import UsageError
-from hyperkvasir_cli.split import DEFAULT_RATIOS
+from hyperkvasir_cli.core.errors import UsageError
+from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, SEGMENTED_IMAGES
+from hyperkvasir_cli.dataset.split.assign import DEFAULT_RATIOS
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.dataset import (
+    from hyperkvasir_cli.dataset.paths import (
         LABELED_IMAGES,
         SEGMENTED_IMAGES,
     )
-    from hyperkvasir_cli.datasource import DataSource
-    from hyperkvasir_cli.official_splits import (
-        Reconciliation,
-    )
-    from hyperkvasir_cli.split import (
+    from hyperkvasir_cli.dataset.sources import DataSource
+    from hyperkvasir_cli.dataset.split.assign import (
         DEFAULT_RATIOS,
         Split,
         SplitItem,
     )
-    from hyperkvasir_cli.split_writers import LinkMode, Provenance, WriteResult
+    from hyperkvasir_cli.dataset.split.official import (
+        Reconciliation,
+    )
+    from hyperkvasir_cli.dataset.split.writers import LinkMode, Provenance, WriteResult
 
 
 class Strategy(str, Enum):
@@ -157,9 +157,9 @@ def split(
     split.json. Output that already holds exactly this split is left as is; other output
     is replaced only with --force.
     """
-    from hyperkvasir_cli.dataset import part_kind
-    from hyperkvasir_cli.datasource import locate_source
-    from hyperkvasir_cli.split_writers import Provenance
+    from hyperkvasir_cli.dataset.paths import part_kind
+    from hyperkvasir_cli.dataset.sources import locate_source
+    from hyperkvasir_cli.dataset.split.writers import Provenance
 
     part = rt.manifest.part(part_name)
     _check_options(strategy, folds, ratios, seed, output_format, link, part_kind(part))
@@ -199,7 +199,7 @@ def _check_options(
     kind: str | None,
 ) -> None:
     """Refuse combinations that make no sense, before anything is read (exit 2)."""
-    from hyperkvasir_cli.dataset import LABELED_IMAGES
+    from hyperkvasir_cli.dataset.paths import LABELED_IMAGES
 
     if kind not in SPLITTABLE:
         raise UsageError(
@@ -232,14 +232,14 @@ CUSTOM_MANIFEST = "a manifest of your own"
 def _manifest_name(source: str) -> str:
     # Never a path or a file name: split.json must be the same bytes on any machine, and
     # the same copy of a manifest under another name describes the same data.
-    from hyperkvasir_cli.manifest import DEFAULT_MANIFEST_NAME
+    from hyperkvasir_cli.core.manifest import DEFAULT_MANIFEST_NAME
 
     return source if source == DEFAULT_MANIFEST_NAME else CUSTOM_MANIFEST
 
 
 def _items(source: DataSource, rt: Runtime) -> list[SplitItem]:
-    from hyperkvasir_cli.dataset import SEGMENTED_IMAGES
-    from hyperkvasir_cli.split import split_items
+    from hyperkvasir_cli.dataset.paths import SEGMENTED_IMAGES
+    from hyperkvasir_cli.dataset.split.assign import split_items
 
     found = split_items((r.path for r in source.list_files()), source.root)
     if found.left_out:
@@ -256,7 +256,7 @@ def _computed_split(
     ratios: str | None,
     seed: int,
 ) -> Split:
-    from hyperkvasir_cli.split import (
+    from hyperkvasir_cli.dataset.split.assign import (
         DEFAULT_RATIOS,
         fold_names,
         fold_ratios,
@@ -294,9 +294,9 @@ class Official:
 def _official(rt: Runtime, folds: int, from_archive: bool) -> Official:
     """The official split (fetched when missing, verified) and the local images, if any."""
     from hyperkvasir_cli.cli.fetching import ensure_archive
-    from hyperkvasir_cli.dataset import LABELED_IMAGES, classify_labeled
-    from hyperkvasir_cli.datasource import locate_source
-    from hyperkvasir_cli.official_splits import (
+    from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, classify_labeled
+    from hyperkvasir_cli.dataset.sources import locate_source
+    from hyperkvasir_cli.dataset.split.official import (
         official_part_name,
         read_official_split,
         reconcile,
@@ -338,8 +338,8 @@ def _write(
     source: DataSource | None,
     force: bool,
 ) -> WriteResult:
-    from hyperkvasir_cli.split_imagefolder import build_imagefolder
-    from hyperkvasir_cli.split_writers import write_split_files
+    from hyperkvasir_cli.dataset.split.imagefolder import build_imagefolder
+    from hyperkvasir_cli.dataset.split.writers import write_split_files
 
     if output_format is not SplitFormat.imagefolder:
         written = write_split_files(out, result, provenance, output_format.value, force)

@@ -10,17 +10,17 @@ import typer
 
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import IntegrityError, UsageError
+from hyperkvasir_cli.core.errors import IntegrityError, UsageError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from hyperkvasir_cli.datasource import (
+    from hyperkvasir_cli.cli.render_stats import Section
+    from hyperkvasir_cli.core.manifest import Part
+    from hyperkvasir_cli.dataset.sources import (
         DataSource,
     )
-    from hyperkvasir_cli.manifest import Part
-    from hyperkvasir_cli.stats_base import PartStats, StatsOptions
-    from hyperkvasir_cli.stats_render import Section
+    from hyperkvasir_cli.dataset.stats.base import PartStats, StatsOptions
 
 
 class StatsFormat(str, Enum):
@@ -79,8 +79,8 @@ def stats(
     Differences are flagged and exit 0; with --strict they exit 5. --json prints one
     document: the part's own when one PART is named, else {"parts": [...]}.
     """
-    from hyperkvasir_cli.plot import check_plot_path
-    from hyperkvasir_cli.stats_base import StatsOptions
+    from hyperkvasir_cli.dataset.plot import check_plot_path
+    from hyperkvasir_cli.dataset.stats.base import StatsOptions
 
     if json_output and output_format is not StatsFormat.table:
         raise UsageError("pass --json or --format, not both")
@@ -96,7 +96,7 @@ def stats(
 
 
 def _chosen_parts(rt: Runtime, names: list[str], from_archive: bool) -> list[Part]:
-    from hyperkvasir_cli.dataset import PART_KINDS, part_kind
+    from hyperkvasir_cli.dataset.paths import PART_KINDS, part_kind
 
     if names:
         chosen = rt.manifest.select(names)
@@ -118,7 +118,7 @@ def _chosen_parts(rt: Runtime, names: list[str], from_archive: bool) -> list[Par
 
 
 def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
-    from hyperkvasir_cli.datasource import choose_source_kind, tree_candidates
+    from hyperkvasir_cli.dataset.sources import choose_source_kind, tree_candidates
 
     record = rt.config_file.parts.get(part.name)
     root = part.root or part.name
@@ -128,8 +128,8 @@ def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
 
 
 def _one_part(rt: Runtime, part: Part, from_archive: bool, options: StatsOptions) -> PartStats:
-    from hyperkvasir_cli.datasource import locate_source
-    from hyperkvasir_cli.stats import compute_stats
+    from hyperkvasir_cli.dataset.sources import locate_source
+    from hyperkvasir_cli.dataset.stats.compute import compute_stats
 
     source: DataSource = locate_source(
         part, rt.layout, rt.config_file.parts.get(part.name), from_archive=from_archive
@@ -146,7 +146,7 @@ def _print(
     output_format: StatsFormat,
     one_named: bool,
 ) -> None:
-    from hyperkvasir_cli.stats_render import part_report, render_csv, render_markdown
+    from hyperkvasir_cli.cli.render_stats import part_report, render_csv, render_markdown
 
     if json_output:
         if one_named:
@@ -174,7 +174,7 @@ def _verdict(matches: object) -> str:
 
 
 def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
-    from hyperkvasir_cli.stats_render import part_report
+    from hyperkvasir_cli.cli.render_stats import part_report
 
     for result in results:
         report = part_report(result)
@@ -218,8 +218,8 @@ def _table(section: Section) -> Table:
 
 
 def _plot(rt: Runtime, path: Path, results: list[PartStats]) -> None:
-    from hyperkvasir_cli.plot import Bar, write_plot
-    from hyperkvasir_cli.stats import LabeledStats
+    from hyperkvasir_cli.dataset.plot import Bar, write_plot
+    from hyperkvasir_cli.dataset.stats.compute import LabeledStats
 
     labeled = next((r for r in results if isinstance(r, LabeledStats)), None)
     if labeled is None:

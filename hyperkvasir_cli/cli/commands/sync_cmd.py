@@ -23,19 +23,19 @@ from hyperkvasir_cli.cli.options import (
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.errors import (
+from hyperkvasir_cli.core.errors import (
     HyperkvasirError,
     IntegrityError,
     NetworkError,
     as_error,
     error_json,
 )
-from hyperkvasir_cli.units import format_size
+from hyperkvasir_cli.core.units import format_size
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.cli.extracting import ExtractRequest
-    from hyperkvasir_cli.download import DownloadOptions
-    from hyperkvasir_cli.manifest import Part
+    from hyperkvasir_cli.core.manifest import Part
+    from hyperkvasir_cli.ops.download import DownloadOptions
 
 
 CheckRemoteOption = Annotated[
@@ -98,8 +98,8 @@ def refresh_if_changed(rt: Runtime, part: Part, options: DownloadOptions, step: 
     (exit 5) raised before any byte is fetched; the verified copy stays.
     """
     from hyperkvasir_cli.cli.downloading import make_downloader
-    from hyperkvasir_cli.download import candidate_urls
-    from hyperkvasir_cli.remote_check import check_remote
+    from hyperkvasir_cli.ops.download import candidate_urls
+    from hyperkvasir_cli.transfer.remote_check import check_remote
 
     record = rt.config_file.parts.get(part.name)
     if record is None or record.sha256 is None:
@@ -131,7 +131,7 @@ def sync_part(
 ) -> SyncStep:
     from hyperkvasir_cli.cli.downloading import make_downloader
     from hyperkvasir_cli.cli.extracting import extract_part, summary
-    from hyperkvasir_cli.download import DownloadOptions
+    from hyperkvasir_cli.ops.download import DownloadOptions
 
     step = SyncStep(part.name)
     deleted = archive_was_deleted(rt, part)

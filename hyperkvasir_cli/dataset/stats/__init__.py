@@ -1,0 +1,1 @@
+"""Statistics of a part next to the published counts: overview, segmentation, videos."""

@@ -1,0 +1,107 @@
+"""The local state of each part: absent, partial, downloaded, verified, extracted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from hyperkvasir_cli.archive.marker import marker_path, read_marker
+from hyperkvasir_cli.core.clock import iso_utc
+from hyperkvasir_cli.core.config import PartRecord
+from hyperkvasir_cli.core.layout import Layout
+from hyperkvasir_cli.core.manifest import Part
+from hyperkvasir_cli.transfer.sidecar import load_sidecar
+
+State = Literal["absent", "partial", "downloaded", "verified", "extracted"]
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    name: str
+    file: str
+    size: int | None
+    state: State
+    percent: float | None
+    archive: Path | None
+    partial: Path | None
+    extracted: Path | None
+    sha256: str | None
+    verified_at: str | None
+    # With a selection (--include/--exclude/--class) only some members were extracted.
+    extracted_selection: dict[str, list[str]] | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "file": self.file,
+            "size": self.size,
+            "state": self.state,
+            "percent": self.percent,
+            "archive": str(self.archive) if self.archive else None,
+            "partial": str(self.partial) if self.partial else None,
+            "extracted": str(self.extracted) if self.extracted else None,
+            "sha256": self.sha256,
+            "verified_at": self.verified_at,
+            "extracted_selection": self.extracted_selection,
+        }
+
+
+def record_matches_file(record: PartRecord | None, path: Path) -> bool:
+    """The record's verification still describes the file on disk (same size)."""
+    if record is None or record.verified_at is None or record.size is None:
+        return False
+    try:
+        return path.stat().st_size == record.size
+    except OSError:
+        return False
+
+
+def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartStatus:
+    archive = layout.archive_path(part)
+    partial = layout.partial_path(part)
+    size = part.size or (record.size if record else None)
+    extracted: Path | None = None
+    if record is not None and record.extracted_to:
+        # The record keeps the extraction target; people want the part's own folder.
+        target = Path(record.extracted_to)
+        root = target / part.root if part.root else target
+        extracted = root if root.exists() else None
+    percent: float | None = None
+    state: State = "absent"
+    if archive.exists():
+        verified = record_matches_file(record, archive)
+        state = "verified" if verified else "downloaded"
+        # A file of another size than the one expected is not a whole download.
+        actual = archive.stat().st_size
+        percent = 100.0 if size in (None, actual) else round(100.0 * actual / size, 1)
+    elif partial.exists():
+        state = "partial"
+        sidecar = load_sidecar(layout.sidecar_path(part))
+        # Without its sidecar a partial cannot be continued (nothing ties its bytes to one
+        # version of the file), and a preallocated one has its full size: no percentage.
+        percent = (
+            round(100.0 * sidecar.downloaded / sidecar.size, 1)
+            if sidecar and sidecar.size
+            else None
+        )
+    selection = None
+    if extracted is not None and state in ("absent", "verified", "downloaded"):
+        state = "extracted"
+        assert record is not None and record.extracted_to
+        marker = read_marker(marker_path(Path(record.extracted_to), part.root, part.name))
+        if marker is not None and any(marker.selection.values()):
+            selection = marker.selection
+    return PartStatus(
+        name=part.name,
+        file=part.file,
+        size=size,
+        state=state,
+        percent=percent,
+        archive=archive if archive.exists() else None,
+        partial=partial if partial.exists() else None,
+        extracted=extracted,
+        sha256=(record.sha256 if record else None) or part.sha256,
+        verified_at=iso_utc(record.verified_at) if record and record.verified_at else None,
+        extracted_selection=selection,
+    )

@@ -1,0 +1,256 @@
+"""One HTTP request for one byte range, and copying its body into the partial file.
+
+Failures are sorted into a few exceptions that the engine acts on: a passing failure
+(:class:`Transient`), a URL that will not serve us (:class:`UrlFailed`), a server that
+refuses extra connections (:class:`Refused`), and a file that changed (:class:`RestartNeeded`).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from hyperkvasir_cli.core.clock import Clock
+from hyperkvasir_cli.transfer.content_range import parse_content_range, range_header
+from hyperkvasir_cli.transfer.http_client import is_certificate_error, request_url
+from hyperkvasir_cli.transfer.ratelimit import RateLimiter
+from hyperkvasir_cli.transfer.resume import Judgement, ServerAnswer, Verdict, judge_response
+from hyperkvasir_cli.transfer.retry import parse_retry_after
+from hyperkvasir_cli.transfer.sidecar import Segment
+from hyperkvasir_cli.transfer.validators import Validators
+
+CHUNK_SIZE = 1024 * 1024
+FLUSH_SECONDS = 0.1
+
+
+class Transient(Exception):
+    """Worth another try on the same URL (drop, stall, 429, 5xx)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Refused(Exception):
+    """The server refused this connection (403, 429, 503, or no range on an extra one)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class RestartNeeded(Exception):
+    """The server's file is not the one the partial holds: start from zero."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UrlFailed(Exception):
+    """This URL cannot serve the file in this run; ``kind`` says why."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind  # gone | unreachable | certificate | exhausted | wrong-file
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OpenedRange:
+    response: httpx.Response
+    judgement: Judgement
+    answer: ServerAnswer
+
+
+def describe_http_error(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _answer(response: httpx.Response) -> ServerAnswer:
+    length = response.headers.get("content-length")
+    return ServerAnswer(
+        status=response.status_code,
+        content_range=parse_content_range(response.headers.get("content-range")),
+        content_length=int(length) if length and length.isdigit() else None,
+        validators=Validators.from_headers(response.headers),
+        content_type=response.headers.get("content-type", ""),
+    )
+
+
+def open_range(
+    client: httpx.Client,
+    url: str,
+    segment: Segment,
+    known: Validators | None,
+    expected_total: int | None,
+    clock: Clock,
+    request_end: int | None = None,
+) -> OpenedRange:
+    """Send the GET for the segment's missing bytes (up to ``request_end`` when given);
+    raise unless they may be appended.
+
+    A RESTART or COMPLETE verdict is returned (the caller decides), the rest raise.
+    """
+    # Always ask for a range, even from zero: a 206 is how we learn that the server
+    # supports ranges (and so more connections); a 200 means it does not.
+    end = segment.end if request_end is None else request_end
+    headers = {"Range": range_header(segment.offset, end)}
+    if known is not None and known.if_range and segment.offset > 0:
+        headers["If-Range"] = known.if_range
+    try:
+        request = client.build_request("GET", request_url(url), headers=headers)
+        response = client.send(request, stream=True)
+    except httpx.ConnectError as exc:
+        kind = "certificate" if is_certificate_error(exc) else "unreachable"
+        raise UrlFailed(kind, describe_http_error(exc)) from exc
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise Transient(describe_http_error(exc)) from exc
+    except (httpx.TooManyRedirects, httpx.UnsupportedProtocol) as exc:
+        # A redirect loop (a login page, an http/https mix-up) or a redirect to ftp://:
+        # this URL will not serve the file; the next one may.
+        raise UrlFailed("gone", f"redirected nowhere usable: {describe_http_error(exc)}") from exc
+    answer = _answer(response)
+    judgement = judge_response(segment.offset, expected_total, known, answer)
+    verdict = judgement.verdict
+    if verdict in (Verdict.APPEND, Verdict.RESTART, Verdict.COMPLETE):
+        return OpenedRange(response, judgement, answer)
+    response.close()
+    retry_after = parse_retry_after(response.headers.get("retry-after"), clock.now())
+    if verdict is Verdict.RETRY:
+        if response.status_code in (429, 503):
+            raise Refused(judgement.reason, retry_after)
+        raise Transient(judgement.reason, retry_after)
+    if verdict is Verdict.REFUSED:
+        raise Refused(judgement.reason, retry_after)
+    raise UrlFailed("gone", judgement.reason)
+
+
+def _write_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data = data[written:]
+        offset += written
+
+
+@dataclass
+class PartialWriter:
+    """Positional writes into the `.part`, shared by every connection of a download.
+
+    ``lock`` guards the segments; ``gate`` is held around each write and around closing
+    the descriptor, so no write can land on a descriptor number the process has reused.
+    """
+
+    fd: int
+    lock: threading.Lock
+    on_bytes: Callable[[int], None]
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def write(self, segment: Segment, data: bytearray) -> bool:
+        """Write ``data`` at the segment's offset, never past its end (which may shrink
+        while we run). ``segment.done`` counts the bytes only once they are written.
+        Returns False once the segment is full or the file is closed."""
+        with self.lock:
+            end, offset = segment.end, segment.offset
+        wanted = len(data) if end is None else min(len(data), end - offset)
+        if wanted > 0:
+            with self.gate:
+                if self.closed:
+                    return False
+                _write_all(self.fd, memoryview(data)[:wanted], offset)
+            with self.lock:
+                segment.done += wanted
+            self.on_bytes(wanted)
+        return end is None or offset + wanted < end
+
+    def close(self) -> None:
+        with self.gate:
+            self.closed = True
+            os.close(self.fd)
+
+
+def socket_drained(response: httpx.Response) -> Callable[[], bool]:
+    """A check that says whether the response's socket has nothing more to read right now.
+
+    Without a socket to ask (file:// URLs), every piece counts as the last one. Bytes the
+    HTTP or TLS layer holds in its own buffer may make the answer "drained" too early; that
+    costs one extra write, never a lost byte.
+    """
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:
+        return lambda: True
+    return lambda: not select.select([sock], [], [], 0)[0]
+
+
+def copy_body(
+    response: httpx.Response,
+    segment: Segment,
+    writer: PartialWriter,
+    stop: threading.Event,
+    limiter: RateLimiter | None,
+    request_end: int | None = None,
+) -> None:
+    """Copy the body into the segment until the segment's end or the body's.
+
+    Network reads are gathered into writes of up to 1 MiB while the socket keeps them
+    coming, and written at once when it runs dry or after FLUSH_SECONDS: on a slow or
+    stalled server, nothing received waits in memory. Whatever arrived
+    before a failure or a stop is written first, so a drop or Ctrl-C costs no byte that
+    reached us. A body that ends before the segment does raises :class:`Transient`.
+    """
+    pending = bytearray()
+    last_flush = time.monotonic()
+    drained = socket_drained(response)
+
+    def flush() -> bool:
+        nonlocal last_flush
+        more = writer.write(segment, pending)
+        pending.clear()
+        last_flush = time.monotonic()
+        return more
+
+    try:
+        for piece in response.iter_raw():
+            if limiter is not None:
+                limiter.acquire(len(piece))
+            pending += piece
+            # When the next read could block (a slow or paused server), write now rather
+            # than hold bytes that a stall, Ctrl-C or kill would cost.
+            due = (
+                len(pending) >= CHUNK_SIZE
+                or time.monotonic() - last_flush >= FLUSH_SECONDS
+                or drained()
+            )
+            if (due and not flush()) or stop.is_set():
+                flush()
+                return
+        if not flush():
+            return
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        flush()
+        raise Transient(
+            f"connection lost at byte {segment.offset}: {describe_http_error(exc)}"
+        ) from exc
+    finally:
+        response.close()
+    lock = writer.lock
+    with lock:
+        if segment.end is None:
+            segment.end = segment.offset  # the body's end is the file's end
+            return
+        expected_end = segment.end if request_end is None else min(segment.end, request_end)
+        if segment.offset < expected_end:
+            raise Transient(
+                f"the server closed the body at byte {segment.offset}, expected {expected_end}"
+            )
