@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from pathlib import Path
 
 from hyperkvasir_cli.archive.extract import ExtractOptions, PreparedRun, prepare_run
 from hyperkvasir_cli.archive.marker import ExtractMarker, marker_path, read_marker, write_marker
+from hyperkvasir_cli.archive.plan import MemberTask
+from hyperkvasir_cli.archive.worker import file_matches
 from hyperkvasir_cli.core.errors import IntegrityError, NetworkError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.remote.cache import DirectoryCache, current_directory
@@ -105,6 +108,7 @@ class SelectionResult:
 class _Round:
     directory: RemoteDirectory
     prepared: PreparedRun
+    tasks: list[MemberTask]  # the members to fetch: missing, or present but different
     ranges: list[RangeTask]
 
 
@@ -123,9 +127,15 @@ def _prepare(
         dataclasses.replace(options, verify=not vouched),
         make_room=not dry_run,
     )
-    tasks = prepared.plan.tasks
+    # Files of the right size whose version nobody vouches for are compared by CRC-32
+    # here: a killed run's members, or another version's, cost a local read, not a fetch.
+    tasks = [
+        task
+        for task in prepared.plan.tasks
+        if not (task.check_first and file_matches(os.path.join(target, task.path), task.member))
+    ]
     ranges = plan_ranges(tasks, directory.members, directory.location.offset, connections)
-    return _Round(directory, prepared, ranges)
+    return _Round(directory, prepared, tasks, ranges)
 
 
 def consistent_with(new: RemoteDirectory, old: RemoteDirectory, written: list[str]) -> list[str]:
@@ -204,7 +214,7 @@ def fetch_selection(
         selected=plan.selected,
         selected_bytes=plan.selected_bytes,
         selected_compressed=selected_compressed,
-        to_fetch=len(plan.tasks),
+        to_fetch=len(current.tasks),
         fetch_bytes=fetched_bytes(current.ranges),
         requests_planned=len(current.ranges),
         fetched=len(written),
@@ -261,7 +271,7 @@ def _write_marker(
         previous.selection.get(k) for k in ("include", "exclude", "classes")
     )
     # A whole tree stays described as whole when this run found every member in place.
-    keep = previous is not None and (previous.covers(marker) or (everything and not plan.tasks))
+    keep = previous is not None and (previous.covers(marker) or (everything and not current.tasks))
     if not keep:
         write_marker(current.prepared.marker_file, marker)
     return current.prepared.marker_file
