@@ -21,7 +21,7 @@ from hyperkvasir_cli.core.yaml_errors import describe_validation_error, load_yam
 
 Kind = Literal["zip", "csv", "json"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_URL_SCHEMES = ("https://", "http://", "file://")
+_URL_SCHEMES = ("https://", "http://", "file://", "s3://")
 DEFAULT_MANIFEST_NAME = "bundled manifest"
 
 
@@ -72,7 +72,9 @@ class Part(BaseModel):
     def _supported_schemes(cls, value: list[str]) -> list[str]:
         for url in value:
             if not url.startswith(_URL_SCHEMES):
-                raise ValueError(f"URL must start with https://, http:// or file://, found {url!r}")
+                raise ValueError(
+                    f"URL must start with https://, http://, file:// or s3://, found {url!r}"
+                )
         return value
 
     @field_validator("sha256")
