@@ -60,6 +60,7 @@ from hyperkvasir_cli.archive.safety import (
     reserved_problem,
     safe_members,
 )
+from hyperkvasir_cli.archive.scan import scan_tree
 from hyperkvasir_cli.archive.selection import Selection, is_platform_junk
 from hyperkvasir_cli.archive.worker import BatchOutcome, extract_batch, write_error
 from hyperkvasir_cli.core.diskspace import allocated, allocation_unit, ensure_free_space
@@ -435,8 +436,6 @@ def remove_superseded(target: Path, members: Sequence[SafeMember], root: str | N
     files in the folders this archive occupies (its root, else its members' top folders)
     that are not members of it, the previous version's files that this one no longer has,
     so the tree is one version, not a mix. Returns how many were removed."""
-    from hyperkvasir_cli.check.tree import scan_tree
-
     known = {member.path for member in members if not member.is_dir}
     roots = [root] if root else sorted({path.split("/", 1)[0] for path in known if "/" in path})
     removed = 0
