@@ -359,7 +359,11 @@ class PartDownloader:
             partial.discard()
         detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
         kinds = {f.kind for f in failures.values()}
-        if kinds and kinds <= {"wrong-file", "bad-content", "not-zip"}:
+        # A source that served other bytes than the manifest's is the finding that matters
+        # (exit 5), even when the other URLs could not be reached (a node off the internet
+        # syncing from a bucket whose object was overwritten).
+        integrity_only = kinds <= {"wrong-file", "bad-content", "not-zip"}
+        if kinds and (integrity_only or ("bad-content" in kinds and "certificate" not in kinds)):
             hint = "every URL was tried"
             if kinds & {"bad-content", "not-zip"}:
                 hint += " (the bad copies are kept aside, never used)"
