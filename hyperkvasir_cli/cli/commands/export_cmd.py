@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hyperkvasir_cli.cli.options import JsonOption
+from hyperkvasir_cli.cli.options import JsonOption, complete_part_names
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.core.units import format_bytes
 
@@ -24,7 +24,10 @@ def export(
     part: Annotated[
         str,
         typer.Argument(
-            help="labeled-images or segmented-images.", metavar="PART", show_default=False
+            help="labeled-images or segmented-images.",
+            metavar="PART",
+            show_default=False,
+            autocompletion=complete_part_names,
         ),
     ],
     shard_format: Annotated[
