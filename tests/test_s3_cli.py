@@ -106,12 +106,12 @@ def test_push_killed_with_sigkill_then_rerun_resends_few_bytes(
     http_server: LocalServer,
     tmp_path: Path,
 ) -> None:
-    size = 4 * 8 * MIB + 1000
+    size = 2 * 8 * MIB + 1000
     content = zip_bytes(size)
     manifest = _serve(http_server, tmp_path, content)
     assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
     argv = ["--manifest", str(manifest), "push", "labeled-images", "--to", s3_bucket.url("hk/")]
-    moto_server.gate.hold_after(2)
+    moto_server.gate.hold_after(1)
     child = subprocess.Popen(
         [sys.executable, "-m", "hyperkvasir_cli", *argv, "--jobs", "2"],
         cwd=REPO,
@@ -120,7 +120,7 @@ def test_push_killed_with_sigkill_then_rerun_resends_few_bytes(
         env=dict(os.environ),
     )
     try:
-        assert moto_server.gate.reached.wait(60), "the push stored no two parts"
+        assert moto_server.gate.reached.wait(60), "the push stored no part"
         child.send_signal(signal.SIGKILL)
         assert child.wait(30) == -signal.SIGKILL
     finally:
@@ -128,8 +128,8 @@ def test_push_killed_with_sigkill_then_rerun_resends_few_bytes(
     rerun = run_cli(*argv, "--json")
     assert rerun.exit_code == 0, rerun.stderr
     (part,) = rerun.json()["parts"]
-    assert part["action"] == "resumed" and part["parts_kept"] >= 2
-    assert part["bytes_sent"] <= size - 2 * 8 * MIB
+    assert part["action"] == "resumed" and part["parts_kept"] >= 1
+    assert part["bytes_sent"] <= size - 8 * MIB
     assert s3_bucket.get("hk/" + LABELED_ZIP) == content
     assert s3_bucket.pending_uploads() == []
 
