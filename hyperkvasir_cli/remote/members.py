@@ -155,6 +155,7 @@ def fetch_selection(
     dry_run: bool = False,
     progress: ProgressReporter | None = None,
     note: Callable[[str], None] | None = None,
+    known: tuple[RemoteDirectory, bool] | None = None,
 ) -> SelectionResult:
     """Fetch the members ``options.selection`` keeps from the server into ``target``.
 
@@ -173,7 +174,9 @@ def fetch_selection(
         if note is not None:
             note(reason)
 
-    directory, reused = current_directory(remote, cache, changed)
+    # ``known``: the directory the caller has just revalidated, and whether the kept copy
+    # stood; asking the server again would cost a request for nothing.
+    directory, reused = known or current_directory(remote, cache, changed)
     current = _prepare(directory, target, options, remote.connections, dry_run)
     written: list[str] = []
     bytes_written = 0
