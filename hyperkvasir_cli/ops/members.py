@@ -169,15 +169,10 @@ class MemberListing:
         return line
 
 
-def tree_target(session: Session, part: Part, to: Path | None = None) -> Path:
-    """Where the part's extracted tree is (or goes): ``to``, else the recorded one, else
-    the configured folder."""
-    if to is not None:
-        return Path(os.path.abspath(to.expanduser()))
-    record = session.record(part)
-    if record is not None and record.extracted_to:
-        return Path(record.extracted_to)
-    return Path(os.path.abspath(session.layout.extract_dir))
+def tree_target(session: Session, to: Path | None = None) -> Path:
+    """Where the part's extracted tree is (or goes), as `extract` has it: ``to``, else the
+    data folder's (the `extract_dir` setting)."""
+    return Path(os.path.abspath((to or session.layout.extract_dir).expanduser()))
 
 
 def _listed(members: Sequence[ZipMember], selection: Selection, target: Path) -> list[ListedMember]:
@@ -217,7 +212,7 @@ def list_members(
     archive without ``remote`` is a usage error (exit 2) with a hint."""
     part = zip_part(session, name)
     selection = Selection.build(include, exclude, classes)
-    target = tree_target(session, part, to)
+    target = tree_target(session, to)
     if not remote:
         from hyperkvasir_cli.archive.index import read_members
 
@@ -274,7 +269,7 @@ def selective_download(
     selection = Selection.build(include, exclude, classes)
     if selection.is_everything:
         raise UsageError("a selective download needs --class, --include or --exclude")
-    target = tree_target(session, part, to)
+    target = tree_target(session, to)
     from hyperkvasir_cli.archive.extract import ExtractOptions
 
     options = ExtractOptions(
