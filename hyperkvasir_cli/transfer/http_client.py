@@ -1,4 +1,4 @@
-"""The HTTP client: TLS always verified, timeouts, identity encoding, file:// URLs."""
+"""The HTTP client: TLS always verified, timeouts, identity encoding, file:// and s3:// URLs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import httpx
 from hyperkvasir_cli import __version__
 from hyperkvasir_cli.core.errors import ConfigError
 from hyperkvasir_cli.transfer.file_transport import FileTransport
+from hyperkvasir_cli.transfer.s3_transport import S3Transport
 
 USER_AGENT = f"hyperkvasir/{__version__} (+https://pypi.org/project/hyperkvasir/)"
 
@@ -66,7 +67,7 @@ def build_client(
         verify=build_ssl_context(ca_bundle, environ if environ is not None else os.environ),
         follow_redirects=True,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-        mounts={"file://": FileTransport()},
+        mounts={"file://": FileTransport(), "s3://": S3Transport()},
         trust_env=True,
     )
 
