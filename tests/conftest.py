@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 
+# What the machine's environment may hold that changes where requests go or whom they
+# trust. Tests about proxies or certificates set these explicitly.
+NETWORK_VARIABLES = frozenset(
+    spelling
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
+    for spelling in (name, name.upper())
+) | {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No HYPERKVASIR_* setting, proxy or CA bundle of the machine reaches a test."""
     for name in list(__import__("os").environ):
-        if name.startswith("HYPERKVASIR_"):
+        if name.startswith("HYPERKVASIR_") or name in NETWORK_VARIABLES:
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("HYPERKVASIR_CONFIG", str(home / "config.yaml"))
