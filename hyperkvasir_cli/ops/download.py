@@ -31,7 +31,7 @@ from hyperkvasir_cli.check.verify import (
 from hyperkvasir_cli.core.atomic import fsync_directory
 from hyperkvasir_cli.core.clock import Clock
 from hyperkvasir_cli.core.config import ConfigStore, PartRecord
-from hyperkvasir_cli.core.diskspace import ensure_free_space
+from hyperkvasir_cli.core.diskspace import ensure_room_for_file
 from hyperkvasir_cli.core.errors import DiskSpaceError, IntegrityError, NetworkError
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.layout import Layout
@@ -211,7 +211,9 @@ class PartDownloader:
         resumed_from = existing.downloaded if existing else 0
         known_size = part.size or (existing.size if existing else None)
         if known_size is not None:
-            ensure_free_space(self.layout.archives_dir, known_size - resumed_from, part.file)
+            # The blocks a partial holds (all of them when it was preallocated) are room
+            # it already has: a run stopped by a full disk can continue.
+            ensure_room_for_file(partial.data_path, known_size, part.file)
         # Only the manifest's size is a requirement; a partial's size is checked against
         # the server by the resume rules, and a changed file may have another size.
         try:
@@ -304,8 +306,8 @@ class PartDownloader:
                 clock=self.clock,
                 progress=self.progress,
                 label=part.file,
-                ensure_space=lambda needed: ensure_free_space(
-                    self.layout.archives_dir, needed, part.file
+                ensure_space=lambda total: ensure_room_for_file(
+                    partial.data_path, total, part.file
                 ),
             )
             while live:

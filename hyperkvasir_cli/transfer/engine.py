@@ -77,6 +77,8 @@ class TransferEngine:
         self.clock = clock
         self.progress = progress
         self.label = label
+        # ensure_space(total) raises unless the `.part` can grow to ``total`` bytes; the
+        # blocks it already holds count as room it has.
         self.ensure_space = ensure_space
         # Every byte received and written by this engine, over all its URLs and restarts:
         # what a run fetched, including copies later set aside or started over.
@@ -151,8 +153,7 @@ class TransferEngine:
                 os.ftruncate(fd, 0)
                 self.partial.save(sidecar)
             else:
-                remaining = (sidecar.size or 0) - sidecar.downloaded
-                self.ensure_space(remaining)
+                self.ensure_space(sidecar.size or 0)
             result = self._coordinate(url, fd, shared, fresh)
             return dataclasses.replace(result, resumed_from=kept)
         finally:
