@@ -146,7 +146,7 @@ class TransferEngine:
             sidecar = Sidecar(url=url, size=self.expected_size, segments=[Segment(start=0)])
         sidecar.url = url
         shared = SharedState(sidecar=sidecar)
-        fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o666)
         shared.writer = PartialWriter(fd, shared.lock, shared.count)
         try:
             if fresh:
