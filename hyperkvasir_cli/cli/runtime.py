@@ -160,9 +160,12 @@ class Runtime:
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
+            from hyperkvasir_cli.core.config import environment_value
+
             path = self.options.manifest
-            if path is None and self.environ.get(f"{ENV_PREFIX}MANIFEST"):
-                path = Path(self.environ[f"{ENV_PREFIX}MANIFEST"])
+            if path is None:
+                from_env = environment_value(self.environ, f"{ENV_PREFIX}MANIFEST")
+                path = Path(from_env) if from_env else None
             from hyperkvasir_cli.core.manifest import load_manifest
 
             self._manifest = load_manifest(path)
@@ -188,6 +191,17 @@ class Runtime:
 
         with data_lock(self.layout.lock_path, wait, on_wait=self.console.info):
             yield
+
+
+def note_missing_config(rt: Runtime) -> None:
+    """Say on stderr that a config file named explicitly does not exist, once the command
+    is over: a command that writes records creates it, one that only reads it does not."""
+    from hyperkvasir_cli.core.config import config_named_by, missing_config_note
+
+    with contextlib.suppress(HyperkvasirError):  # an empty HYPERKVASIR_CONFIG is said already
+        note = missing_config_note(rt.config_path, config_named_by(rt.options.config, rt.environ))
+        if note is not None:
+            rt.console.warn(note)
 
 
 _GLOBAL_PARAMS = [
@@ -414,7 +428,14 @@ def command(func: F) -> F:
         ctx = kwargs.pop("ctx")
         rt = build_runtime(ctx, after)
         json_output = bool(kwargs.get("json_output"))
-        return run_guarded(rt.console, lambda: func(rt, **kwargs), json_output=json_output)
+
+        def body() -> Any:
+            try:
+                return func(rt, **kwargs)
+            finally:
+                note_missing_config(rt)
+
+        return run_guarded(rt.console, body, json_output=json_output)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _GLOBAL_PARAMS
     for param in params:
