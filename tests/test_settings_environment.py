@@ -83,3 +83,15 @@ def test_a_command_that_writes_the_named_config_creates_it_without_a_warning(
     assert result.exit_code == 0, result.stderr
     assert named.exists() and "does not exist" not in result.stderr
     assert archive(data_dir, FILE).read_bytes() == content
+
+
+def test_no_proxy_or_setting_of_the_machine_reaches_a_test() -> None:
+    """The suite passes on a cluster whose environment holds proxies and settings: the
+    autouse fixture leaves only the data folder it chose."""
+    import os
+
+    from tests.conftest import NETWORK_VARIABLES
+
+    leaked = {name for name in os.environ if name in NETWORK_VARIABLES}
+    settings = {name for name in os.environ if name.startswith("HYPERKVASIR_")}
+    assert leaked == set() and settings == {"HYPERKVASIR_DATA_DIR"}
