@@ -92,3 +92,26 @@ def http_server() -> Iterator[object]:
     server = LocalServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[object]:
+    from tests.s3_server import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: object, monkeypatch: pytest.MonkeyPatch) -> object:
+    """A fresh bucket on moto's server; the environment points at it the standard way."""
+    from tests.s3_server import MotoServer, new_bucket
+
+    assert isinstance(moto_server, MotoServer)
+    for name in list(__import__("os").environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in moto_server.environment().items():
+        monkeypatch.setenv(name, value)
+    return new_bucket(moto_server)

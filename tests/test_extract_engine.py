@@ -162,7 +162,8 @@ def test_ctrl_c_exits_130_with_a_message(
     write_zip(data_dir / "archives" / LABELED_FILE, random_members(600, 16))
     manifest = write_manifest(tmp_path / "manifest.yaml")
     monkeypatch.setattr(
-        "hyperkvasir_cli.cli.console.Console.progress", lambda self: InterruptAfterFirstBatch()
+        "hyperkvasir_cli.cli.console.Console.progress",
+        lambda self, unit="bytes": InterruptAfterFirstBatch(),
     )
     result = run_cli(
         "extract", "labeled-images", "--manifest", str(manifest), "-t", str(tmp_path / "o")

@@ -195,7 +195,7 @@ def test_an_interrupted_sync_says_so_in_its_document(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("hyperkvasir_cli.cli.commands.sync_cmd.sync_part", interrupted)
+    monkeypatch.setattr("hyperkvasir_cli.ops.sync.sync_part", interrupted)
     result = mirror.sync(PART, "--json")
     assert result.exit_code == 130
     document = result.json()

@@ -60,6 +60,7 @@ from hyperkvasir_cli.archive.safety import (
     reserved_problem,
     safe_members,
 )
+from hyperkvasir_cli.archive.scan import scan_tree
 from hyperkvasir_cli.archive.selection import Selection, is_platform_junk
 from hyperkvasir_cli.archive.worker import BatchOutcome, extract_batch, write_error
 from hyperkvasir_cli.core.diskspace import allocated, allocation_unit, ensure_free_space
@@ -292,10 +293,13 @@ class ExtractOptions:
     own_files: OwnFiles = field(default_factory=OwnFiles)
 
 
-def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> PreparedRun:
+def prepare_run(
+    index: ZipIndex, target: Path, options: ExtractOptions, *, make_room: bool = True
+) -> PreparedRun:
     """Everything short of extracting: judge, select, plan, check space, make folders.
 
-    Whatever can refuse the run does so here, before the first write.
+    Whatever can refuse the run does so here, before the first write. Without
+    ``make_room`` (a dry run), neither space nor folders are seen to: nothing is written.
     """
     archive = index.archive
     placement = own_placement(target, options.root, options.own_files)
@@ -312,6 +316,8 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     plan = plan_extraction(chosen, survey.sizes, verify=verify, force=options.force)
     # Files take whole blocks and new folders one each: 100,000 small images need far more
     # than their bytes, and a check on bytes alone would let the disk fill half way.
+    if not make_room:
+        return PreparedRun(plan, marker_file, previous, 0, members)
     unit = allocation_unit(target)
     writes = plan.sizes_to_write
     folders = folders_of(chosen)
@@ -435,8 +441,6 @@ def remove_superseded(target: Path, members: Sequence[SafeMember], root: str | N
     files in the folders this archive occupies (its root, else its members' top folders)
     that are not members of it, the previous version's files that this one no longer has,
     so the tree is one version, not a mix. Returns how many were removed."""
-    from hyperkvasir_cli.check.tree import scan_tree
-
     known = {member.path for member in members if not member.is_dir}
     roots = [root] if root else sorted({path.split("/", 1)[0] for path in known if "/" in path})
     removed = 0

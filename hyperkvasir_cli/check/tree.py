@@ -28,8 +28,9 @@ from pathlib import Path
 
 from hyperkvasir_cli.archive.index import read_members
 from hyperkvasir_cli.archive.marker import ExtractMarker, marker_path, read_marker
-from hyperkvasir_cli.archive.safety import MARKER_PREFIX, TEMP_SUFFIX, path_problem, relative_path
-from hyperkvasir_cli.archive.selection import Selection, is_platform_junk
+from hyperkvasir_cli.archive.safety import TEMP_SUFFIX, path_problem, relative_path
+from hyperkvasir_cli.archive.scan import TreeScan, scan_tree
+from hyperkvasir_cli.archive.selection import Selection
 from hyperkvasir_cli.check.integrity import (
     CheckItem,
     Facts,
@@ -116,40 +117,6 @@ def marker_selection(marker: ExtractMarker | None) -> Selection | None:
         return Selection.build(**marker.selection)
     except (HyperkvasirError, TypeError):
         return None
-
-
-@dataclass
-class TreeScan:
-    files: list[str] = field(default_factory=list)  # paths relative to the target, posix
-    temporaries: int = 0
-    junk: int = 0
-    unlisted: list[str] = field(default_factory=list)  # folders that could not be read
-
-
-def scan_tree(target: Path, roots: Iterable[str]) -> TreeScan:
-    """Every non-directory entry under ``target/<root>`` (symlinks are not followed),
-    minus the extraction marker, leftover temporaries and platform junk (counted).
-    A folder that cannot be listed is noted, not fatal."""
-    scan = TreeScan()
-    pending = [(target / root, root) for root in roots if (target / root).is_dir()]
-    while pending:
-        folder, relative = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            scan.unlisted.append(f"{folder} ({exc.strerror or exc})")
-            continue
-        for entry in entries:
-            path = f"{relative}/{entry.name}"
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((Path(entry.path), path))
-            elif entry.name.endswith(TEMP_SUFFIX):
-                scan.temporaries += 1
-            elif is_platform_junk(path):
-                scan.junk += 1
-            elif not entry.name.startswith(MARKER_PREFIX):
-                scan.files.append(path)
-    return scan
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,28 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.archive.index import read_members
 from hyperkvasir_cli.core.errors import HyperkvasirError
 from hyperkvasir_cli.core.units import format_bytes
 
+if TYPE_CHECKING:
+    from hyperkvasir_cli.core.config import PartRecord
+
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<?xml")
 NOT_A_ZIP_EXPECTED = "a readable zip archive"
 NOT_A_ZIP = "something that is not a zip archive (an HTML page?)"
+
+
+def record_matches_file(record: PartRecord | None, path: Path) -> bool:
+    """The record's verification still describes the file on disk (same size)."""
+    if record is None or record.verified_at is None or record.size is None:
+        return False
+    try:
+        return path.stat().st_size == record.size
+    except OSError:
+        return False
 
 
 def quarantine(path: Path, moment: datetime) -> Path:

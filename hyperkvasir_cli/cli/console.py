@@ -12,15 +12,14 @@ import json
 import math
 import sys
 import traceback
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from hyperkvasir_cli.core.clock import Clock, SystemClock, iso_utc
 from hyperkvasir_cli.core.errors import HyperkvasirError
-from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress, Unit
 from hyperkvasir_cli.core.units import format_bytes, format_duration
 
 PLAIN_PROGRESS_INTERVAL = 5.0
-Unit = Literal["bytes", "files"]
 
 
 PIPED_WIDTH = 1000
@@ -129,6 +128,24 @@ class Console:
         return PlainProgress(self, unit)
 
 
+class ConsoleMessages(SilentProgress):
+    """The session's reporter in the command layer: a workflow's messages become the
+    console's log lines (``--quiet`` silences them); tasks get their own reporters from
+    :meth:`Console.progress`."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def note(self, message: str) -> None:
+        self._console.info(message)
+
+    def info(self, message: str) -> None:
+        self._console.info(message)
+
+    def warn(self, message: str) -> None:
+        self._console.warn(message)
+
+
 def _amount(value: float | None, unit: Unit) -> str:
     if unit == "bytes":
         return format_bytes(value)
@@ -223,6 +240,12 @@ class PlainProgress:
     def note(self, message: str) -> None:
         self._console.info(message)
 
+    def info(self, message: str) -> None:
+        self._console.info(message)
+
+    def warn(self, message: str) -> None:
+        self._console.warn(message)
+
 
 class RichProgress:
     """A rich bar with ETA (and speed, for bytes), for a person at a terminal."""
@@ -281,3 +304,9 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         self._console.print(message, highlight=False)
+
+    def info(self, message: str) -> None:
+        self._console.print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self._console.print(f"warning: {message}", highlight=False)

@@ -1,5 +1,6 @@
 """Check reports as text: one OK/FAILED line per item, a summary line, checksum-file
-lines and the JSON document. Pure functions over :class:`integrity.CheckReport`."""
+lines. Pure functions over :class:`integrity.CheckReport` (its JSON document is
+:meth:`hyperkvasir_cli.ops.checksum.ChecksumResult.as_json`)."""
 
 from __future__ import annotations
 
@@ -52,16 +53,3 @@ def checksum_file_lines(report: CheckReport, algorithm: str) -> list[str]:
         for item in report.items
         if not item.is_problem and item.kind in ("archive", "extracted") and algorithm in item.found
     ]
-
-
-def report_json(report: CheckReport, algorithm: str | None) -> dict[str, object]:
-    """The `--json` document; every key is always present (``algorithm`` is null when a
-    checksum file's lines each told their own)."""
-    kinds = dict.fromkeys(KIND_NAMES, 0) | report.kinds()
-    return {
-        "ok": not report.problems,
-        "algorithm": algorithm,
-        "items": [item.as_json() for item in report.items],
-        "notes": report.notes,
-        "summary": {"checked": len(report.items), "results": report.counts(), "kinds": kinds},
-    }

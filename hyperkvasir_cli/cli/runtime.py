@@ -1,5 +1,5 @@
-"""What every command needs: options merged with the environment and config, the manifest,
-the console, and the single place where errors become exit codes.
+"""What every command needs: its global options, the console, the session its workflow
+runs in, and the single place where errors become exit codes.
 
 :func:`command` wraps a command function ``f(rt, ...)``: it adds the global options to the
 command's own (so they work after the command name too), builds the :class:`Runtime`, and
@@ -18,18 +18,17 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
 from hyperkvasir_cli import ENV_PREFIX
-from hyperkvasir_cli.cli.console import Console
+from hyperkvasir_cli.cli.console import Console, ConsoleMessages
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -47,12 +46,9 @@ from hyperkvasir_cli.core.errors import (
     error_json,
 )
 
-# The library (pydantic models, YAML) is imported when a command first needs it, so that
-# `--help` and shell completion start fast.
-if TYPE_CHECKING:
-    from hyperkvasir_cli.core.config import ConfigFile, ConfigStore, Settings
-    from hyperkvasir_cli.core.layout import Layout
-    from hyperkvasir_cli.core.manifest import Manifest, Part
+# The session loads the library (pydantic models, YAML) when a command first needs it, so
+# that `--help` and shell completion start fast.
+from hyperkvasir_cli.ops.session import Session, SessionOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,118 +75,18 @@ class GlobalOptions:
         )
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity), not merely the machine's."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def _env_flag(environ: Mapping[str, str], name: str) -> bool:
     return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
 class Runtime:
-    """Everything a command reads, loaded lazily so that `--help` stays fast."""
+    """What a command has: its options, the console it renders on, and the session the
+    workflows run in (whose messages and progress go to that console)."""
 
     options: GlobalOptions
     console: Console
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    setting_overrides: dict[str, Any] = field(default_factory=dict)
-    clock: Clock = field(default_factory=SystemClock)
-    _manifest: Manifest | None = None
-    _config_file: ConfigFile | None = None
-    _settings: Settings | None = None
-    _sources: dict[str, str] | None = None
-
-    @property
-    def config_path(self) -> Path:
-        from hyperkvasir_cli.core.config import resolve_config_path
-
-        return resolve_config_path(self.options.config, self.environ)
-
-    @property
-    def store(self) -> ConfigStore:
-        from hyperkvasir_cli.core.config import ConfigStore
-
-        return ConfigStore(self.config_path)
-
-    @property
-    def config_file(self) -> ConfigFile:
-        if self._config_file is None:
-            self._config_file = self.store.read()
-        return self._config_file
-
-    def reload_config(self) -> ConfigFile:
-        self._config_file = None
-        return self.config_file
-
-    def override(self, **values: Any) -> None:
-        """Command options that are also settings (e.g. --connections)."""
-        self.setting_overrides.update({k: v for k, v in values.items() if v is not None})
-        self._settings = None
-
-    def _resolve(self) -> tuple[Settings, dict[str, str]]:
-        if self._settings is None or self._sources is None:
-            options = dict(self.setting_overrides)
-            if self.options.data_dir is not None:
-                options["data_dir"] = self.options.data_dir
-            from hyperkvasir_cli.core.config import resolve_settings
-
-            self._settings, self._sources = resolve_settings(
-                self.config_file.settings, self.environ, options, self.config_path
-            )
-        return self._settings, self._sources
-
-    @property
-    def settings(self) -> Settings:
-        return self._resolve()[0]
-
-    @property
-    def setting_sources(self) -> dict[str, str]:
-        return self._resolve()[1]
-
-    @property
-    def layout(self) -> Layout:
-        from hyperkvasir_cli.core.layout import Layout
-
-        return Layout.from_settings(self.settings)
-
-    @property
-    def manifest(self) -> Manifest:
-        if self._manifest is None:
-            from hyperkvasir_cli.core.config import environment_value
-
-            path = self.options.manifest
-            if path is None:
-                from_env = environment_value(self.environ, f"{ENV_PREFIX}MANIFEST")
-                path = Path(from_env) if from_env else None
-            from hyperkvasir_cli.core.manifest import load_manifest
-
-            self._manifest = load_manifest(path)
-        return self._manifest
-
-    def select_parts(self, names: list[str] | None, all_parts: bool = False) -> list[Part]:
-        if all_parts and names:
-            raise UsageError("name parts or pass --all, not both")
-        if all_parts:
-            return list(self.manifest.parts)
-        if not names:
-            return []
-        return self.manifest.select(names)
-
-    def jobs(self, option: int | None) -> int:
-        """Worker count: the --jobs option, else the `jobs` setting, else the usable cores."""
-        return option or self.settings.jobs or usable_cores()
-
-    @contextmanager
-    def locked(self, wait_lock: float | None = None) -> Iterator[None]:
-        wait = self.settings.wait_lock if wait_lock is None else wait_lock
-        from hyperkvasir_cli.core.lock import data_lock
-
-        with data_lock(self.layout.lock_path, wait, on_wait=self.console.info):
-            yield
+    session: Session
 
 
 def note_missing_config(rt: Runtime) -> None:
@@ -199,7 +95,10 @@ def note_missing_config(rt: Runtime) -> None:
     from hyperkvasir_cli.core.config import config_named_by, missing_config_note
 
     with contextlib.suppress(HyperkvasirError):  # an empty HYPERKVASIR_CONFIG is said already
-        note = missing_config_note(rt.config_path, config_named_by(rt.options.config, rt.environ))
+        session = rt.session
+        note = missing_config_note(
+            session.config_path, config_named_by(session.options.config, session.environ)
+        )
         if note is not None:
             rt.console.warn(note)
 
@@ -232,7 +131,14 @@ def build_runtime(ctx: typer.Context, after: GlobalOptions) -> Runtime:
     options.debug = options.debug or _env_flag(environ, f"{ENV_PREFIX}DEBUG")
     clock = clock_factory()
     console = Console(quiet=options.quiet, debug=options.debug, clock=clock)
-    return Runtime(options=options, console=console, environ=environ, clock=clock)
+    session = Session(
+        options=SessionOptions(options.config, options.manifest, options.data_dir),
+        environ=environ,
+        clock=clock,
+        progress=ConsoleMessages(console),
+        task_reporters=console.progress,
+    )
+    return Runtime(options=options, console=console, session=session)
 
 
 def run_guarded(console: Console, action: Callable[[], Any], *, json_output: bool = False) -> Any:

@@ -121,9 +121,9 @@ SETTING_KEYS: tuple[str, ...] = tuple(Settings.model_fields)
 
 def mirror_problem(url: str) -> str | None:
     """Why ``url`` cannot be a mirror (None when it can)."""
-    if url.startswith(("https://", "http://", "file://")):
+    if url.startswith(("https://", "http://", "file://", "s3://")):
         return None
-    return f"mirror must be an https://, http:// or file:// URL: {url!r}"
+    return f"mirror must be an https://, http://, file:// or s3:// URL: {url!r}"
 
 
 def setting_description(key: str) -> str:

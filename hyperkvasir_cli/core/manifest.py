@@ -17,11 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hyperkvasir_cli.core.classes import canonical_class
 from hyperkvasir_cli.core.errors import ConfigError, UsageError
-from hyperkvasir_cli.core.yaml_errors import describe_validation_error, load_yaml_mapping
+from hyperkvasir_cli.core.yaml_errors import (
+    describe_validation_error,
+    load_yaml_mapping,
+    parse_yaml_mapping,
+)
 
 Kind = Literal["zip", "csv", "json"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_URL_SCHEMES = ("https://", "http://", "file://")
+_URL_SCHEMES = ("https://", "http://", "file://", "s3://")
 DEFAULT_MANIFEST_NAME = "bundled manifest"
 
 
@@ -72,7 +76,9 @@ class Part(BaseModel):
     def _supported_schemes(cls, value: list[str]) -> list[str]:
         for url in value:
             if not url.startswith(_URL_SCHEMES):
-                raise ValueError(f"URL must start with https://, http:// or file://, found {url!r}")
+                raise ValueError(
+                    f"URL must start with https://, http://, file:// or s3://, found {url!r}"
+                )
         return value
 
     @field_validator("sha256")
@@ -162,3 +168,8 @@ def load_manifest(path: Path | None = None) -> Manifest:
         return parse_manifest(yaml.safe_load(text), DEFAULT_MANIFEST_NAME)
     data = load_yaml_mapping(path, what="manifest")
     return parse_manifest(data, str(path))
+
+
+def parse_manifest_text(text: str, source: str) -> Manifest:
+    """A manifest read from elsewhere than a file (an s3:// URL): validated the same way."""
+    return parse_manifest(parse_yaml_mapping(text, source, what="manifest"), source)

@@ -1,12 +1,17 @@
-"""How core modules report progress without knowing about terminals.
+"""How the library reports progress and messages without knowing about terminals.
 
-Core code calls a :class:`ProgressReporter`; the command layer supplies one that draws a
+Library code calls a :class:`ProgressReporter`; the command layer supplies one that draws a
 bar on a terminal, writes throttled plain lines otherwise, or says nothing (``--quiet``).
+A library caller passes nothing and hears nothing (:class:`SilentProgress`), or passes
+its own reporter.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
+
+# What a task's ``advance`` counts: bytes (transfers, hashes, extraction) or files.
+Unit = Literal["bytes", "files"]
 
 
 class ProgressReporter(Protocol):
@@ -26,6 +31,13 @@ class ProgressReporter(Protocol):
     def note(self, message: str) -> None:
         """A milestone worth a log line (a retry, a mirror switch, a restart)."""
 
+    def info(self, message: str) -> None:
+        """What a workflow did or is about to do (``labeled-images: extracted ...``)."""
+
+    def warn(self, message: str) -> None:
+        """Something the caller should know that does not stop the work (images left
+        out of a split, a result that could not be recorded)."""
+
 
 class SilentProgress:
     """Reports nothing; the default for library callers."""
@@ -43,4 +55,10 @@ class SilentProgress:
         pass
 
     def note(self, message: str) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
         pass

@@ -178,3 +178,11 @@ class SharedProgress:
     def note(self, message: str) -> None:
         with self._lock:
             self._inner.note(message)
+
+    def info(self, message: str) -> None:
+        with self._lock:
+            self._inner.info(message)
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            self._inner.warn(message)

@@ -19,6 +19,11 @@ def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what} {path}: file not found") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} {path}: cannot read: {exc}") from exc
+    return parse_yaml_mapping(text, str(path), what)
+
+
+def parse_yaml_mapping(text: str, path: str, what: str) -> dict[str, Any]:
+    """YAML text (read from ``path``, a file or a URL) whose top level must be a mapping."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

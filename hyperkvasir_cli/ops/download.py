@@ -25,6 +25,7 @@ from hyperkvasir_cli.check.verify import (
     NOT_A_ZIP,
     Mismatch,
     expectation,
+    record_matches_file,
     set_aside_if_bad,
     set_aside_if_not_zip,
 )
@@ -37,7 +38,6 @@ from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter
-from hyperkvasir_cli.ops.status import record_matches_file
 from hyperkvasir_cli.transfer.engine import EngineOptions, FetchResult, TransferEngine
 from hyperkvasir_cli.transfer.http_client import INCOMPLETE_CHAIN_HINT
 from hyperkvasir_cli.transfer.partial import PartialFile

@@ -1,17 +1,22 @@
-"""The local state of each part: absent, partial, downloaded, verified, extracted."""
+"""The local state of each part: absent, partial, downloaded, verified, extracted
+(`parts`, and the Python API's ``parts()``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hyperkvasir_cli.archive.marker import marker_path, read_marker
+from hyperkvasir_cli.check.verify import record_matches_file
 from hyperkvasir_cli.core.clock import iso_utc
 from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.transfer.sidecar import load_sidecar
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.ops.session import Session
 
 State = Literal["absent", "partial", "downloaded", "verified", "extracted"]
 
@@ -45,16 +50,6 @@ class PartStatus:
             "verified_at": self.verified_at,
             "extracted_selection": self.extracted_selection,
         }
-
-
-def record_matches_file(record: PartRecord | None, path: Path) -> bool:
-    """The record's verification still describes the file on disk (same size)."""
-    if record is None or record.verified_at is None or record.size is None:
-        return False
-    try:
-        return path.stat().st_size == record.size
-    except OSError:
-        return False
 
 
 def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartStatus:
@@ -104,4 +99,31 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
         sha256=(record.sha256 if record else None) or part.sha256,
         verified_at=iso_utc(record.verified_at) if record and record.verified_at else None,
         extracted_selection=selection,
+    )
+
+
+@dataclass(frozen=True)
+class PartsReport:
+    """Every part of the manifest and its local state (what `parts --json` prints)."""
+
+    manifest: str
+    data_dir: Path
+    parts: list[PartStatus] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "manifest": self.manifest,
+            "data_dir": str(self.data_dir),
+            "parts": [status.as_json() for status in self.parts],
+        }
+
+
+def list_parts(session: Session) -> PartsReport:
+    """The state of every part of the session's manifest; reads, never writes."""
+    layout = session.layout
+    records = session.records()
+    return PartsReport(
+        manifest=session.manifest.source,
+        data_dir=layout.data_dir,
+        parts=[part_status(p, layout, records.get(p.name)) for p in session.manifest.parts],
     )

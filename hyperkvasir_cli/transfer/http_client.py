@@ -1,4 +1,5 @@
-"""The HTTP client: TLS always verified, timeouts, identity encoding, proxies, file:// URLs."""
+"""The HTTP client: TLS always verified, timeouts, identity encoding, proxies, file:// and
+s3:// URLs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hyperkvasir_cli import __version__
 from hyperkvasir_cli.core.errors import ConfigError
 from hyperkvasir_cli.transfer.file_transport import FileTransport
 from hyperkvasir_cli.transfer.proxies import ProxySetting, proxy_for
+from hyperkvasir_cli.transfer.s3_transport import S3Transport
 
 USER_AGENT = f"hyperkvasir/{__version__} (+https://pypi.org/project/hyperkvasir/)"
 
@@ -81,8 +83,9 @@ def build_client(
 
 
 class RoutingTransport(httpx.BaseTransport):
-    """Sends each request the way its URL needs: ``file://`` to the file transport (never
-    through a proxy), others direct or through the proxy the environment names for them.
+    """Sends each request the way its URL needs: ``file://`` and ``s3://`` to their own
+    transports (never through an HTTP proxy), others direct or through the proxy the
+    environment names for them.
 
     A proxy that cannot be reached raises :class:`httpx.ProxyError` naming the proxy and
     the variable it came from, so that the server is not blamed for it. A proxy of a scheme
@@ -94,6 +97,7 @@ class RoutingTransport(httpx.BaseTransport):
     ) -> None:
         self._context, self._limits, self._environ = context, limits, dict(environ)
         self._file = FileTransport()
+        self._s3 = S3Transport()
         self._direct: httpx.HTTPTransport | None = None
         self._proxied: dict[str, httpx.HTTPTransport] = {}
         self._lock = threading.Lock()
@@ -101,6 +105,9 @@ class RoutingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme == "file":
             return self._file.handle_request(request)
+        if request.url.scheme == "s3":
+            # s3fs reaches its endpoint its own way (botocore reads the proxy variables).
+            return self._s3.handle_request(request)
         proxy = proxy_for(str(request.url), self._environ)
         if proxy is None:
             return self._transport(None).handle_request(request)
@@ -135,6 +142,8 @@ class RoutingTransport(httpx.BaseTransport):
                 if transport is not None:
                     transport.close()
             self._direct, self._proxied = None, {}
+        self._file.close()
+        self._s3.close()
 
 
 def _proxy_transport(

@@ -10,13 +10,11 @@ import typer
 
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.core.errors import ConfigError, LockedError, UsageError
+from hyperkvasir_cli.core.errors import UsageError
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.check.integrity import CheckReport
-    from hyperkvasir_cli.check.parts import CheckOptions
-    from hyperkvasir_cli.core.manifest import Part
-    from hyperkvasir_cli.core.progress import ProgressReporter
+    from hyperkvasir_cli.ops.checksum import ChecksumResult
 
 
 class Algorithm(str, Enum):
@@ -125,9 +123,8 @@ def checksum(
     first download), and with --deep every zip member, with --extracted every extracted
     file. Exit 0 when all is intact, 5 on any mismatch, 6 on an unreadable, corrupt or
     unsafe archive (a zip member that fails); the higher code when both occur."""
-    from hyperkvasir_cli.check.checkfile import verify_check_file
-    from hyperkvasir_cli.check.integrity import failure_error
     from hyperkvasir_cli.check.parts import CheckOptions
+    from hyperkvasir_cli.ops.checksum import check_listed_files, check_parts, record_results
 
     chosen = resolve_algorithm(algorithm.value if algorithm else None, output_format.value)
     check_option_conflicts(
@@ -141,10 +138,10 @@ def checksum(
         json_output=json_output,
         digest=algorithm is not None,
     )
-    workers = rt.jobs(jobs)
-    progress = rt.console.progress()
+    session = rt.session
+    workers = session.jobs(jobs)
     if check is not None:
-        report = verify_check_file(check, chosen, workers, progress)
+        result = check_listed_files(session, check, chosen, workers)
     else:
         options = CheckOptions(
             deep=deep,
@@ -155,13 +152,12 @@ def checksum(
             digest_extracted=output_format is not OutputFormat.plain or algorithm is not None,
             jobs=workers,
         )
-        report = _check_parts(rt, parts or [], options, progress)
-        chosen = options.algorithm
+        result = check_parts(session, parts or [], options)
     # --algorithm with PARTs: a digest to print besides the sha256 check.
     digest = algorithm.value if algorithm is not None and check is None else None
-    _show(rt, report, output_format, chosen, json_output, digest)
-    _record_results(rt, report)
-    error = failure_error(report)
+    _show(rt, result, output_format, json_output, digest)
+    record_results(session, result)
+    error = result.failure()
     if error is not None:
         raise error
 
@@ -213,90 +209,21 @@ def check_option_conflicts(
             )
 
 
-def parts_to_check(rt: Runtime, names: list[str], extracted: bool) -> tuple[list[Part], list[Part]]:
-    """The parts to check (each named one must be downloaded), or every part whose archive
-    is here; and, second, those whose archive was deleted after extraction (named, with
-    ``extracted``; or not named: all of them)."""
-    from hyperkvasir_cli.check.parts import archive_deleted
-
-    records = rt.config_file.parts
-
-    def deleted(part: Part) -> bool:
-        return archive_deleted(part, rt.layout, records.get(part.name))
-
-    if not names:
-        here = [p for p in rt.manifest.parts if rt.layout.archive_path(p).exists()]
-        return here, [p for p in rt.manifest.parts if deleted(p)]
-    parts = rt.manifest.select(names)
-    absent = [p for p in parts if not rt.layout.archive_path(p).exists()]
-    gone = [p for p in absent if deleted(p)]
-    if gone and not extracted:
-        listed = " ".join(p.name for p in gone)
-        raise UsageError(
-            f"the archive of {listed} was deleted after extraction (extract "
-            "--delete-archive): nothing to check",
-            hint=f"to check the extracted files, download it again: `hyperkvasir download "
-            f"{listed}`, then `hyperkvasir checksum {listed} --extracted`",
-        )
-    absent = [p for p in absent if p not in gone]
-    if absent:
-        described = ", ".join(f"{p.name} ({rt.layout.archive_path(p)})" for p in absent)
-        resumable = [p.name for p in absent if rt.layout.partial_path(p).exists()]
-        hint = f"run `hyperkvasir download {' '.join(p.name for p in absent)}` first"
-        if resumable:
-            hint = f"finish the download first: `hyperkvasir resume {' '.join(resumable)}`"
-        raise UsageError(f"not downloaded, nothing to check: {described}", hint=hint)
-    return [p for p in parts if p not in gone], gone
-
-
-def _check_parts(
-    rt: Runtime, names: list[str], options: CheckOptions, progress: ProgressReporter
-) -> CheckReport:
-    from hyperkvasir_cli.check.integrity import CheckReport
-    from hyperkvasir_cli.check.parts import verify_deleted_archives, verify_parts
-
-    parts, deleted = parts_to_check(rt, names, options.extracted)
-    report = CheckReport()
-    if parts:
-        records = rt.config_file.parts
-        report = verify_parts(
-            parts, rt.layout, records, options, named=bool(names), progress=progress
-        )
-    if deleted and options.extracted:
-        gone = verify_deleted_archives(deleted, rt.layout, rt.config_file.parts, options)
-        report.items.extend(gone.items)
-        report.extract_to.update(gone.extract_to)
-    elif deleted:
-        report.notes.extend(
-            f"{part.name}: the archive was deleted after extraction (extract "
-            "--delete-archive); nothing to check without it (see --extracted)"
-            for part in deleted
-        )
-    if not parts and not report.items:
-        report.notes.append(f"nothing to check: no archive in {rt.layout.archives_dir}")
-    return report
-
-
 def _show(
     rt: Runtime,
-    report: CheckReport,
+    result: ChecksumResult,
     output_format: OutputFormat,
-    algorithm: str | None,
     json_output: bool,
     digest: str | None = None,
 ) -> None:
-    from hyperkvasir_cli.cli.render_checks import (
-        checksum_file_lines,
-        item_line,
-        report_json,
-        summary_line,
-    )
+    from hyperkvasir_cli.cli.render_checks import checksum_file_lines, item_line, summary_line
 
     console = rt.console
+    report = result.report
     for note in report.notes:
         console.info(note)
     if json_output:
-        console.emit_json(report_json(report, algorithm))
+        console.emit_json(result.as_json())
     elif output_format is OutputFormat.plain:
         for item in report.items:
             console.out(item_line(item, digest))
@@ -327,51 +254,3 @@ def _warn_unverified(rt: Runtime, report: CheckReport) -> None:
         f"{count} checked {item_word} could not be verified and {verb} not counted as ok: "
         f"{names}{more} (see NOT VERIFIED above, or `unverifiable` in --json)"
     )
-
-
-def _record_results(rt: Runtime, report: CheckReport) -> None:
-    """Record when each archive was verified, and withdraw the record of verification of
-    each archive found damaged (``report.damaged``), so that a plain `download` or `sync`
-    checks it again, sets it aside and fetches the part anew instead of skipping it.
-
-    The lock is taken briefly, after the check; a held lock only costs the record (a
-    warning says so). A record verified again meanwhile (by another run) is left alone.
-    """
-    from hyperkvasir_cli.check.integrity import verification_fields
-
-    moment = rt.console.clock.now()
-    pending = [item for item in report.items if verification_fields(item, None, moment)]
-    seen = rt.config_file.parts
-    damaged = [
-        name
-        for name in dict.fromkeys(report.damaged)
-        if name in seen and seen[name].verified_at is not None
-    ]
-    if not pending and not damaged:
-        return
-    try:
-        with rt.locked():
-            records = rt.reload_config().parts
-            for item in pending:
-                fields = verification_fields(item, records.get(item.part or ""), moment)
-                if item.part and fields:
-                    rt.store.update_part(item.part, **fields)
-            for name in damaged:
-                record = records.get(name)
-                if record is not None and record.verified_at == seen[name].verified_at:
-                    rt.store.forget_part_fields(name, "verified_at")
-                    rt.console.info(
-                        f"{name}: the archive is no longer recorded as verified; "
-                        f"`hyperkvasir download {name}` (or `sync`) checks it again, sets it "
-                        "aside and fetches it anew"
-                    )
-    except (LockedError, ConfigError, OSError) as exc:
-        where = "" if isinstance(exc, LockedError) else f" in {rt.config_path}"
-        why = exc.message if isinstance(exc, LockedError) else str(exc)
-        rt.console.warn(f"the results were not recorded{where}: {why}")
-        if damaged:
-            names = " ".join(damaged)
-            rt.console.warn(
-                f"{names} stay recorded as verified, so a plain `hyperkvasir download` "
-                f"skips them: fetch them again with `hyperkvasir download {names} --force`"
-            )

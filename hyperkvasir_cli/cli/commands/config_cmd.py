@@ -31,7 +31,7 @@ def _plain(value: Any) -> Any:
 @command
 def config_path(rt: Runtime) -> None:
     """Print the config file's path (it may not exist yet)."""
-    rt.console.out(str(rt.config_path))
+    rt.console.out(str(rt.session.config_path))
 
 
 @config_app.command("show", cls=HyperkvasirCommand)
@@ -41,25 +41,25 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
     from hyperkvasir_cli import ENV_PREFIX
     from hyperkvasir_cli.core.config import SETTING_KEYS
 
-    settings, sources = rt.settings, rt.setting_sources
+    settings, sources = rt.session.settings, rt.session.setting_sources
     if json_output:
         rt.console.emit_json(
             {
-                "config_path": str(rt.config_path),
+                "config_path": str(rt.session.config_path),
                 "settings": {
                     key: {"value": _plain(getattr(settings, key)), "source": sources[key]}
                     for key in SETTING_KEYS
                 },
                 "parts": {
                     name: record.model_dump(mode="json", exclude_none=True)
-                    for name, record in rt.config_file.parts.items()
+                    for name, record in rt.session.records().items()
                 },
             }
         )
         return
     from rich.table import Table
 
-    table = Table(title=f"settings ({rt.config_path})")
+    table = Table(title=f"settings ({rt.session.config_path})")
     for column in ("key", "value", "source", "environment variable"):
         table.add_column(column)
     for key in SETTING_KEYS:
@@ -67,7 +67,7 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
         shown = ", ".join(value) if isinstance(value, list) else str(value)
         table.add_row(key, shown, sources[key], f"{ENV_PREFIX}{key.upper()}")
     rt.console.render(table)
-    for name, record in sorted(rt.config_file.parts.items()):
+    for name, record in sorted(rt.session.records().items()):
         rt.console.out(
             f"{name}: "
             + ", ".join(
@@ -84,10 +84,10 @@ def config_set(
     value: Annotated[str, typer.Argument(help="The new value (a list: comma separated).")],
 ) -> None:
     """Set one setting in the config file (validated, written atomically)."""
-    with rt.locked():
-        stored = rt.store.set_setting(key, value)
+    with rt.session.locked():
+        stored = rt.session.store.set_setting(key, value)
     shown = ", ".join(stored) if isinstance(stored, list) else stored
-    rt.console.info(f"{key} = {shown} in {rt.config_path}")
+    rt.console.info(f"{key} = {shown} in {rt.session.config_path}")
 
 
 @config_app.command("unset", cls=HyperkvasirCommand)
@@ -97,9 +97,9 @@ def config_unset(
     key: Annotated[str, typer.Argument(help="A setting name (see `config show`).")],
 ) -> None:
     """Remove one setting from the config file, so that its default applies again."""
-    with rt.locked():
-        removed = rt.store.unset_setting(key)
-    where = rt.config_path
+    with rt.session.locked():
+        removed = rt.session.store.unset_setting(key)
+    where = rt.session.config_path
     rt.console.info(f"{key} removed from {where}" if removed else f"{key} is not set in {where}")
 
 
@@ -119,18 +119,18 @@ def config_init(
     )
     from hyperkvasir_cli.core.errors import ConfigError
 
-    path = rt.config_path
+    path = rt.session.config_path
     if path.exists() and not force:
         raise UsageError(f"config file {path} exists already", hint="pass --force to replace it")
     try:
-        records = rt.store.read().parts
+        records = rt.session.store.read().parts
     except ConfigError as exc:
         rt.console.warn(f"the old file cannot be read, its part records are dropped: {exc.message}")
         records = {}
     # Resolved without the old file, which --force may be replacing because it is broken.
-    overrides = {"data_dir": rt.options.data_dir} if rt.options.data_dir else {}
-    settings, _ = resolve_settings({}, rt.environ, overrides, path)
-    rt.store.write(ConfigFile(settings={"data_dir": str(settings.data_dir)}, parts=records))
+    overrides = {"data_dir": rt.session.options.data_dir} if rt.session.options.data_dir else {}
+    settings, _ = resolve_settings({}, rt.session.environ, overrides, path)
+    rt.session.store.write(ConfigFile(settings={"data_dir": str(settings.data_dir)}, parts=records))
     rt.console.out(str(path))
     rt.console.info(
         f"wrote {path}; keys: " + "; ".join(f"{k} ({setting_description(k)})" for k in SETTING_KEYS)

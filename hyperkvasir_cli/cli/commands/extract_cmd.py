@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from hyperkvasir_cli.archive.selection import Selection
 from hyperkvasir_cli.cli.options import (
     JobsOption,
     JsonOption,
@@ -16,7 +15,6 @@ from hyperkvasir_cli.cli.options import (
     complete_class_names,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.core.errors import UsageError
 
 ToOption = Annotated[
     Path | None,
@@ -95,47 +93,20 @@ def extract(
 ) -> None:
     """Unpack downloaded parts safely, skipping what is already extracted and intact."""
     # Imported here so that other commands (and --help) start without the engine.
-    from hyperkvasir_cli.cli.extracting import ExtractRequest, check_request, extract_part, summary
-    from hyperkvasir_cli.cli.fetching import ensure_archive, ensure_verified
+    from hyperkvasir_cli.ops.extract import extract_parts
 
-    if not parts:
-        raise UsageError("name the parts to extract", hint=f"parts: {', '.join(rt.manifest.names)}")
-    request = ExtractRequest(
-        target=to,
-        selection=Selection.build(include or (), exclude or (), classes or ()),
+    report = extract_parts(
+        rt.session,
+        parts or [],
+        to=to,
+        include=include or (),
+        exclude=exclude or (),
+        classes=classes or (),
         jobs=jobs,
         verify=verify,
         force=force,
         delete_archive=delete_archive,
+        wait_lock=wait_lock,
     )
-    selected_parts = rt.select_parts(parts)
-    check_request(selected_parts, request)
-    # Missing archives are downloaded first; that takes the lock on its own.
-    archives = [ensure_archive(rt, part) for part in selected_parts]
-    reports = []
-    results = []
-    with rt.locked(wait_lock):
-        # Every archive is proven the part's before the first is extracted (exit 5).
-        for part, archive in zip(selected_parts, archives, strict=True):
-            ensure_verified(rt, part, archive)
-        for part, archive in zip(selected_parts, archives, strict=True):
-            result = extract_part(rt, part, archive, request)
-            rt.console.info(summary(part, result))
-            results.append(result)
-            reports.append(
-                {"part": part.name, **result.as_json(), "archive_deleted": delete_archive}
-            )
-    # An archive without files says so itself; only a selection that missed files is wrong.
-    nothing_selected = all(r.selected == 0 for r in results)
-    if (
-        not request.selection.is_everything
-        and nothing_selected
-        and any(r.archive_files != 0 for r in results)
-    ):
-        raise UsageError(
-            "--include, --exclude or --class matched no member of "
-            + ", ".join(p.name for p in selected_parts),
-            hint="globs match the whole member path, e.g. '*/polyps/*' or 'labeled-images/*'",
-        )
     if json_output:
-        rt.console.emit_json({"parts": reports})
+        rt.console.emit_json(report.as_json())

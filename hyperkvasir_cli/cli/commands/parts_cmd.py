@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hyperkvasir_cli.cli.options import JsonOption
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.core.units import format_bytes
-
-if TYPE_CHECKING:
-    pass
 
 
 @command
 def parts(rt: Runtime, json_output: JsonOption = False) -> None:
     """List every part of the manifest with its size, local state and paths."""
-    from hyperkvasir_cli.ops.status import part_status
+    from hyperkvasir_cli.ops.status import list_parts
 
-    records = rt.config_file.parts
-    statuses = [part_status(p, rt.layout, records.get(p.name)) for p in rt.manifest.parts]
+    report = list_parts(rt.session)
     if json_output:
-        rt.console.emit_json(
-            {
-                "manifest": rt.manifest.source,
-                "data_dir": str(rt.layout.data_dir),
-                "parts": [s.as_json() for s in statuses],
-            }
-        )
+        rt.console.emit_json(report.as_json())
         return
     from rich.table import Table
 
-    table = Table(title=f"HyperKvasir parts (data folder {rt.layout.data_dir})")
+    table = Table(title=f"HyperKvasir parts (data folder {report.data_dir})")
     for column in ("part", "file", "size", "state", "path"):
         table.add_column(column, justify="right" if column == "size" else "left")
-    for status in statuses:
+    for status in report.parts:
         state: str = status.state
         if state == "partial" and status.percent is not None:
             state = f"partial {status.percent:.1f}%"

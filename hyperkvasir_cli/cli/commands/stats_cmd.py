@@ -10,17 +10,14 @@ import typer
 
 from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.core.errors import IntegrityError, UsageError
+from hyperkvasir_cli.core.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from hyperkvasir_cli.cli.render_stats import Section
-    from hyperkvasir_cli.core.manifest import Part
-    from hyperkvasir_cli.dataset.sources import (
-        DataSource,
-    )
-    from hyperkvasir_cli.dataset.stats.base import PartStats, StatsOptions
+    from hyperkvasir_cli.dataset.stats.base import PartStats
+    from hyperkvasir_cli.ops.stats import StatsReport
 
 
 class StatsFormat(str, Enum):
@@ -80,85 +77,32 @@ def stats(
     document: the part's own when one PART is named, else {"parts": [...]}.
     """
     from hyperkvasir_cli.dataset.plot import check_plot_path
-    from hyperkvasir_cli.dataset.stats.base import StatsOptions
+    from hyperkvasir_cli.ops.stats import count_parts
 
     if json_output and output_format is not StatsFormat.table:
         raise UsageError("pass --json or --format, not both")
     if plot is not None:
         check_plot_path(plot)
-    chosen = _chosen_parts(rt, parts or [], from_archive)
-    options = StatsOptions(images=images, jobs=rt.jobs(jobs))
-    results = [_one_part(rt, part, from_archive, options) for part in chosen]
-    _print(rt, results, json_output, output_format, one_named=len(parts or []) == 1)
-    if plot is not None:
-        _plot(rt, plot, results)
-    _report_differences(rt, results, strict)
-
-
-def _chosen_parts(rt: Runtime, names: list[str], from_archive: bool) -> list[Part]:
-    from hyperkvasir_cli.dataset.paths import PART_KINDS, part_kind
-
-    if names:
-        chosen = rt.manifest.select(names)
-        for part in chosen:
-            if part_kind(part) is None:
-                raise UsageError(
-                    f"stats counts the data parts ({', '.join(PART_KINDS)}), not {part.name!r}",
-                    hint="name one of those parts, or none for every one present",
-                )
-        return chosen
-    present = [p for p in rt.manifest.parts if part_kind(p) and _is_present(rt, p, from_archive)]
-    if not present:
-        where = "downloaded" if from_archive else "extracted or downloaded"
-        raise UsageError(
-            f"no data part is {where} in {rt.layout.data_dir}",
-            hint="run `hyperkvasir download labeled-images --extract`, or pass --data-dir",
-        )
-    return present
-
-
-def _is_present(rt: Runtime, part: Part, from_archive: bool) -> bool:
-    from hyperkvasir_cli.dataset.sources import choose_source_kind, tree_candidates
-
-    record = rt.config_file.parts.get(part.name)
-    root = part.root or part.name
-    tree = any((t / root).is_dir() for t in tree_candidates(rt.layout, record))
-    archive = rt.layout.archive_path(part).is_file()
-    return choose_source_kind(tree, archive, from_archive) is not None
-
-
-def _one_part(rt: Runtime, part: Part, from_archive: bool, options: StatsOptions) -> PartStats:
-    from hyperkvasir_cli.dataset.sources import locate_source
-    from hyperkvasir_cli.dataset.stats.compute import compute_stats
-
-    source: DataSource = locate_source(
-        part, rt.layout, rt.config_file.parts.get(part.name), from_archive=from_archive
+    report = count_parts(
+        rt.session, parts or [], from_archive=from_archive, images=images, jobs=jobs
     )
-    if source.kind == "archive" and not from_archive:
-        rt.console.info(f"{part.name}: not extracted; reading {source.location}")
-    return compute_stats(part, source, options, rt.console.progress("files"))
+    _print(rt, report, json_output, output_format)
+    if plot is not None:
+        _plot(rt, plot, report.parts)
+    error = report.difference_error() if strict else None
+    if error is not None:
+        raise error
+    warning = report.difference_warning()
+    if warning is not None:
+        rt.console.warn(warning)
 
 
-def _print(
-    rt: Runtime,
-    results: list[PartStats],
-    json_output: bool,
-    output_format: StatsFormat,
-    one_named: bool,
-) -> None:
+def _print(rt: Runtime, report: StatsReport, json_output: bool, output_format: StatsFormat) -> None:
     from hyperkvasir_cli.cli.render_stats import part_report, render_csv, render_markdown
 
+    results = report.parts
     if json_output:
-        if one_named:
-            rt.console.emit_json(results[0].as_json())
-            return
-        matches = [r.as_json()["matches_published"] for r in results]
-        rt.console.emit_json(
-            {
-                "parts": [r.as_json() for r in results],
-                "matches_published": None if None in matches else all(matches),
-            }
-        )
+        rt.console.emit_json(report.as_json())
     elif output_format is StatsFormat.csv:
         rt.console.stdout.write(render_csv(results))
     elif output_format is StatsFormat.markdown:
@@ -230,20 +174,3 @@ def _plot(rt: Runtime, path: Path, results: list[PartStats]) -> None:
     bars = [Bar(c.name, c.count, c.published) for c in labeled.classes]
     write_plot(path, f"{labeled.overview.part}: images per class", bars)
     rt.console.info(f"wrote {path}")
-
-
-def _report_differences(rt: Runtime, results: list[PartStats], strict: bool) -> None:
-    differing = [(r.overview.part, d) for r in results for d in r.differences()]
-    if not differing:
-        return
-    first = "; ".join(f"{part}: {what}" for part, what in differing[:3])
-    more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
-    if strict:
-        counts = "1 count differs" if len(differing) == 1 else f"{len(differing)} counts differ"
-        raise IntegrityError(
-            f"{counts} from the published ones: {first}{more}",
-            hint="the counts printed show each difference; an unfinished download or extraction "
-            "is the usual cause",
-        )
-    counts = "1 count differs" if len(differing) == 1 else f"{len(differing)} counts differ"
-    rt.console.warn(f"{counts} from the published ones (--strict makes this exit 5)")

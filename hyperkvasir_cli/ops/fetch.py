@@ -1,40 +1,41 @@
-"""Getting a part's archive onto disk for commands that need one (split, sync, extract),
-and making sure an archive found there is the one the manifest describes."""
+"""Getting a part's archive onto disk for the workflows that need one (extract, split,
+the Python API's ``path``), and making sure an archive found there is the one the manifest
+describes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hyperkvasir_cli.cli.runtime import Runtime
 from hyperkvasir_cli.core.errors import ArchiveError, IntegrityError
+from hyperkvasir_cli.ops.session import Session
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
 
 
-def ensure_archive(rt: Runtime, part: Part) -> Path:
+def ensure_archive(session: Session, part: Part) -> Path:
     """The part's archive, downloaded (and verified) first when it is missing.
 
     A file already at the archive's path is returned as it is: callers that use it check
     it under the lock with :func:`ensure_verified` (extract does, in ``extract_part``).
     The caller must not hold the data lock; this takes it only when it has to download.
     """
-    path = rt.layout.archive_path(part)
+    path = session.layout.archive_path(part)
     if path.exists():
         return path
     # The HTTP client and the download engine load only when something must be fetched.
-    from hyperkvasir_cli.cli.downloading import download_options, make_downloader
+    from hyperkvasir_cli.ops.downloader import download_options, make_downloader
 
-    rt.console.info(f"{part.name} is not on disk yet; downloading it")
-    with rt.locked():
-        record = rt.reload_config().parts.get(part.name)
-        make_downloader(rt).download(part, record, download_options(rt))
-    rt.reload_config()
+    session.info(f"{part.name} is not on disk yet; downloading it")
+    with session.locked():
+        record = session.record(part, fresh=True)
+        make_downloader(session).download(part, record, download_options(session))
+    session.records(fresh=True)
     return path
 
 
-def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
+def ensure_verified(session: Session, part: Part, path: Path) -> None:
     """Make sure the archive at ``path`` is the part's before anything uses it.
 
     An archive the config records as verified, with the size it has now (and the sha256
@@ -54,10 +55,10 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
     The caller holds the data folder's lock.
     """
     from hyperkvasir_cli.check import integrity
+    from hyperkvasir_cli.check.verify import record_matches_file
     from hyperkvasir_cli.core.hashing import FileDigest, sha256_file
-    from hyperkvasir_cli.ops.status import record_matches_file
 
-    record = rt.reload_config().parts.get(part.name)
+    record = session.record(part, fresh=True)
     if record_matches_file(record, path) and (
         part.sha256 is None or (record is not None and record.sha256 == part.sha256)
     ):
@@ -67,8 +68,8 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
     result, reason = integrity.judge_archive(expected, FileDigest(size, {}), sizes_only=True)
     if result == "failed":
         raise _mismatch(part, path, reason)
-    rt.console.info(f"{part.name}: {path} is not recorded as verified; checking it before use")
-    digest = sha256_file(path, rt.console.progress(), label=f"checking {part.file}")
+    session.info(f"{part.name}: {path} is not recorded as verified; checking it before use")
+    digest = sha256_file(path, session.task_progress(), label=f"checking {part.file}")
     result, reason = integrity.judge_archive(expected, FileDigest(size, {"sha256": digest}))
     if result == "failed":
         raise _mismatch(part, path, reason)
@@ -86,13 +87,15 @@ def ensure_verified(rt: Runtime, part: Part, path: Path) -> None:
                 + f"fetch it again with `hyperkvasir download {part.name} --force`",
             )
     if expected.sha256 is None:
-        rt.console.info(
+        session.info(
             f"{part.name}: the manifest publishes no sha256 for {part.file}; recorded sha256 "
             f"{digest} as first seen: later checks prove only that the file has not changed "
             "since now"
         )
-    rt.store.record_verified(part.name, path, size, digest, part.sha256_source, rt.clock.now())
-    rt.reload_config()
+    session.store.record_verified(
+        part.name, path, size, digest, part.sha256_source, session.clock.now()
+    )
+    session.records(fresh=True)
 
 
 _LEFT_UNUSED = "the file was left where it is and not used; put the right file there, or "

@@ -1,6 +1,6 @@
-"""Extracting a part from the command layer: `extract`, `download --extract` and `sync`.
+"""Extracting parts: `extract`, `download --extract`, `sync` and the Python API.
 
-One flow for all three: make sure the archive is the part's (:func:`ensure_verified`),
+One flow for all: make sure the archive is the part's (:func:`ensure_verified`),
 extract with :func:`hyperkvasir_cli.archive.extract.extract_archive`, keeping members off
 hyperkvasir's own files, record where the tree went in the config, delete the archive when
 asked, and say what happened in one line.
@@ -9,6 +9,7 @@ asked, and say what happened in one line.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,17 +21,17 @@ from hyperkvasir_cli.archive.extract import (
     extract_archive,
 )
 from hyperkvasir_cli.archive.selection import Selection
-from hyperkvasir_cli.cli.fetching import ensure_verified
-from hyperkvasir_cli.cli.runtime import Runtime
 from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.units import format_bytes, format_duration
+from hyperkvasir_cli.ops.fetch import ensure_archive, ensure_verified
+from hyperkvasir_cli.ops.session import Session
 
 
 @dataclass(frozen=True)
 class ExtractRequest:
-    """How to extract, as the `extract`, `download --extract` and `sync` commands ask it."""
+    """How to extract, as `extract`, `download --extract`, `sync` and the API ask it."""
 
     target: Path | None = None
     selection: Selection = field(default_factory=Selection)
@@ -51,17 +52,17 @@ def known_archive_sha256(part: Part, record: PartRecord | None, archive: Path) -
     return None
 
 
-def own_files(rt: Runtime) -> OwnFiles:
+def own_files(session: Session) -> OwnFiles:
     """hyperkvasir's own files, which no member may overwrite when they lie in the target:
     the archives folder (every part's archive, `.part`, `.part.json`, `.bad-*`), the data
     folder's lock (and its `.info`, named after it) and the config file."""
-    layout = rt.layout
+    layout = session.layout
     return OwnFiles(
         archives_dir=layout.archives_dir,
-        archive_files=tuple(part.file for part in rt.manifest.parts),
+        archive_files=tuple(part.file for part in session.manifest.parts),
         files=(
             (layout.lock_path, "the data folder's lock"),
-            (rt.config_path, "the config file"),
+            (session.config_path, "the config file"),
         ),
     )
 
@@ -100,31 +101,33 @@ def should_record(
     return recorded is None or selection.is_everything
 
 
-def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest) -> ExtractResult:
+def extract_part(
+    session: Session, part: Part, archive: Path, request: ExtractRequest
+) -> ExtractResult:
     """Extract one part from ``archive``, record where it went, delete the archive if asked.
 
     The caller holds the data folder's lock. Errors are those of :func:`ensure_verified`
     (exit 5: the archive is not the part's) and :func:`extract_archive`.
     """
-    ensure_verified(rt, part, archive)
-    target = Path(os.path.abspath((request.target or rt.layout.extract_dir).expanduser()))
-    record = rt.reload_config().parts.get(part.name)
+    ensure_verified(session, part, archive)
+    target = Path(os.path.abspath((request.target or session.layout.extract_dir).expanduser()))
+    record = session.record(part, fresh=True)
     sha256 = known_archive_sha256(part, record, archive)
     result = extract_archive(
         archive,
         target,
         root=part.root,
         selection=request.selection,
-        jobs=rt.jobs(request.jobs),
+        jobs=session.jobs(request.jobs),
         verify=request.verify or request.delete_archive,
         force=request.force,
         archive_sha256=sha256,
-        progress=rt.console.progress(),
+        progress=session.task_progress(),
         part_name=part.name,
-        own_files=own_files(rt),
+        own_files=own_files(session),
     )
     if should_record(record, str(target), request.selection, result):
-        rt.store.update_part(
+        session.store.update_part(
             part.name,
             extracted_to=str(target),
             extracted_at=datetime.now(timezone.utc),
@@ -133,7 +136,7 @@ def extract_part(rt: Runtime, part: Part, archive: Path, request: ExtractRequest
     if request.delete_archive:
         delete_extracted_archive(result, request.selection)
         # The record keeps size and sha256, so later checks still know what it was.
-        rt.store.forget_part_fields(part.name, "archive")
+        session.store.forget_part_fields(part.name, "archive")
     return result
 
 
@@ -174,9 +177,102 @@ def summary(part: Part, result: ExtractResult) -> str:
     return line
 
 
-def extract_downloaded(rt: Runtime, part: Part) -> ExtractResult:
+def extract_downloaded(session: Session, part: Part) -> ExtractResult:
     """`download --extract`: extract a part just downloaded, with the default options, into
     the configured folder. The caller holds the lock."""
-    result = extract_part(rt, part, rt.layout.archive_path(part), ExtractRequest())
-    rt.console.info(summary(part, result))
+    result = extract_part(session, part, session.layout.archive_path(part), ExtractRequest())
+    session.info(summary(part, result))
     return result
+
+
+@dataclass(frozen=True)
+class PartExtracted:
+    part: Part
+    result: ExtractResult
+
+    @property
+    def tree(self) -> Path:
+        """The folder the part's files are in: the zip's top folder under the target."""
+        return self.result.target / self.part.root if self.part.root else self.result.target
+
+
+@dataclass
+class ExtractReport:
+    """What `extract` did, part by part, in the order asked."""
+
+    parts: list[PartExtracted] = field(default_factory=list)
+    archive_deleted: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "parts": [
+                {
+                    "part": done.part.name,
+                    **done.result.as_json(),
+                    "archive_deleted": self.archive_deleted,
+                }
+                for done in self.parts
+            ]
+        }
+
+
+def extract_parts(
+    session: Session,
+    names: list[str],
+    *,
+    to: Path | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    classes: Sequence[str] = (),
+    jobs: int | None = None,
+    verify: bool = False,
+    force: bool = False,
+    delete_archive: bool = False,
+    wait_lock: float | None = None,
+) -> ExtractReport:
+    """`extract`: extract each named part into ``to`` (default: the configured folder),
+    downloading first the archives that are missing.
+
+    Refuses before any work what cannot be done (no part, an unknown part or class, a part
+    that is no zip, --delete-archive with a selection: exit 2). Every archive is proven the
+    part's before the first is extracted (exit 5, nothing written). A selection that
+    matches no member of any archive that has files is a usage error (exit 2), raised
+    after the (empty) extraction, so nothing was written either.
+    """
+    if not names:
+        raise UsageError(
+            "name the parts to extract", hint=f"parts: {', '.join(session.manifest.names)}"
+        )
+    request = ExtractRequest(
+        target=to,
+        selection=Selection.build(include, exclude, classes),
+        jobs=jobs,
+        verify=verify,
+        force=force,
+        delete_archive=delete_archive,
+    )
+    parts = session.select_parts(names)
+    check_request(parts, request)
+    # Missing archives are downloaded first; that takes the lock on its own.
+    archives = [ensure_archive(session, part) for part in parts]
+    report = ExtractReport(archive_deleted=request.delete_archive)
+    with session.locked(wait_lock):
+        for part, archive in zip(parts, archives, strict=True):
+            ensure_verified(session, part, archive)
+        for part, archive in zip(parts, archives, strict=True):
+            result = extract_part(session, part, archive, request)
+            session.info(summary(part, result))
+            report.parts.append(PartExtracted(part, result))
+    results = [done.result for done in report.parts]
+    # An archive without files says so itself; only a selection that missed files is wrong.
+    if (
+        not request.selection.is_everything
+        and all(r.selected == 0 for r in results)
+        and any(r.archive_files != 0 for r in results)
+    ):
+        raise UsageError(
+            "--include, --exclude or --class matched no member of "
+            + ", ".join(p.name for p in parts),
+            hint="globs match the whole member path, e.g. '*/polyps/*' or 'labeled-images/*'",
+        )
+    return report

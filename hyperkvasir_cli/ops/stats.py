@@ -1,0 +1,133 @@
+"""`stats` (and the Python API's ``stats``): count each part's files per class, organ and
+category beside the published counts, from the extracted tree or the zip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hyperkvasir_cli.core.errors import IntegrityError, UsageError
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.core.manifest import Part
+    from hyperkvasir_cli.dataset.stats.base import PartStats
+    from hyperkvasir_cli.ops.session import Session
+
+
+def parts_to_count(session: Session, names: list[str], from_archive: bool) -> list[Part]:
+    """The named data parts (a part that is no data part is a usage error), else every
+    data part extracted or downloaded here (none: a usage error, exit 2)."""
+    from hyperkvasir_cli.dataset.paths import PART_KINDS, part_kind
+
+    if names:
+        chosen = session.manifest.select(names)
+        for part in chosen:
+            if part_kind(part) is None:
+                raise UsageError(
+                    f"stats counts the data parts ({', '.join(PART_KINDS)}), not {part.name!r}",
+                    hint="name one of those parts, or none for every one present",
+                )
+        return chosen
+    present = [
+        p for p in session.manifest.parts if part_kind(p) and _is_present(session, p, from_archive)
+    ]
+    if not present:
+        where = "downloaded" if from_archive else "extracted or downloaded"
+        raise UsageError(
+            f"no data part is {where} in {session.layout.data_dir}",
+            hint="run `hyperkvasir download labeled-images --extract`, or pass --data-dir",
+        )
+    return present
+
+
+def _is_present(session: Session, part: Part, from_archive: bool) -> bool:
+    from hyperkvasir_cli.dataset.sources import choose_source_kind, tree_candidates
+
+    root = part.root or part.name
+    tree = any((t / root).is_dir() for t in tree_candidates(session.layout, session.record(part)))
+    archive = session.layout.archive_path(part).is_file()
+    return choose_source_kind(tree, archive, from_archive) is not None
+
+
+def count_part(
+    session: Session, part: Part, *, from_archive: bool = False, images: bool = False, jobs: int
+) -> PartStats:
+    """One part's counts, from its extracted tree (else, saying so, its archive), or from
+    the archive with ``from_archive``; ``images`` also reads every image's size."""
+    from hyperkvasir_cli.dataset.sources import locate_source
+    from hyperkvasir_cli.dataset.stats.base import StatsOptions
+    from hyperkvasir_cli.dataset.stats.compute import compute_stats
+
+    source = locate_source(part, session.layout, session.record(part), from_archive=from_archive)
+    if source.kind == "archive" and not from_archive:
+        session.info(f"{part.name}: not extracted; reading {source.location}")
+    options = StatsOptions(images=images, jobs=jobs)
+    return compute_stats(part, source, options, session.task_progress("files"))
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """The counts of each part asked for; ``one_named``: one part was named, so the JSON
+    document is that part's own, not ``{"parts": [...]}``."""
+
+    parts: list[PartStats]
+    one_named: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        if self.one_named:
+            return self.parts[0].as_json()
+        matches = [r.as_json()["matches_published"] for r in self.parts]
+        return {
+            "parts": [r.as_json() for r in self.parts],
+            "matches_published": None if None in matches else all(matches),
+        }
+
+    def differences(self) -> list[tuple[str, str]]:
+        """(part, what differs) for every count that differs from the published one."""
+        return [(r.overview.part, d) for r in self.parts for d in r.differences()]
+
+    def difference_error(self) -> IntegrityError | None:
+        """`--strict`: the error (exit 5) naming the first differences; None when every
+        count matches."""
+        differing = self.differences()
+        if not differing:
+            return None
+        first = "; ".join(f"{part}: {what}" for part, what in differing[:3])
+        more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
+        return IntegrityError(
+            f"{_counts_differ(len(differing))} from the published ones: {first}{more}",
+            hint="the counts printed show each difference; an unfinished download or extraction "
+            "is the usual cause",
+        )
+
+    def difference_warning(self) -> str | None:
+        """Without --strict: one line saying that counts differ; None when none does."""
+        differing = self.differences()
+        if not differing:
+            return None
+        return (
+            f"{_counts_differ(len(differing))} from the published ones (--strict makes this exit 5)"
+        )
+
+
+def _counts_differ(count: int) -> str:
+    return "1 count differs" if count == 1 else f"{count} counts differ"
+
+
+def count_parts(
+    session: Session,
+    names: list[str],
+    *,
+    from_archive: bool = False,
+    images: bool = False,
+    jobs: int | None = None,
+) -> StatsReport:
+    """The counts of the named data parts, else of every one present (see
+    :func:`parts_to_count`). Reads only; differences are reported, not raised."""
+    chosen = parts_to_count(session, names, from_archive)
+    workers = session.jobs(jobs)
+    results = [
+        count_part(session, part, from_archive=from_archive, images=images, jobs=workers)
+        for part in chosen
+    ]
+    return StatsReport(results, one_named=len(names) == 1)
