@@ -151,9 +151,12 @@ class Session:
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
+            from hyperkvasir_cli.core.config import environment_value
+
             location = self.options.manifest
-            if location is None and self.environ.get(f"{ENV_PREFIX}MANIFEST"):
-                location = self.environ[f"{ENV_PREFIX}MANIFEST"]
+            if location is None:
+                # Set but empty is a config error naming it, not the bundled manifest.
+                location = environment_value(self.environ, f"{ENV_PREFIX}MANIFEST")
             self._manifest = _load_manifest(location, self.environ)
         return self._manifest
 
