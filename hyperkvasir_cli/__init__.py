@@ -16,10 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-# Every setting can come from an environment variable with this prefix.
-ENV_PREFIX = "HYPERKVASIR_"
+from hyperkvasir_cli.core.about import ENV_PREFIX, __version__
 
 # Public name -> the module that defines it.
 _EXPORTS = {

@@ -194,11 +194,11 @@ def test_split_is_the_object_the_command_prints(
 
 
 def test_sync_of_a_part_already_right_sends_no_request(hk: HyperKvasir, site: Site) -> None:
-    hk.path(SEGMENTED)
+    hk.path(LABELED)
     requests = len(site.server.log)
     report = hk.sync()  # every part recorded here
     assert [(s.part, s.download, s.bytes_fetched) for s in report.parts] == [
-        (SEGMENTED, "skipped", 0)
+        (LABELED, "skipped", 0)
     ]
     assert report.as_json()["ok"] is True
     assert len(site.server.log) == requests

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from hyperkvasir_cli import __version__
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import ConfigError
 from hyperkvasir_cli.transfer.file_transport import FileTransport
 from hyperkvasir_cli.transfer.s3_transport import S3Transport
