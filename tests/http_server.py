@@ -52,6 +52,8 @@ class Faults:
     resume: threading.Event = field(default_factory=threading.Event)  # ...to be set
     paused: threading.Event = field(default_factory=threading.Event)  # set when it pauses
     rate: int | None = None  # bytes per second per connection, like a slow university server
+    no_suffix_ranges: bool = False  # answer `bytes=-N` with the whole file, as some servers do
+    no_conditionals: bool = False  # ignore If-None-Match and If-Modified-Since
 
 
 @dataclass
@@ -198,7 +200,10 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 headers["ETag"] = served.etag
             if served.last_modified_enabled:
                 headers["Last-Modified"] = served.last_modified
-            wanted = None if faults.ignore_range else parse_range_header(self.headers.get("Range"))
+            if self._not_modified(faults, headers):
+                self._simple(304, headers)
+                return
+            wanted = None if faults.ignore_range else self._wanted_range(faults, size)
             condition = self.headers.get("If-Range")
             if wanted is not None and condition not in (
                 None,
@@ -231,6 +236,27 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 if status == 206:
                     with server._lock:
                         server._active_ranges -= 1
+
+        def _not_modified(self, faults: Faults, headers: dict[str, str]) -> bool:
+            """If-None-Match (or, without it, If-Modified-Since) naming this version."""
+            if faults.no_conditionals:
+                return False
+            none_match = self.headers.get("If-None-Match")
+            if none_match is not None:
+                return "ETag" in headers and headers["ETag"] in [
+                    tag.strip() for tag in none_match.split(",")
+                ]
+            since = self.headers.get("If-Modified-Since")
+            return since is not None and since == headers.get("Last-Modified")
+
+        def _wanted_range(self, faults: Faults, size: int) -> tuple[int, int | None] | None:
+            """The range asked for; a suffix range (`bytes=-N`) as its first and last byte."""
+            value = (self.headers.get("Range") or "").strip()
+            if value.startswith("bytes=-") and value[7:].isdigit():
+                if faults.no_suffix_ranges or int(value[7:]) == 0:
+                    return None
+                return max(0, size - int(value[7:])), None
+            return parse_range_header(value)
 
         def _write_body(
             self,

@@ -23,7 +23,18 @@ def test_bundled_manifest_lists_every_part_with_published_counts() -> None:
         "full",
         "official-splits",
         "official-splits-5fold",
+        "video-metadata",
+        "image-metadata",
+        "unlabeled-features-arff",
+        "unlabeled-clusters",
+        "predictions-densenet161-split0",
+        "predictions-densenet161-split1",
+        "predictions-resnet152-densenet161-averaged-split0",
+        "predictions-resnet152-densenet161-averaged-split1",
+        "predictions-densenet161-resnet152-mlp-split0",
+        "predictions-densenet161-resnet152-mlp-split1",
     ]
+    assert manifest.group_names == ["unlabeled-features", "unlabeled-predictions"]
     labeled = manifest.part("labeled-images")
     assert labeled.size == 3_928_814_344
     assert len(labeled.expected.classes) == 23

@@ -293,10 +293,13 @@ class ExtractOptions:
     own_files: OwnFiles = field(default_factory=OwnFiles)
 
 
-def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> PreparedRun:
+def prepare_run(
+    index: ZipIndex, target: Path, options: ExtractOptions, *, make_room: bool = True
+) -> PreparedRun:
     """Everything short of extracting: judge, select, plan, check space, make folders.
 
-    Whatever can refuse the run does so here, before the first write.
+    Whatever can refuse the run does so here, before the first write. Without
+    ``make_room`` (a dry run), neither space nor folders are seen to: nothing is written.
     """
     archive = index.archive
     placement = own_placement(target, options.root, options.own_files)
@@ -313,6 +316,8 @@ def prepare_run(index: ZipIndex, target: Path, options: ExtractOptions) -> Prepa
     plan = plan_extraction(chosen, survey.sizes, verify=verify, force=options.force)
     # Files take whole blocks and new folders one each: 100,000 small images need far more
     # than their bytes, and a check on bytes alone would let the disk fill half way.
+    if not make_room:
+        return PreparedRun(plan, marker_file, previous, 0, members)
     unit = allocation_unit(target)
     writes = plan.sizes_to_write
     folders = folders_of(chosen)

@@ -14,6 +14,7 @@ import os
 import stat
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -128,10 +129,24 @@ def zip64_values(extra: bytes, wanted: int) -> tuple[int, ...] | None:
 
 
 @dataclass(frozen=True)
-class _Directory:
+class DirectoryLocation:
+    """Where the central directory lies, as the end records say."""
+
     offset: int  # where the central directory really starts in the file
     size: int
     shift: int  # bytes of foreign data before the archive, added to every header offset
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+# What the end records can take at most: the end record with the longest comment, the
+# ZIP64 locator and the ZIP64 end record without its extensible data.
+END_RECORDS_MAX = _END.size + _MAX_COMMENT + _END64_LOCATOR.size + _END64.size
+
+# Reads ``size`` bytes at ``offset`` (fewer at the end of the file).
+ReadAt = Callable[[int, int], bytes]
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
@@ -143,9 +158,9 @@ def pread(fd: int, size: int, offset: int) -> bytes:
     return os.read(fd, size)
 
 
-def _corrupt(archive: Path, size: int, what: str) -> ArchiveError:
+def corrupt_archive(name: str, size: int, what: str) -> ArchiveError:
     return ArchiveError(
-        f"{archive.name} is not a readable zip archive ({what}); it is {size} B long, "
+        f"{name} is not a readable zip archive ({what}); it is {size} B long, "
         "probably truncated or damaged",
         hint=_HINT,
     )
@@ -167,41 +182,45 @@ def _end_record(tail: bytes) -> int | None:
     return fallback
 
 
-def _locate_directory(handle: int, archive: Path, size: int) -> _Directory:
-    """Find the central directory from the end records; ArchiveError when there are none."""
+def locate_directory(read: ReadAt, size: int, name: str) -> DirectoryLocation:
+    """Find the central directory of a ``size``-byte file from its end records, reading
+    through ``read`` (a local file or a remote one's fetched tail). ArchiveError (exit 6)
+    when there are none or they point outside the file."""
     tail_start = max(0, size - _END.size - _MAX_COMMENT)
-    tail = pread(handle, size - tail_start, tail_start)
+    tail = read(tail_start, size - tail_start)
     found = _end_record(tail)
     if found is None:
-        raise _corrupt(archive, size, "no end-of-central-directory record")
+        raise corrupt_archive(name, size, "no end-of-central-directory record")
     end_at = tail_start + found
     _, disk, _, _, _, cd_size, cd_offset, _ = _END.unpack_from(tail, found)
     if disk != 0:
-        raise _corrupt(archive, size, "it is split over several disks")
+        raise corrupt_archive(name, size, "it is split over several disks")
     directory_end = end_at
     locator_at = end_at - _END64_LOCATOR.size
     if locator_at >= 0:
-        locator = pread(handle, _END64_LOCATOR.size, locator_at)
+        locator = read(locator_at, _END64_LOCATOR.size)
         if locator[:4] == _END64_LOCATOR_SIGNATURE:
             record_at = _END64_LOCATOR.unpack(locator)[2]
-            record = pread(handle, _END64.size, record_at)
+            record = read(record_at, _END64.size) if record_at < size else b""
             if len(record) < _END64.size or record[:4] != _END64_SIGNATURE:
-                raise _corrupt(archive, size, "the ZIP64 end record is missing")
+                raise corrupt_archive(name, size, "the ZIP64 end record is missing")
             cd_size, cd_offset = _END64.unpack(record)[8:10]
             directory_end = locator_at - _END64.size
     start = directory_end - cd_size
     if start < 0 or cd_offset > start:
-        raise _corrupt(archive, size, "the central directory lies outside the file")
-    return _Directory(offset=start, size=cd_size, shift=start - cd_offset)
+        raise corrupt_archive(name, size, "the central directory lies outside the file")
+    return DirectoryLocation(offset=start, size=cd_size, shift=start - cd_offset)
 
 
-def _parse_directory(data: bytes, shift: int, archive: Path, size: int) -> list[ZipMember]:
+def parse_directory(data: bytes, shift: int, name: str, size: int) -> list[ZipMember]:
+    """The member records of the central directory ``data`` (all of it, as located);
+    ArchiveError (exit 6) for an entry that is damaged or cut off."""
     members = []
     position = 0
     while position + _CENTRAL.size <= len(data):
         entry = _CENTRAL.unpack_from(data, position)
         if entry[0] != _CENTRAL_SIGNATURE:
-            raise _corrupt(archive, size, f"bad central directory entry at byte {position}")
+            raise corrupt_archive(name, size, f"bad central directory entry at byte {position}")
         flags, method, clock, date, crc, compressed, original = entry[5:12]
         name_length, extra_length, comment_length = entry[12:15]
         external_attr, offset = entry[17:19]
@@ -210,23 +229,23 @@ def _parse_directory(data: bytes, shift: int, archive: Path, size: int) -> list[
         extra = data[name_at + name_length : name_at + name_length + extra_length]
         position = name_at + name_length + extra_length + comment_length
         if position > len(data):
-            raise _corrupt(archive, size, "the central directory ends inside an entry")
+            raise corrupt_archive(name, size, "the central directory ends inside an entry")
         large = [v for v in (original, compressed, offset) if v == _ZIP64_MARK]
         if large:
             values = zip64_values(extra, len(large))
             if values is None:
-                raise _corrupt(archive, size, "a ZIP64 entry lacks its sizes")
+                raise corrupt_archive(name, size, "a ZIP64 entry lacks its sizes")
             found = iter(values)
             original = next(found) if original == _ZIP64_MARK else original
             compressed = next(found) if compressed == _ZIP64_MARK else compressed
             offset = next(found) if offset == _ZIP64_MARK else offset
         try:
-            name = raw_name.decode("utf-8" if flags & _UTF8_FLAG else "cp437")
+            member_name = raw_name.decode("utf-8" if flags & _UTF8_FLAG else "cp437")
         except UnicodeDecodeError:
-            raise _corrupt(archive, size, f"a member name is not UTF-8: {raw_name!r}") from None
+            raise corrupt_archive(name, size, f"a member name is not UTF-8: {raw_name!r}") from None
         members.append(
             ZipMember(
-                name=name,
+                name=member_name,
                 file_size=original,
                 compress_size=compressed,
                 compress_type=method,
@@ -257,10 +276,13 @@ def read_members(archive: Path) -> ZipIndex:
         ) from exc
     try:
         size = os.fstat(handle).st_size
-        directory = _locate_directory(handle, archive, size)
+        directory = locate_directory(
+            lambda offset, length: pread(handle, length, offset), size, archive.name
+        )
         data = pread(handle, directory.size, directory.offset)
     finally:
         os.close(handle)
     if len(data) < directory.size:
-        raise _corrupt(archive, size, "the central directory is cut off")
-    return ZipIndex(archive, size, _parse_directory(data, directory.shift, archive, size))
+        raise corrupt_archive(archive.name, size, "the central directory is cut off")
+    members = parse_directory(data, directory.shift, archive.name, size)
+    return ZipIndex(archive, size, members)

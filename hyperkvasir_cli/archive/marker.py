@@ -33,12 +33,26 @@ class ExtractMarker(BaseModel):
     selection: dict[str, list[str]] = Field(default_factory=dict)
     completed_at: str
     tool_version: str
+    # Members fetched by range from a server (not from a local archive): its URL and the
+    # version (size and validators) they all came from.
+    fetched_from: str | None = None
+    version: str | None = None
 
     @classmethod
     def completed(
-        cls, archive: str, archive_sha256: str | None, members: int, size: int, selection: Selection
+        cls,
+        archive: str,
+        archive_sha256: str | None,
+        members: int,
+        size: int,
+        selection: Selection,
+        *,
+        fetched_from: str | None = None,
+        version: str | None = None,
     ) -> ExtractMarker:
         return cls(
+            fetched_from=fetched_from,
+            version=version,
             archive=archive,
             archive_sha256=archive_sha256,
             members=members,
@@ -50,8 +64,11 @@ class ExtractMarker(BaseModel):
 
     def covers(self, other: ExtractMarker) -> bool:
         """True when this marker already vouches for everything ``other`` would: the same
-        archive, and the same selection or everything."""
+        archive (and version, for members fetched by range), and the same selection or
+        everything."""
         if self.archive_sha256 != other.archive_sha256 or self.archive != other.archive:
+            return False
+        if self.version != other.version:
             return False
         everything = not any(self.selection.get(k) for k in ("include", "exclude", "classes"))
         return everything or self.selection == other.selection

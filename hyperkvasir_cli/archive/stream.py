@@ -12,7 +12,7 @@ import bz2
 import lzma
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from hyperkvasir_cli.archive.index import ZipMember, pread
@@ -160,8 +160,19 @@ def member_chunks(
     data inflates past the declared size (stopped there: a zip bomb or damage), ends short,
     cannot be decompressed, or has the wrong CRC-32. A caller that stops early gets no check.
     """
+    raw = _stored_pieces(fd, member, archive_name, chunk_size)
+    return checked_chunks(raw, member, archive_name, chunk_size=chunk_size)
+
+
+def checked_chunks(
+    raw: Iterable[bytes], member: ZipMember, archive_name: str, *, chunk_size: int = CHUNK_SIZE
+) -> Iterator[bytes]:
+    """The member's uncompressed bytes from ``raw``, its data as stored in the archive
+    (after the local header; pieces of any size), with the guarantees of
+    :func:`member_chunks`. Whoever supplies ``raw`` (a file, an HTTP body) ends it at the
+    member's compressed size at the latest."""
     produced = crc = 0
-    for piece in _decoded(fd, member, archive_name, chunk_size):
+    for piece in _decoded(raw, member, archive_name, chunk_size):
         produced += len(piece)
         if produced > member.file_size:
             raise _corrupt(
@@ -180,16 +191,31 @@ def member_chunks(
         )
 
 
-def _decoded(fd: int, member: ZipMember, archive_name: str, chunk_size: int) -> Iterator[bytes]:
-    """The member's output; at most one byte beyond the declared size, which shows the
-    caller an oversized member without ever holding more than ``chunk_size`` bytes."""
+def _stored_pieces(
+    fd: int, member: ZipMember, archive_name: str, chunk_size: int
+) -> Iterator[bytes]:
+    """The member's data as stored, read from the archive file in bounded pieces."""
     position = data_offset(fd, member, archive_name)
     end = position + member.compress_size
-    inflater = new_inflater(member.compress_type)
-    room = member.file_size + 1
-    while position < end and not (inflater and inflater.finished):
+    while position < end:
         data = read_at(fd, min(chunk_size, end - position), position, archive_name, member)
         position += len(data)
+        yield data
+
+
+def _decoded(
+    raw: Iterable[bytes], member: ZipMember, archive_name: str, chunk_size: int
+) -> Iterator[bytes]:
+    """The member's output; at most one byte beyond the declared size, which shows the
+    caller an oversized member without ever holding more than ``chunk_size`` bytes."""
+    inflater = new_inflater(member.compress_type)
+    room = member.file_size + 1
+    pieces = iter(raw)
+    # Once the compressed stream has ended, nothing more is read (not even one piece).
+    while not (inflater and inflater.finished):
+        data = next(pieces, None)
+        if data is None:
+            break
         if inflater is None:
             room -= len(data)
             yield data

@@ -15,7 +15,7 @@ import errno
 import os
 import secrets
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +126,21 @@ def write_member(
 
     On any failure the temporary file is removed and ``destination`` is untouched.
     """
+    chunks = member_chunks(archive_fd, task.member, archive_name)
+    return write_checked(chunks, task.member, destination, should_stop)
+
+
+def write_checked(
+    chunks: Iterable[bytes],
+    member: ZipMember,
+    destination: str,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Write ``chunks`` (the member's bytes, checked by the time the last one is taken, as
+    :func:`stream.checked_chunks` does) to ``destination`` through a temporary name in its
+    folder, give it the member's modification time and only then rename it; the bytes
+    written. On any failure or a stop request the temporary file is removed and
+    ``destination`` is untouched."""
     folder, name = os.path.split(destination)
     temp = os.path.join(folder, temp_name(name))
     try:
@@ -134,12 +149,12 @@ def write_member(
         raise write_error(exc, destination) from exc
     try:
         try:
-            for piece in member_chunks(archive_fd, task.member, archive_name):
+            for piece in chunks:
                 _write_all(fd, piece)
                 if should_stop():
                     raise StopRequested
-            if task.member.mtime is not None and os.utime in os.supports_fd:
-                os.utime(fd, (task.member.mtime, task.member.mtime))
+            if member.mtime is not None and os.utime in os.supports_fd:
+                os.utime(fd, (member.mtime, member.mtime))
         finally:
             os.close(fd)
         os.replace(temp, destination)
@@ -149,7 +164,7 @@ def write_member(
     except BaseException:
         _discard(temp)
         raise
-    return task.member.file_size
+    return member.file_size
 
 
 def _discard(temp: str) -> None:

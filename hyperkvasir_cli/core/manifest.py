@@ -23,7 +23,8 @@ from hyperkvasir_cli.core.yaml_errors import (
     parse_yaml_mapping,
 )
 
-Kind = Literal["zip", "csv", "json"]
+Kind = Literal["zip", "csv", "json", "arff"]
+_KINDS: tuple[str, ...] = ("zip", "csv", "json", "arff")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _URL_SCHEMES = ("https://", "http://", "file://", "s3://")
 DEFAULT_MANIFEST_NAME = "bundled manifest"
@@ -95,7 +96,7 @@ class Part(BaseModel):
     def _kind_from_file_name(self) -> Part:
         if self.kind is None:
             suffix = Path(self.file).suffix.lower().lstrip(".")
-            object.__setattr__(self, "kind", suffix if suffix in ("zip", "csv", "json") else "zip")
+            object.__setattr__(self, "kind", suffix if suffix in _KINDS else "zip")
         return self
 
     @property
@@ -110,12 +111,36 @@ class Part(BaseModel):
         return "manifest" if self.sha256 else "recorded"
 
 
+class Group(BaseModel):
+    """A name for several parts that belong together (the six prediction files, say).
+
+    Wherever parts are named (``download``, ``checksum``, ``sync``, ...), a group's name
+    stands for its parts. A group has no file of its own: each of its parts is fetched,
+    verified and recorded on its own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    parts: list[str] = Field(min_length=1)
+    description: str | None = None
+
+    @field_validator("parts")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({n for n in value if value.count(n) > 1})
+        if repeated:
+            raise ValueError(f"each part once, repeated: {', '.join(repeated)}")
+        return value
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str = "hyper-kvasir"
     version: str | None = None
     parts: list[Part] = Field(min_length=1)
+    groups: list[Group] = Field(default_factory=list)
     source: str = Field(default=DEFAULT_MANIFEST_NAME, exclude=True)
 
     @model_validator(mode="after")
@@ -128,25 +153,69 @@ class Manifest(BaseModel):
             unknown = [c for c in part.contains if c not in names]
             if unknown:
                 raise ValueError(f"part {part.name!r} contains unknown parts: {', '.join(unknown)}")
+        taken = set(names)
+        for group in self.groups:
+            if group.name in taken:
+                raise ValueError(
+                    f"group {group.name!r}: the name is already taken by a part or another group"
+                )
+            taken.add(group.name)
+            unknown = [n for n in group.parts if n not in names]
+            if unknown:
+                raise ValueError(f"group {group.name!r} names unknown parts: {', '.join(unknown)}")
         return self
 
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.parts]
 
+    @property
+    def group_names(self) -> list[str]:
+        return [g.name for g in self.groups]
+
+    def find_group(self, name: str) -> Group | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+    def groups_of(self, part_name: str) -> list[str]:
+        """The groups that hold the part, in manifest order."""
+        return [g.name for g in self.groups if part_name in g.parts]
+
     def part(self, name: str) -> Part:
+        """The one part called ``name``; UsageError (exit 2) for a group's name or an
+        unknown name, listing the valid ones."""
         for part in self.parts:
             if part.name == name:
                 return part
-        raise UsageError(
-            f"unknown part {name!r}; valid parts: {', '.join(self.names)}",
-            hint="run `hyperkvasir parts` to see every part",
-        )
+        group = self.find_group(name)
+        if group is not None:
+            raise UsageError(
+                f"{name!r} is a group of parts ({', '.join(group.parts)}); one part is needed here",
+                hint=f"name one of them, e.g. {group.parts[0]}",
+            )
+        raise self._unknown(name)
 
     def select(self, names: list[str]) -> list[Part]:
-        """The named parts in manifest order, each once; unknown names raise UsageError."""
-        wanted = {self.part(n).name for n in names}
+        """The named parts in manifest order, each once; a group's name stands for its parts.
+
+        Unknown names raise UsageError (exit 2) listing the valid parts and groups.
+        """
+        wanted: set[str] = set()
+        for name in names:
+            group = self.find_group(name)
+            if group is not None:
+                wanted.update(group.parts)
+            elif name in self.names:
+                wanted.add(name)
+            else:
+                raise self._unknown(name)
         return [p for p in self.parts if p.name in wanted]
+
+    def _unknown(self, name: str) -> UsageError:
+        groups = f"; groups: {', '.join(self.group_names)}" if self.groups else ""
+        return UsageError(
+            f"unknown part {name!r}; valid parts: {', '.join(self.names)}{groups}",
+            hint="run `hyperkvasir parts` to see every part",
+        )
 
 
 def parse_manifest(data: Any, source: str) -> Manifest:

@@ -41,6 +41,8 @@ class Provenance:
     tool_version: str
     official_file: str | None = None
     official_sha256: str | None = None
+    # A split of pseudo-labelled unlabeled images: which predictions, which threshold.
+    pseudo_labels: Mapping[str, object] | None = None
 
 
 def columns_of(split: Split) -> tuple[str, ...]:
@@ -106,6 +108,7 @@ def metadata_document(
         "ratios": [float(r) for r in split.ratios] if split.ratios else None,
         "folds": split.folds,
         "official": official,
+        "pseudo_labels": dict(provenance.pseudo_labels) if provenance.pseudo_labels else None,
         "format": output,
         "link": link if output == "imagefolder" else None,
         "columns": list(columns_of(split)),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter
@@ -15,11 +16,19 @@ from hyperkvasir_cli.dataset.imagesize import read_image_size
 from hyperkvasir_cli.dataset.paths import is_data_file, published_file_count
 from hyperkvasir_cli.dataset.sources import DataSource, FileRecord, read_files
 
+if TYPE_CHECKING:
+    from hyperkvasir_cli.dataset.stats.video_metadata import VideoMetadata
+
 
 @dataclass(frozen=True)
 class StatsOptions:
     images: bool = False  # read every image's header for its size
     jobs: int = 1
+    # The published side files, when they are here: the videos' metadata stands in for
+    # their headers; the images' metadata is compared with what `images` reads.
+    video_metadata: VideoMetadata | None = None
+    compare_video_headers: bool = False  # read the AVI headers too, and compare
+    image_metadata: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -100,11 +109,18 @@ def tally_sizes(paths: list[str], sizes: list[tuple[int, int] | None]) -> ImageS
     return ImageSizes(ordered, unreadable)
 
 
+def read_image_sizes(
+    source: DataSource, paths: list[str], jobs: int, progress: ProgressReporter
+) -> list[tuple[int, int] | None]:
+    """Every image's ``(width, height)`` from its header (never its pixels), in the order
+    of ``paths``, spread over ``jobs`` processes; None where a header cannot be read."""
+    return read_files(
+        source, paths, read_image_size, jobs=jobs, progress=progress, label="image headers"
+    )
+
+
 def measure_image_sizes(
     source: DataSource, paths: list[str], jobs: int, progress: ProgressReporter
 ) -> ImageSizes:
-    """Read every image's header (never its pixels), spread over ``jobs`` processes."""
-    sizes = read_files(
-        source, paths, read_image_size, jobs=jobs, progress=progress, label="image headers"
-    )
-    return tally_sizes(paths, sizes)
+    """How many images have each size (see :func:`read_image_sizes`)."""
+    return tally_sizes(paths, read_image_sizes(source, paths, jobs, progress))

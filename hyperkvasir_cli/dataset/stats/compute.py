@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from hyperkvasir_cli.core.classes import CATEGORIES, CLASS_BY_NAME, LABELED_CLASSES, ORGANS
 from hyperkvasir_cli.core.errors import UsageError
@@ -33,8 +34,14 @@ from hyperkvasir_cli.dataset.stats.base import (
     PartStats,
     StatsOptions,
     matches_published,
-    measure_image_sizes,
     overview,
+    read_image_sizes,
+    tally_sizes,
+)
+from hyperkvasir_cli.dataset.stats.image_metadata import (
+    ImageMetadataCheck,
+    MeasuredImage,
+    check_image_metadata,
 )
 from hyperkvasir_cli.dataset.stats.segmentation import segmented_stats
 from hyperkvasir_cli.dataset.stats.videos import video_stats
@@ -83,6 +90,7 @@ class LabeledStats:
     categories: dict[str, GroupCount]
     unknown: list[FileRecord]  # data files outside the 23 classes
     images: ImageSizes | None = None
+    image_metadata: ImageMetadataCheck | None = None  # with --images, when it is here
 
     def differences(self) -> list[str]:
         found = self.overview.differences()
@@ -93,6 +101,8 @@ class LabeledStats:
         ]
         if self.unknown:
             found.append(f"images outside the 23 classes: {len(self.unknown):,}")
+        if self.image_metadata is not None:
+            found += self.image_metadata.differences()
         return found
 
     def as_json(self) -> dict[str, object]:
@@ -106,6 +116,7 @@ class LabeledStats:
             "matches_published": matches_published(self, compared),
             "differences": self.differences(),
             "images": self.images.as_json() if self.images else None,
+            "image_metadata": self.image_metadata.as_json() if self.image_metadata else None,
         }
 
 
@@ -158,9 +169,13 @@ def labeled_stats(part: Part, source: DataSource, records: list[FileRecord]) -> 
 class UnlabeledStats:
     overview: Overview
     images: ImageSizes | None = None
+    image_metadata: ImageMetadataCheck | None = None
 
     def differences(self) -> list[str]:
-        return self.overview.differences()
+        found = self.overview.differences()
+        if self.image_metadata is not None and self.image_metadata.compared:
+            found += self.image_metadata.differences()
+        return found
 
     def as_json(self) -> dict[str, object]:
         compared = self.overview.published_files is not None
@@ -169,6 +184,7 @@ class UnlabeledStats:
             "matches_published": matches_published(self, compared),
             "differences": self.differences(),
             "images": self.images.as_json() if self.images else None,
+            "image_metadata": self.image_metadata.as_json() if self.image_metadata else None,
         }
 
 
@@ -197,17 +213,46 @@ def compute_stats(
     if kind == SEGMENTED_IMAGES:
         return segmented_stats(part, source, records, options, progress)
     if kind == LABELED_VIDEOS:
-        return video_stats(part, source, records, progress)
-    images = _image_sizes(source, records, options, progress)
+        return video_stats(
+            part,
+            source,
+            records,
+            progress,
+            options.video_metadata,
+            options.compare_video_headers,
+        )
+    measured = _measure_images(source, records, options, progress)
+    images = None if measured is None else _tally(measured)
+    checked = _check_metadata(options.image_metadata, measured, kind == LABELED_IMAGES)
     if kind == UNLABELED_IMAGES:
-        return UnlabeledStats(overview(part, source, records), images)
-    return replace(labeled_stats(part, source, records), images=images)
+        return UnlabeledStats(overview(part, source, records), images, checked)
+    labeled = labeled_stats(part, source, records)
+    return replace(labeled, images=images, image_metadata=checked)
 
 
-def _image_sizes(
+def _measure_images(
     source: DataSource, records: list[FileRecord], options: StatsOptions, progress: ProgressReporter
-) -> ImageSizes | None:
+) -> list[MeasuredImage] | None:
     if not options.images:
         return None
-    paths = [r.path for r in records if is_image(r.path)]
-    return measure_image_sizes(source, paths, options.jobs, progress)
+    images = [r for r in records if is_image(r.path)]
+    paths = [r.path for r in images]
+    sizes = read_image_sizes(source, paths, options.jobs, progress)
+    return [MeasuredImage(r.path, r.size, s) for r, s in zip(images, sizes, strict=True)]
+
+
+def _tally(measured: list[MeasuredImage]) -> ImageSizes:
+    return tally_sizes([m.path for m in measured], [m.dimensions for m in measured])
+
+
+def _check_metadata(
+    metadata: Path | None, measured: list[MeasuredImage] | None, labeled: bool
+) -> ImageMetadataCheck | None:
+    """The image metadata beside the measured images, when both are here."""
+    if metadata is None or measured is None:
+        return None
+    from hyperkvasir_cli.dataset.tables.image_metadata import iter_image_metadata
+    from hyperkvasir_cli.dataset.tables.parts import IMAGE_METADATA
+
+    rows = iter_image_metadata(metadata, IMAGE_METADATA)
+    return check_image_metadata(str(metadata), rows, measured, labeled)

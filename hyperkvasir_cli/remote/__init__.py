@@ -1,0 +1,1 @@
+"""Members on demand: a server's zip read by range (its directory, then chosen members)."""

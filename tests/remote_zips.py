@@ -1,0 +1,92 @@
+"""Helpers for tests of members on demand: archives served by the local HTTP server, and
+a :class:`Remote` pointed at them with a clock that never waits."""
+
+from __future__ import annotations
+
+import io
+import random
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from hyperkvasir_cli.archive.extract import ExtractOptions
+from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.remote.cache import DirectoryCache
+from hyperkvasir_cli.remote.directory import Remote, Traffic
+from hyperkvasir_cli.transfer.http_client import build_client
+from hyperkvasir_cli.transfer.retry import RetryPolicy
+from tests.conftest import FakeClock
+from tests.downloads import random_bytes
+from tests.http_server import LocalServer
+
+UNLABELED_IMAGES = 99_417
+
+
+def make_remote(
+    server: LocalServer, name: str, connections: int = 2, part: str = "labeled-images"
+) -> Remote:
+    client = build_client(connect_timeout=5.0, stall_timeout=10.0, environ={})
+    policy = RetryPolicy(retries=4, rng=random.Random(0))
+    return Remote(client, server.url(name), part, FakeClock(), policy, Traffic(), connections)
+
+
+def cache_for(data_dir: Path, name: str) -> DirectoryCache:
+    return DirectoryCache(data_dir / "archives", name)
+
+
+def options(
+    root: str = "labeled-images",
+    *,
+    classes: tuple[str, ...] = (),
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+) -> ExtractOptions:
+    selection = Selection.build(include=include, exclude=exclude, classes=classes)
+    return ExtractOptions(root=root, selection=selection, part_name=root)
+
+
+def zip_of(
+    members: Mapping[str, bytes], compression: int = zipfile.ZIP_DEFLATED, zip64: bool = False
+) -> bytes:
+    """A zip in memory, members in the given order, fixed dates."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression, allowZip64=True) as archive:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=zip64) as handle:
+                handle.write(data)
+    return buffer.getvalue()
+
+
+def unlabeled_members(count: int = UNLABELED_IMAGES) -> dict[str, bytes]:
+    """As many tiny members as the unlabeled zip has images (its directory: ~10 MB)."""
+    return {
+        f"unlabeled-images/images/{index:08x}-0b1c-4d2e-8f30-{index:012x}.jpg": b"\xff\xd8"
+        + index.to_bytes(4, "little")
+        for index in range(count)
+    }
+
+
+def polyp_archive(
+    polyps: int, member_size: int, others: int = 4, seed: int = 0
+) -> dict[str, bytes]:
+    """A labeled-images zip's members: ``others`` images of two classes around ``polyps``
+    incompressible polyp images of ``member_size`` bytes each."""
+    folder = "labeled-images/lower-gi-tract/pathological-findings"
+    members: dict[str, bytes] = {}
+    for index in range(others):
+        members[f"{folder}/ulcerative-colitis-grade-1/{index:04d}.jpg"] = random_bytes(
+            member_size, seed=seed * 1000 + index
+        )
+    for index in range(polyps):
+        members[f"{folder}/polyps/{index:04d}.jpg"] = random_bytes(
+            member_size, seed=seed * 1000 + 100 + index
+        )
+    for index in range(others):
+        members[f"labeled-images/upper-gi-tract/anatomical-landmarks/pylorus/{index:04d}.jpg"] = (
+            random_bytes(member_size, seed=seed * 1000 + 900 + index)
+        )
+    members["labeled-images/image-labels.csv"] = b"Video file,Organ,Finding,Classification\r\n"
+    return members

@@ -1,0 +1,111 @@
+"""Small files in the true formats of the dataset's side files, made by the tests.
+
+- video metadata: as published (`;`, LF, header with `finding`, fps and length whole
+  numbers, length = frames // fps, kilobytes = bytes >> 10);
+- image metadata: as `scripts/generate_image_annotations_file.py` writes it;
+- inference CSVs: as the classification scripts' `inference()` writes them with pandas
+  (`filename,predicted-label,A..W`, the label an index 0-22, scores to three decimals);
+- ARFF: as WEKA writes one with a file-name string attribute, numeric features and the
+  `cluster` nominal attribute of its AddCluster filter; clusters.csv: file name and cluster.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperkvasir_cli.dataset.tables.predictions import PREDICTED_CLASSES
+
+LETTERS = string.ascii_uppercase[:23]
+VIDEO_HEADER = "file-name;finding;width;height;number-of-frames;fps;length;kilobytes"
+IMAGE_HEADER = "file-name;class-name;width;height;kilobytes"
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    file_name: str
+    finding: str
+    width: int
+    height: int
+    frames: int
+    fps: int
+    size: int  # bytes
+
+
+def video_metadata_text(rows: Sequence[VideoRow]) -> str:
+    lines = [VIDEO_HEADER]
+    for r in rows:
+        lines.append(
+            f"{r.file_name};{r.finding};{r.width};{r.height};{r.frames};{r.fps};"
+            f"{r.frames // r.fps};{r.size >> 10}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def image_metadata_text(rows: Sequence[tuple[str, str, int, int, int]]) -> str:
+    """Rows of (file name, class folder, width, height, bytes)."""
+    lines = [IMAGE_HEADER]
+    lines += [f"{n};{c};{w};{h};{size >> 10}" for n, c, w, h, size in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _score(value: float) -> str:
+    """A float as pandas writes it: the shortest repr (0.0, 0.998, 1.0)."""
+    return repr(round(value, 3))
+
+
+def inference_text(rows: Sequence[tuple[str, int, float]], seed: int = 0) -> str:
+    """Rows of (file name, predicted index, its score); the rest of the mass is spread
+    over the other classes, each below the predicted one."""
+    rng = random.Random(seed)
+    lines = ["filename,predicted-label," + ",".join(LETTERS)]
+    for name, index, top in rows:
+        rest = 1.0 - top
+        others = [rng.random() for _ in range(22)]
+        total = sum(others) or 1.0
+        scores = [rest * o / total for o in others]
+        scores.insert(index, top)
+        lines.append(f"{name},{index}," + ",".join(_score(s) for s in scores))
+    return "\n".join(lines) + "\n"
+
+
+def class_index(name: str) -> int:
+    return PREDICTED_CLASSES.index(name)
+
+
+def arff_text(
+    rows: Sequence[tuple[str, Sequence[float], str]],
+    features: Sequence[str] = ("JCD_0", "JCD_1", "Tamura_0"),
+    clusters: Sequence[str] = ("cluster0", "cluster1", "cluster2"),
+    with_cluster: bool = True,
+) -> str:
+    """Rows of (file name, feature values, cluster) in WEKA's dense ARFF."""
+    lines = [
+        "% global features of the unlabeled images",
+        "@relation 'hyper-kvasir-weka.filters.unsupervised.attribute.AddCluster'",
+        "",
+        "@attribute filename string",
+    ]
+    lines += [f"@attribute {name} numeric" for name in features]
+    if with_cluster:
+        lines.append(f"@attribute cluster {{{','.join(clusters)}}}")
+    lines += ["", "@data"]
+    for name, values, cluster in rows:
+        fields = [f"'{name}'", *(repr(float(v)) for v in values)]
+        if with_cluster:
+            fields.append(cluster)
+        lines.append(",".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+def clusters_text(rows: Sequence[tuple[str, str]]) -> str:
+    return "filename,cluster\n" + "".join(f"{n},{c}\n" for n, c in rows)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8"))
+    return path
