@@ -8,7 +8,6 @@ refuses extra connections (:class:`Refused`), and a file that changed (:class:`R
 from __future__ import annotations
 
 import os
-import select
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from hyperkvasir_cli.core.clock import Clock
+from hyperkvasir_cli.transfer.body import BodyReadError, StreamBody
 from hyperkvasir_cli.transfer.content_range import parse_content_range, range_header
 from hyperkvasir_cli.transfer.http_client import is_certificate_error, request_url
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
@@ -156,7 +156,7 @@ class PartialWriter:
     gate: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
 
-    def write(self, segment: Segment, data: bytearray) -> bool:
+    def write(self, segment: Segment, data: memoryview) -> bool:
         """Write ``data`` at the segment's offset, never past its end (which may shrink
         while we run). ``segment.done`` counts the bytes only once they are written.
         Returns False once the segment is full or the file is closed."""
@@ -167,7 +167,7 @@ class PartialWriter:
             with self.gate:
                 if self.closed:
                     return False
-                _write_all(self.fd, memoryview(data)[:wanted], offset)
+                _write_all(self.fd, data[:wanted], offset)
             with self.lock:
                 segment.done += wanted
             self.on_bytes(wanted)
@@ -179,20 +179,6 @@ class PartialWriter:
             os.close(self.fd)
 
 
-def socket_drained(response: httpx.Response) -> Callable[[], bool]:
-    """A check that says whether the response's socket has nothing more to read right now.
-
-    Without a socket to ask (file:// URLs), every piece counts as the last one. Bytes the
-    HTTP or TLS layer holds in its own buffer may make the answer "drained" too early; that
-    costs one extra write, never a lost byte.
-    """
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is None:
-        return lambda: True
-    return lambda: not select.select([sock], [], [], 0)[0]
-
-
 def copy_body(
     response: httpx.Response,
     segment: Segment,
@@ -200,48 +186,55 @@ def copy_body(
     stop: threading.Event,
     limiter: RateLimiter | None,
     request_end: int | None = None,
+    *,
+    buffer: bytearray | None = None,
 ) -> None:
     """Copy the body into the segment until the segment's end or the body's.
 
-    Network reads are gathered into writes of up to 1 MiB while the socket keeps them
-    coming, and written at once when it runs dry or after FLUSH_SECONDS: on a slow or
-    stalled server, nothing received waits in memory. Whatever arrived
-    before a failure or a stop is written first, so a drop or Ctrl-C costs no byte that
-    reached us. A body that ends before the segment does raises :class:`Transient`.
+    Reads land in ``buffer`` (one per connection, reused: no allocation per read) and are
+    written once it is full, when the socket runs dry, or after FLUSH_SECONDS: on a slow
+    or stalled server, nothing received waits in memory. Whatever arrived before a
+    failure or a stop is written first, so a drop or Ctrl-C costs no byte that reached
+    us. A body that ends before the segment does raises :class:`Transient`.
     """
-    pending = bytearray()
+    view = memoryview(buffer if buffer is not None else bytearray(CHUNK_SIZE))
+    reader = StreamBody(response)
+    # A rate limit is applied per read: keep reads small enough for its bucket.
+    read_size = len(view) if limiter is None else min(len(view), 64 * 1024)
+    filled = 0
     last_flush = time.monotonic()
-    drained = socket_drained(response)
 
     def flush() -> bool:
-        nonlocal last_flush
-        more = writer.write(segment, pending)
-        pending.clear()
+        nonlocal filled, last_flush
+        more = writer.write(segment, view[:filled])
+        filled = 0
         last_flush = time.monotonic()
         return more
 
     try:
-        for piece in response.iter_raw():
+        while True:
+            asked = min(read_size, len(view) - filled)
+            count = reader.readinto(view[filled : filled + asked])
+            if count == 0:
+                break
             if limiter is not None:
-                limiter.acquire(len(piece))
-            pending += piece
+                limiter.acquire(count)
+            filled += count
             # When the next read could block (a slow or paused server), write now rather
             # than hold bytes that a stall, Ctrl-C or kill would cost.
             due = (
-                len(pending) >= CHUNK_SIZE
+                filled >= len(view)
                 or time.monotonic() - last_flush >= FLUSH_SECONDS
-                or drained()
+                or reader.drained(count < asked)
             )
             if (due and not flush()) or stop.is_set():
                 flush()
                 return
         if not flush():
             return
-    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+    except BodyReadError as exc:
         flush()
-        raise Transient(
-            f"connection lost at byte {segment.offset}: {describe_http_error(exc)}"
-        ) from exc
+        raise Transient(f"connection lost at byte {segment.offset}: {exc}") from exc
     finally:
         response.close()
     lock = writer.lock
