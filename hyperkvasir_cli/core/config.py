@@ -147,6 +147,11 @@ class PartRecord(BaseModel):
     extracted_to: str | None = None
     extracted_at: datetime | None = None
     extracted_from_sha256: str | None = None
+    # The tree holds only a selection (--include/--exclude/--class), and where it came from
+    # when its members were fetched by range (`download PART --class ...`).
+    extracted_selection: dict[str, list[str]] | None = None
+    fetched_from: str | None = None
+    fetched_version: str | None = None
 
     @field_serializer("downloaded_at", "verified_at", "extracted_at")
     def _utc_seconds(self, moment: datetime | None) -> str | None:

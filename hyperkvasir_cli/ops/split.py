@@ -122,6 +122,11 @@ def split_images(
         source = locate_source(
             part, session.layout, session.record(part), from_archive=from_archive
         )
+        from hyperkvasir_cli.ops.members import selection_warning
+
+        warning = selection_warning(part, source)
+        if warning is not None:
+            session.warn(warning)
         result = computed_split(session, source, strategy, folds, text, seed or 0)
     provenance = Provenance(
         part=part.name,
