@@ -27,7 +27,6 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
-from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.cli.console import Console, ConsoleMessages
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
@@ -36,6 +35,7 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.clock import Clock, SystemClock
 from hyperkvasir_cli.core.errors import (
     INTERRUPTED_MESSAGE,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperkvasir_cli import ENV_PREFIX
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.clock import Clock, SystemClock
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress, Unit
