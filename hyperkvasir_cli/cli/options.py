@@ -21,12 +21,13 @@ ConfigOption = Annotated[
     ),
 ]
 ManifestOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--manifest",
         "-m",
         metavar="FILE",
-        help="Manifest replacing the bundled one (also HYPERKVASIR_MANIFEST).",
+        help="Manifest replacing the bundled one: a file or an s3:// URL "
+        "(also HYPERKVASIR_MANIFEST).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
     ),
@@ -171,5 +172,37 @@ JobsOption = Annotated[
         metavar="N",
         help="Worker processes (default: the cores).",
         show_default=False,
+    ),
+]
+SelectIncludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--include",
+        "-i",
+        metavar="GLOB",
+        help="Only members whose path matches GLOB (fnmatch, `*` matches `/` too); repeatable.",
+        show_default=False,
+    ),
+]
+SelectExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        "-e",
+        metavar="GLOB",
+        help="Leave out members whose path matches GLOB; repeatable.",
+        show_default=False,
+    ),
+]
+SelectClassOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--class",
+        "-k",
+        metavar="NAME",
+        help="Only this class of labeled images or videos, in any spelling (polyp, polyps, "
+        "...); repeatable.",
+        show_default=False,
+        autocompletion=complete_class_names,
     ),
 ]

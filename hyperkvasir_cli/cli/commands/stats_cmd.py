@@ -46,6 +46,15 @@ StrictOption = Annotated[
     bool,
     typer.Option("--strict", "-s", help="Exit 5 when any count differs from the published one."),
 ]
+RemoteOption = Annotated[
+    bool,
+    typer.Option(
+        "--remote",
+        "-r",
+        help="Count the server's copy from its central directory, fetched by range (no "
+        "archive needed).",
+    ),
+]
 PlotOption = Annotated[
     Path | None,
     typer.Option(
@@ -62,6 +71,7 @@ def stats(
     rt: Runtime,
     parts: PartsArgument = None,
     from_archive: FromArchiveOption = False,
+    remote: RemoteOption = False,
     images: ImagesOption = False,
     output_format: FormatOption = StatsFormat.table,
     json_output: JsonOption = False,
@@ -72,7 +82,8 @@ def stats(
     """Count each part's files per class, organ and category beside the published counts.
 
     With no PART, every data part that is extracted or downloaded here. Reads the
-    extracted tree, or the zip with --from-archive (the same numbers, without extracting).
+    extracted tree, or the zip with --from-archive (the same numbers, without extracting),
+    or the server's copy with --remote (the same numbers again, without downloading).
     Differences are flagged and exit 0; with --strict they exit 5. --json prints one
     document: the part's own when one PART is named, else {"parts": [...]}.
     """
@@ -84,7 +95,12 @@ def stats(
     if plot is not None:
         check_plot_path(plot)
     report = count_parts(
-        rt.session, parts or [], from_archive=from_archive, images=images, jobs=jobs
+        rt.session,
+        parts or [],
+        from_archive=from_archive,
+        images=images,
+        jobs=jobs,
+        remote=remote,
     )
     _print(rt, report, json_output, output_format)
     if plot is not None:
