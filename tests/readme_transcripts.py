@@ -169,11 +169,14 @@ class Session:
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """The environment, working folder and clock of this session, restored after."""
+        import platformdirs
+
         from hyperkvasir_cli.cli import runtime
+        from hyperkvasir_cli.core import config
         from tests.conftest import FakeClock
 
         saved_env, saved_cwd = dict(os.environ), os.getcwd()
-        saved_clock = runtime.clock_factory
+        saved_clock, saved_config_path = runtime.clock_factory, config.default_config_path
         clock = FakeClock()
         clock.now_value = TRANSCRIPT_TIME
         for name in list(os.environ):
@@ -187,10 +190,15 @@ class Session:
         )
         os.chdir(self.cwd)
         runtime.clock_factory = lambda: clock
+        # The platform's own default (the test suite points it at each test's folder).
+        config.default_config_path = lambda: (
+            Path(platformdirs.user_config_dir("hyperkvasir")) / "config.yaml"
+        )
         try:
             yield
         finally:
             runtime.clock_factory = saved_clock
+            config.default_config_path = saved_config_path
             self.cwd = Path(os.getcwd())
             os.chdir(saved_cwd)
             os.environ.clear()
