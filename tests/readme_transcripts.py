@@ -12,8 +12,10 @@ folder: the data folder and config file are the platform defaults under it, the 
 folder is the data folder, and the clock is a fake one that starts at TRANSCRIPT_TIME and
 moves only when the program sleeps. A block after the line `<!-- console: fresh -->`
 runs in a home folder of its own (the blocks after it go on in the shared one). `cd`
-lines change the working folder; `sha256sum` lines run for real; any other command is
-refused (write a ```text block by hand for it).
+lines change the working folder; `sha256sum` lines run for real; `export AWS_...` (the
+reader's object store) and any `s3://` URL start moto's S3 server with the bucket
+`lab-datasets`, which stands in for it; any other command is refused (write a ```text
+block by hand for it).
 
 What a command prints: stdout and stderr interleaved as a terminal shows them; with
 `--json`, the document on stdout only; with `> FILE`, stderr only (stdout goes to FILE).
@@ -50,6 +52,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 REGENERATE = "python -m tests.readme_transcripts --write"
@@ -70,6 +73,13 @@ DURATION = re.compile(r"\b(in|ETA) (?:\d+h ?\d+m|(?:\d+m ?)?\d+s)\b")
 SECONDS = re.compile(r'"seconds": \d+(?:\.\d+)?')
 PORT = re.compile(r"\b127\.0\.0\.1:\d+")
 ELLIPSIS = "..."
+BUCKET = "lab-datasets"  # the bucket the README's object storage examples name
+# Variables of the machine that would change where requests go or whom they trust.
+NETWORK_VARIABLES = frozenset(
+    {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+    | {f"{n}_proxy" for n in ("http", "https", "all", "no", "ftp")}
+    | {f"{n}_PROXY" for n in ("HTTP", "HTTPS", "ALL", "NO", "FTP")}
+)
 
 
 class TranscriptError(Exception):
@@ -161,10 +171,25 @@ class Session:
         self.server = LocalServer().start()
         self.manifest = serve_small_copy(self.server, self.home / "small-copy")
         self.cwd = self.data_dir
+        self.object_store: dict[str, str] = {}
+        self._moto: Any = None
 
     def close(self) -> None:
         self.server.stop()
+        if self._moto is not None:
+            self._moto.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+    def use_object_store(self) -> None:
+        """Start moto's S3 server (once) with the examples' bucket, for `s3://` examples."""
+        if self._moto is not None:
+            return
+        from tests.s3_server import Bucket, MotoServer
+
+        self._moto = MotoServer().start()
+        self.object_store = self._moto.environment()
+        Bucket(BUCKET, self._moto.endpoint).client.create_bucket(Bucket=BUCKET)
+        os.environ.update(self.object_store)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -180,13 +205,14 @@ class Session:
         clock = FakeClock()
         clock.now_value = TRANSCRIPT_TIME
         for name in list(os.environ):
-            if name.startswith(("HYPERKVASIR_", "XDG_")) or name.lower().endswith("_proxy"):
+            if name.startswith(("HYPERKVASIR_", "XDG_", "AWS_")) or name in NETWORK_VARIABLES:
                 del os.environ[name]
         os.environ.update(
             HOME=str(self.home),
             HYPERKVASIR_MANIFEST=str(self.manifest),
             COLUMNS=str(COLUMNS),
             TZ="UTC",
+            **self.object_store,
         )
         os.chdir(self.cwd)
         runtime.clock_factory = lambda: clock
@@ -207,8 +233,14 @@ class Session:
     def run(self, command: Command) -> Ran:
         invocation = parse(command)
         name = invocation.argv[0] if invocation.argv else ""
+        if "s3://" in command.text:
+            self.use_object_store()
         if name == "hyperkvasir":
             ran = self._hyperkvasir(invocation)
+        elif name == "export" and all(w.startswith("AWS_") for w in invocation.argv[1:]):
+            # The reader's object store: the session's own (moto's server) stands in for it.
+            self.use_object_store()
+            ran = Ran(0, "")
         elif name == "cd" and len(invocation.argv) == 2:
             os.chdir(Path(invocation.argv[1].replace("~", str(self.home), 1)))
             ran = Ran(0, "")
@@ -217,7 +249,8 @@ class Session:
             ran = Ran(done.returncode, done.stdout + done.stderr)
         else:
             raise TranscriptError(
-                f"{command.where}: only hyperkvasir, cd and sha256sum can be replayed here; "
+                f"{command.where}: only hyperkvasir, cd, sha256sum and `export AWS_...` can be "
+                "replayed here; "
                 "show other commands in a ```text block"
             )
         if ran.exit_code != invocation.exit_code:
