@@ -3,6 +3,7 @@ a :class:`Remote` pointed at them with a clock that never waits."""
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import zipfile
@@ -67,6 +68,13 @@ def unlabeled_members(count: int = UNLABELED_IMAGES) -> dict[str, bytes]:
         + index.to_bytes(4, "little")
         for index in range(count)
     }
+
+
+@functools.lru_cache(maxsize=1)
+def unlabeled_zip64() -> bytes:
+    """A stored zip of :func:`unlabeled_members` (ZIP64 end records, from its member
+    count), made once per test process: a second and a half to build."""
+    return zip_of(unlabeled_members(), compression=zipfile.ZIP_STORED)
 
 
 def polyp_archive(
