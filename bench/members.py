@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import data
 from bench.measure import run_command
-from bench.nginx import Nginx, Request, serve
+from bench.nginx import Nginx, Request, rate_bytes, serve
 from bench.workspace import LABELED, PUBLISHED_COUNTS, Cli, human, log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -302,6 +302,57 @@ def _kill_line(
     )
 
 
+def steady_rows(
+    work: Path, exe: Path, file: data.DataFile, connections: int, rate: int
+) -> list[Line]:
+    """Ours and remotezip against a server that throttles every response from its first
+    byte (tests/http_server.py with its `rate` fault: no first-second burst, unlike
+    nginx's limit_rate, which lets a 13 KB member through unthrottled)."""
+    from tests.http_server import LocalServer
+
+    members, selected, _ = _selected(file)
+    server = LocalServer().start()
+    try:
+        server.put(file.path.name, file.path.read_bytes())
+        server.fault(file.path.name).rate = rate
+        url = server.url(file.path.name)
+        manifest = _manifest(work, LABELED, file, url, LABELED)
+        cli = _home(work, "members-steady", manifest, exe)
+        ours = cli.run("download", LABELED, "--class", "polyp", "-n", str(connections), "--json")
+        ours_requests = len(server.gets(file.path.name))
+        ours_bytes = server.body_bytes(file.path.name)
+        server.log.clear()
+        python = _remotezip_python(work)
+        if python is None:
+            return []
+        target = work / "runs" / "remotezip-steady"
+        shutil.rmtree(target, ignore_errors=True)
+        peer = run_command([str(python), "-c", REMOTEZIP_SCRIPT, url, str(target)])
+        peer_requests = len(server.gets(file.path.name))
+        peer_bytes = server.body_bytes(file.path.name)
+    finally:
+        server.stop()
+    fetched = json.loads(ours.stdout).get("fetched", -1) if ours.succeeded else -1
+    return [
+        Line(
+            f"`download {LABELED} --class polyp -n {connections}`, every response throttled "
+            f"from its first byte ({human(rate)}/s, no burst)",
+            f"{ours.seconds:.1f} s; {ours_requests} requests; {ours_bytes:,} B",
+            "—",
+            ours.succeeded and fetched == members,
+            f"fetched {fetched:,} of {members:,} ({human(selected)})",
+        ),
+        Line(
+            "remotezip, the same members from the same server",
+            f"{peer.seconds:.1f} s; {peer_requests} requests; {peer_bytes:,} B",
+            "(peer)",
+            None,
+            f"extracted {peer.stdout.strip() or peer.failure()}; time ratio ours/remotezip "
+            f"{ours.seconds / peer.seconds:.2f}",
+        ),
+    ]
+
+
 def table(lines: list[Line]) -> str:
     out = ["| row | figures | target | ok | notes |", "|---|---|---|---|---|"]
     for line in lines:
@@ -326,6 +377,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "work" / "members")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--only-steady", action="store_true", help="only the no-burst rows")
     args = parser.parse_args()
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
     size = int(args.zip_size[:-1]) * units[args.zip_size[-1].upper()]
@@ -343,6 +395,11 @@ def main() -> int:
     unlabeled = _zip64_unlabeled(www / "hyper-kvasir-unlabeled-images.zip")
     lines: list[Line] = []
     try:
+        if args.only_steady:
+            lines += steady_rows(work, exe, labeled, args.connections, rate_bytes(args.rate))
+            return _finish(
+                lines, labeled, args.rate, started, RESULTS.with_name("members-steady.md")
+            )
         with nginx(work, args.rate) as server:
             log("listing")
             for name, file, root, what in (
@@ -354,22 +411,30 @@ def main() -> int:
                 lines += listing_rows(server, cli, name, file, what)
             log("downloading a class, throttled")
             lines += download_rows(server, work, exe, labeled, args.connections, args.rate)
+        log("the same class from a server that throttles from the first byte")
+        lines += steady_rows(work, exe, labeled, args.connections, rate_bytes(args.rate))
     finally:
         if not args.keep:
             for folder in ("runs", "nginx", "manifests"):
                 shutil.rmtree(work / folder, ignore_errors=True)
+    return _finish(lines, labeled, args.rate, started, RESULTS)
+
+
+def _finish(
+    lines: list[Line], labeled: data.DataFile, rate: str, started: float, results: Path
+) -> int:
     text = (
         f"Members on demand, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load "
         f"average {os.getloadavg()[0]:.2f}; labeled zip {human(labeled.size)} "
         f"(10,664 members at the real paths and per-class counts), throttled port "
-        f"{args.rate}/s per connection; {time.monotonic() - started:.0f} s in all.\n\n"
+        f"{rate}/s per connection; {time.monotonic() - started:.0f} s in all.\n\n"
         + table(lines)
         + "\n"
     )
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(f"# Members on demand: benchmark results\n\n{text}")
-    log(f"wrote {RESULTS}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(f"# Members on demand: benchmark results\n\n{text}")
+    log(f"wrote {results}")
     return 0
 
 

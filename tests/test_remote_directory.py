@@ -18,6 +18,7 @@ from tests.http_server import LocalServer
 from tests.remote_zips import (
     UNLABELED_IMAGES,
     cache_for,
+    labeled_shape_zip,
     make_remote,
     unlabeled_members,
     unlabeled_zip64,
@@ -84,6 +85,17 @@ def test_a_zip64_directory_of_99417_members_costs_two_round_trips(
     moved = server.body_bytes(ZIP64_NAME)
     assert moved <= directory.location.size + TAIL_BYTES
     assert moved == remote.traffic.body_bytes
+
+
+def test_the_labeled_zip_s_directory_takes_at_most_four_requests(server: LocalServer) -> None:
+    content = labeled_shape_zip()
+    server.put(LABELED, content)
+    directory = read_remote_directory(make_remote(server, LABELED, connections=4), LABELED)
+    assert len(directory.members) == 10_664
+    assert 1_000_000 < directory.location.size < 2_000_000  # as the real one's
+    requests = server.gets(LABELED)
+    assert len(requests) <= 4  # the tail, then a few pieces of at least 512 KiB at once
+    assert server.body_bytes(LABELED) <= directory.location.size + TAIL_BYTES
 
 
 def test_a_server_without_suffix_ranges_costs_three_round_trips(
