@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from hyperkvasir_cli import __version__
 from hyperkvasir_cli.cli.commands import (
     checksum_cmd,
     config_cmd,
@@ -24,6 +23,7 @@ from hyperkvasir_cli.cli.options import (
     QuietOption,
 )
 from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirCommand, HyperkvasirGroup
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import EXIT_CODE_MEANINGS
 
 EXIT_CODES_HELP = "\n\n".join(

@@ -17,6 +17,7 @@ from hyperkvasir_cli.core.progress import ProgressReporter
 from hyperkvasir_cli.transfer.partial import PartialFile
 from hyperkvasir_cli.transfer.range_request import (
     CHUNK_SIZE,
+    Denied,
     OpenedRange,
     PartialWriter,
     Refused,
@@ -154,6 +155,9 @@ class ConnectionWorker:
                     attempt = 0  # bytes flowed: the count of failures starts again
                 if isinstance(exc, Refused) and self._retire(exc):
                     return
+                if isinstance(exc, Denied):
+                    # Asking again gets the same answer: the next URL is tried at once.
+                    raise UrlFailed("denied", exc.reason) from exc
                 attempt += 1
                 if self.job.policy.exhausted(attempt):
                     raise UrlFailed("exhausted", f"{exc.reason} ({attempt - 1} retries)") from exc
@@ -212,7 +216,7 @@ class ConnectionWorker:
             if wrong is not None:
                 # Not a new version of the file: not the file at all (an HTML page, another
                 # file). The next URL may continue the partial, so it is left as it is.
-                raise UrlFailed("wrong-file", wrong)
+                raise wrong
             with self.s.lock:
                 others = self.s.active > 1
             changed = known is not None and known.conflicts_with(opened.answer.validators)
@@ -245,7 +249,7 @@ class ConnectionWorker:
             self.probe = False
             wrong = unexpected_size(opened, self.job.expected_size)
             if wrong is not None:
-                raise UrlFailed("wrong-file", wrong)
+                raise wrong
             sidecar.etag = answer.validators.etag
             sidecar.last_modified = answer.validators.last_modified
             sidecar.size = total if total is not None else self.job.expected_size
@@ -270,16 +274,22 @@ class ConnectionWorker:
         self.job.partial.save(snapshot)
 
 
-def unexpected_size(opened: OpenedRange, expected: int | None) -> str | None:
+def unexpected_size(opened: OpenedRange, expected: int | None) -> UrlFailed | None:
     """Why this URL does not serve the file the manifest describes, judged by the size the
-    answer gives; None when the size fits or either is unknown."""
+    answer gives; None when the size fits or either is unknown. A body labelled HTML is a
+    web page (a maintenance or login page), a server answer rather than bad data."""
     total = opened.judgement.total
     if expected is None or total is None or total == expected:
         return None
-    html = ", an HTML page" if "html" in opened.answer.content_type else ""
-    return (
-        f"this URL's file has an unexpected size: {total} B{html}, "
-        f"the manifest expects {expected} B"
+    if "html" in opened.answer.content_type.lower():
+        return UrlFailed(
+            "web-page",
+            f"the server sent a web page (Content-Type {opened.answer.content_type}, "
+            f"{total} B, an HTML page) instead of the file of {expected} B",
+        )
+    return UrlFailed(
+        "wrong-file",
+        f"this URL's file has an unexpected size: {total} B, the manifest expects {expected} B",
     )
 
 

@@ -76,6 +76,8 @@ class TransferEngine:
         self.clock = clock
         self.progress = progress
         self.label = label
+        # ensure_space(total) raises unless the `.part` can grow to ``total`` bytes; the
+        # blocks it already holds count as room it has.
         self.ensure_space = ensure_space
         # Every byte received and written by this engine, over all its URLs and restarts:
         # what a run fetched, including copies later set aside or started over.
@@ -143,15 +145,14 @@ class TransferEngine:
             sidecar = Sidecar(url=url, size=self.expected_size, segments=[Segment(start=0)])
         sidecar.url = url
         shared = SharedState(sidecar=sidecar)
-        fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o666)
         shared.writer = PartialWriter(fd, shared.lock, shared.count)
         try:
             if fresh:
                 os.ftruncate(fd, 0)
                 self.partial.save(sidecar)
             else:
-                remaining = (sidecar.size or 0) - sidecar.downloaded
-                self.ensure_space(remaining)
+                self.ensure_space(sidecar.size or 0)
             result = self._coordinate(self._job(url, fd), shared, fresh)
             return dataclasses.replace(result, resumed_from=kept)
         finally:

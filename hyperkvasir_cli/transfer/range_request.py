@@ -47,6 +47,11 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
+class Denied(Refused):
+    """401 or 403: the server will not serve this URL to us. Final for the URL unless other
+    connections are still fetching (some servers refuse extra connections this way)."""
+
+
 class RestartNeeded(Exception):
     """The server's file is not the one the partial holds: start from zero."""
 
@@ -60,7 +65,8 @@ class UrlFailed(Exception):
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
-        self.kind = kind  # gone | unreachable | certificate | exhausted | wrong-file
+        # gone | denied | unreachable | proxy | certificate | exhausted | wrong-file | web-page
+        self.kind = kind
         self.reason = reason
 
 
@@ -113,6 +119,9 @@ def open_range(
     except httpx.ConnectError as exc:
         kind = "certificate" if is_certificate_error(exc) else "unreachable"
         raise UrlFailed(kind, describe_http_error(exc)) from exc
+    except httpx.ProxyError as exc:
+        # The message names the proxy and its variable (see http_client.RoutingTransport).
+        raise UrlFailed("proxy", str(exc)) from exc
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise Transient(describe_http_error(exc)) from exc
     except (httpx.TooManyRedirects, httpx.UnsupportedProtocol) as exc:
@@ -131,6 +140,8 @@ def open_range(
             raise Refused(judgement.reason, retry_after)
         raise Transient(judgement.reason, retry_after)
     if verdict is Verdict.REFUSED:
+        if response.status_code in (401, 403):
+            raise Denied(judgement.reason)
         raise Refused(judgement.reason, retry_after)
     raise UrlFailed("gone", judgement.reason)
 
