@@ -378,6 +378,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "work" / "members")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--only-steady", action="store_true", help="only the no-burst rows")
+    parser.add_argument("--skip-steady", action="store_true", help="leave the no-burst rows out")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the table")
     args = parser.parse_args()
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
     size = int(args.zip_size[:-1]) * units[args.zip_size[-1].upper()]
@@ -411,13 +413,14 @@ def main() -> int:
                 lines += listing_rows(server, cli, name, file, what)
             log("downloading a class, throttled")
             lines += download_rows(server, work, exe, labeled, args.connections, args.rate)
-        log("the same class from a server that throttles from the first byte")
-        lines += steady_rows(work, exe, labeled, args.connections, rate_bytes(args.rate))
+        if not args.skip_steady:
+            log("the same class from a server that throttles from the first byte")
+            lines += steady_rows(work, exe, labeled, args.connections, rate_bytes(args.rate))
     finally:
         if not args.keep:
             for folder in ("runs", "nginx", "manifests"):
                 shutil.rmtree(work / folder, ignore_errors=True)
-    return _finish(lines, labeled, args.rate, started, RESULTS)
+    return _finish(lines, labeled, args.rate, started, args.results)
 
 
 def _finish(
