@@ -29,9 +29,13 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Manifest, Part
     from hyperkvasir_cli.dataset.stats.base import PartStats
     from hyperkvasir_cli.ops.checksum import ChecksumResult
+    from hyperkvasir_cli.ops.export import ExportOutcome
+    from hyperkvasir_cli.ops.members import MemberListing
+    from hyperkvasir_cli.ops.push import PushResult
     from hyperkvasir_cli.ops.split import Ratios, SplitResult
     from hyperkvasir_cli.ops.status import PartStatus
     from hyperkvasir_cli.ops.sync import SyncReport
+    from hyperkvasir_cli.remote.members import SelectionResult
 
 PathLike = str | os.PathLike[str]
 
@@ -66,7 +70,10 @@ class HyperKvasir:
         progress: ProgressReporter | None = None,
         **settings: Any,
     ) -> None:
-        self._options = SessionOptions(_path(config), _path(manifest), _path(data_dir))
+        manifest_at = manifest if isinstance(manifest, str) and "://" in manifest else None
+        self._options = SessionOptions(
+            _path(config), manifest_at or _path(manifest), _path(data_dir)
+        )
         self._environ = dict(os.environ)
         self._progress: ProgressReporter = progress if progress is not None else SilentProgress()
         self._settings = dict(settings)
@@ -117,10 +124,38 @@ class HyperKvasir:
 
         return list_parts(self._session()).parts
 
-    def download(self, part: str, *, force: bool = False, mirrors: Sequence[str] = ()) -> Path:
+    def download(
+        self,
+        part: str,
+        *,
+        force: bool = False,
+        mirrors: Sequence[str] = (),
+        classes: Sequence[str] = (),
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        to: PathLike | None = None,
+    ) -> Path:
         """The path of the part's verified archive, downloaded (or resumed) first unless a
         verified copy is there (then no request is sent). ``force`` fetches it again;
-        ``mirrors`` are base URLs tried before the configured ones and the manifest's."""
+        ``mirrors`` are base URLs tried before the configured ones and the manifest's.
+
+        With ``classes``, ``include`` or ``exclude``: only those members, fetched by range
+        straight into the extracted tree (``to``, else the configured folder), CRC-checked
+        and resumable, as `hyperkvasir download PART --class ...` does; returns the part's
+        folder in the tree. :meth:`fetch_members` gives the full report."""
+        if classes or include or exclude:
+            result = self.fetch_members(
+                part, classes=classes, include=include, exclude=exclude, mirrors=mirrors, to=to
+            )
+            session = self._session()
+            chosen = self._part(session, part)
+            return result.target / (chosen.root or chosen.name)
+        if to is not None:
+            raise UsageError(
+                "to= goes with a selection (classes=, include=, exclude=)",
+                hint="a whole archive goes to the archives folder; extract(part, to=...) "
+                "unpacks it elsewhere",
+            )
         from hyperkvasir_cli.ops.downloader import download_options
         from hyperkvasir_cli.ops.downloads import download_parts
 
@@ -128,6 +163,60 @@ class HyperKvasir:
         chosen = self._part(session, part)
         options = download_options(session, mirrors=list(mirrors), force=force)
         return download_parts(session, [chosen], options).outcomes[0].path
+
+    def fetch_members(
+        self,
+        part: str,
+        *,
+        classes: Sequence[str] = (),
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        mirrors: Sequence[str] = (),
+        to: PathLike | None = None,
+        dry_run: bool = False,
+    ) -> SelectionResult:
+        """Fetch only the selected members of a zip part from the server, by range, into
+        the extracted tree: what `hyperkvasir download PART --class ... --json` reports
+        (members, bytes and requests; with ``dry_run``, what would be fetched and the share
+        of the archive, nothing written)."""
+        from hyperkvasir_cli.ops.members import selective_download
+
+        return selective_download(
+            self._session(),
+            part,
+            classes=classes,
+            include=include,
+            exclude=exclude,
+            mirrors=mirrors,
+            to=_path(to),
+            dry_run=dry_run,
+        )
+
+    def ls(
+        self,
+        part: str,
+        *,
+        remote: bool = False,
+        classes: Sequence[str] = (),
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        mirrors: Sequence[str] = (),
+    ) -> MemberListing:
+        """The part's members (path, size, compressed size, CRC-32, present in the tree):
+        from the downloaded archive, or with ``remote`` from the server's copy, reading
+        only its central directory (kept: listing again costs one conditional request).
+        What `hyperkvasir ls PART --json` prints; ``.members`` is the list."""
+        from hyperkvasir_cli.ops.members import list_members
+
+        return list_members(
+            self._session(),
+            part,
+            remote=remote,
+            include=include,
+            exclude=exclude,
+            classes=classes,
+            mirrors=mirrors,
+        )
 
     def extract(
         self,
@@ -214,14 +303,22 @@ class HyperKvasir:
         from_archive: bool = False,
         images: bool = False,
         jobs: int | None = None,
+        remote: bool = False,
     ) -> PartStats:
         """The part's counts per class, organ and category beside the published ones
-        (``differences()`` lists what differs), from its extracted tree, else its archive;
-        what `hyperkvasir stats PART --json` prints. ``images`` also reads image sizes."""
+        (``differences()`` lists what differs), from its extracted tree, else its archive,
+        or with ``remote`` from the server's copy (its central directory; no archive
+        needed); what `hyperkvasir stats PART --json` prints. ``images`` also reads image
+        sizes."""
         from hyperkvasir_cli.ops.stats import count_parts
 
         report = count_parts(
-            self._session(), [part], from_archive=from_archive, images=images, jobs=jobs
+            self._session(),
+            [part],
+            from_archive=from_archive,
+            images=images,
+            jobs=jobs,
+            remote=remote,
         )
         return report.parts[0]
 
@@ -285,4 +382,46 @@ class HyperKvasir:
             all_parts=all_parts,
             check_remote=check_remote,
             extract=extract,
+        )
+
+    def push(self, parts: str | Sequence[str], to: str, *, jobs: int | None = None) -> PushResult:
+        """Upload the parts' verified archives under the ``s3://bucket/prefix/`` ``to`` and
+        write ``manifest.yaml`` there naming them (then the original URLs), as `push` does:
+        multipart, resumable after a kill, each part MD5-checked, the object checked after
+        completing; an object that already holds an archive is left alone. Needs
+        ``pip install 'hyperkvasir[s3]'``; the endpoint and credentials come from the
+        environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``, ...)."""
+        from hyperkvasir_cli.ops.push import DEFAULT_PARTS_IN_FLIGHT, push_parts
+
+        names = [parts] if isinstance(parts, str) else list(parts)
+        return push_parts(
+            self._session(), names, to, parts_in_flight=jobs or DEFAULT_PARTS_IN_FLIGHT
+        )
+
+    def export(
+        self,
+        part: str,
+        format: str,
+        to: PathLike,
+        *,
+        split: PathLike | None = None,
+        shard_size: str | int = "500MB",
+        from_archive: bool = False,
+    ) -> ExportOutcome:
+        """Write ``part`` as training-ready shards (``format`` ``"parquet"`` or
+        ``"webdataset"``) into the folder or ``s3://`` prefix ``to``, one folder per split
+        of the ``split`` output folder ``split`` (else ``all/``), with ``export.json``
+        listing every shard; ``as_json()`` is what `export --json` prints. Parquet needs
+        ``pip install 'hyperkvasir[export]'``."""
+        from hyperkvasir_cli.ops.export import export_part
+
+        target = to if isinstance(to, str) and to.startswith("s3://") else str(_path(to))
+        return export_part(
+            self._session(),
+            part,
+            shard_format=format,
+            to=target,
+            split_dir=_path(split),
+            shard_size=shard_size,
+            from_archive=from_archive,
         )
