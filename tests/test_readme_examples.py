@@ -29,6 +29,7 @@ import yaml
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.http_server import LocalServer
+from tests.side_files import bundled_groups, small_side_files
 from tests.zips import (
     BuiltArchive,
     build_labeled_images,
@@ -99,6 +100,7 @@ def build_small_dataset(folder: Path) -> dict[str, tuple[bytes, dict[str, Any]]]
         ("official-splits-5fold", "5_fold_split.csv", 5),
     ):
         parts[name] = (official_split_csv(labeled, folds), {"name": name, "file": file})
+    parts.update(small_side_files(labeled.members, unlabeled.members, videos.members))
     return parts
 
 
@@ -110,7 +112,12 @@ def serve_small_dataset(server: LocalServer, folder: Path) -> Path:
         pinned = {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
         entries.append({**entry, "urls": [server.url(entry["file"])], **pinned})
     manifest = folder / "manifest.yaml"
-    document = {"dataset": "hyper-kvasir", "version": "2020", "parts": entries}
+    document = {
+        "dataset": "hyper-kvasir",
+        "version": "2020",
+        "parts": entries,
+        "groups": bundled_groups(),
+    }
     manifest.write_text(yaml.safe_dump(document, sort_keys=False))
     return manifest
 

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
     from hyperkvasir_cli.dataset.stats.base import PartStats
     from hyperkvasir_cli.ops.session import Session
+    from hyperkvasir_cli.ops.table_stats import TableStats
+
+    Counted = PartStats | TableStats
 
 
 def parts_to_count(session: Session, names: list[str], from_archive: bool) -> list[Part]:
@@ -50,18 +53,28 @@ def _is_present(session: Session, part: Part, from_archive: bool) -> bool:
 
 
 def count_part(
-    session: Session, part: Part, *, from_archive: bool = False, images: bool = False, jobs: int
+    session: Session,
+    part: Part,
+    *,
+    from_archive: bool = False,
+    images: bool = False,
+    jobs: int,
+    video_headers: bool = False,
 ) -> PartStats:
     """One part's counts, from its extracted tree (else, saying so, its archive), or from
-    the archive with ``from_archive``; ``images`` also reads every image's size."""
+    the archive with ``from_archive``; ``images`` also reads every image's size. The
+    published metadata is used when it is here: the videos' stands in for their headers
+    (``video_headers`` reads and compares them too), the images' is compared with them."""
     from hyperkvasir_cli.dataset.sources import locate_source
     from hyperkvasir_cli.dataset.stats.base import StatsOptions
     from hyperkvasir_cli.dataset.stats.compute import compute_stats
+    from hyperkvasir_cli.ops.table_stats import metadata_options
 
     source = locate_source(part, session.layout, session.record(part), from_archive=from_archive)
     if source.kind == "archive" and not from_archive:
         session.info(f"{part.name}: not extracted; reading {source.location}")
-    options = StatsOptions(images=images, jobs=jobs)
+    side = metadata_options(session, part, images=images, video_headers=video_headers)
+    options = StatsOptions(images=images, jobs=jobs, **side)
     return compute_stats(part, source, options, session.task_progress("files"))
 
 
@@ -70,7 +83,7 @@ class StatsReport:
     """The counts of each part asked for; ``one_named``: one part was named, so the JSON
     document is that part's own, not ``{"parts": [...]}``."""
 
-    parts: list[PartStats]
+    parts: list[Counted]
     one_named: bool = False
 
     def as_json(self) -> dict[str, Any]:
@@ -84,7 +97,7 @@ class StatsReport:
 
     def differences(self) -> list[tuple[str, str]]:
         """(part, what differs) for every count that differs from the published one."""
-        return [(r.overview.part, d) for r in self.parts for d in r.differences()]
+        return [(counted_name(r), d) for r in self.parts for d in r.differences()]
 
     def difference_error(self) -> IntegrityError | None:
         """`--strict`: the error (exit 5) naming the first differences; None when every
@@ -110,6 +123,12 @@ class StatsReport:
         )
 
 
+def counted_name(result: Counted) -> str:
+    """The part (or group) a result counts."""
+    overview = getattr(result, "overview", None)
+    return overview.part if overview is not None else str(getattr(result, "part", ""))
+
+
 def _counts_differ(count: int) -> str:
     return "1 count differs" if count == 1 else f"{count} counts differ"
 
@@ -121,13 +140,31 @@ def count_parts(
     from_archive: bool = False,
     images: bool = False,
     jobs: int | None = None,
+    video_headers: bool = False,
 ) -> StatsReport:
     """The counts of the named data parts, else of every one present (see
-    :func:`parts_to_count`). Reads only; differences are reported, not raised."""
-    chosen = parts_to_count(session, names, from_archive)
-    workers = session.jobs(jobs)
-    results = [
-        count_part(session, part, from_archive=from_archive, images=images, jobs=workers)
-        for part in chosen
-    ]
+    :func:`parts_to_count`), then of the features and predicted labels when named
+    (``unlabeled-features``, ``unlabeled-predictions`` or one model's part). Reads only;
+    differences are reported, not raised."""
+    from hyperkvasir_cli.ops.table_stats import table_stats
+    from hyperkvasir_cli.ops.tables import is_table_subject
+
+    subjects = [n for n in names if is_table_subject(session.manifest, n)]
+    data_names = [n for n in names if n not in subjects]
+    results: list[Counted] = []
+    if data_names or not subjects:
+        chosen = parts_to_count(session, data_names, from_archive)
+        workers = session.jobs(jobs)
+        results += [
+            count_part(
+                session,
+                part,
+                from_archive=from_archive,
+                images=images,
+                jobs=workers,
+                video_headers=video_headers,
+            )
+            for part in chosen
+        ]
+    results += table_stats(session, subjects)
     return StatsReport(results, one_named=len(names) == 1)

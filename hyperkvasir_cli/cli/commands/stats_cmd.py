@@ -16,8 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from hyperkvasir_cli.cli.render_stats import Section
-    from hyperkvasir_cli.dataset.stats.base import PartStats
-    from hyperkvasir_cli.ops.stats import StatsReport
+    from hyperkvasir_cli.ops.stats import Counted, StatsReport
 
 
 class StatsFormat(str, Enum):
@@ -46,6 +45,15 @@ StrictOption = Annotated[
     bool,
     typer.Option("--strict", "-s", help="Exit 5 when any count differs from the published one."),
 ]
+VideoHeadersOption = Annotated[
+    bool,
+    typer.Option(
+        "--video-headers",
+        "-H",
+        help="Read every AVI's header even where the video metadata has the video, and "
+        "compare the two.",
+    ),
+]
 PlotOption = Annotated[
     Path | None,
     typer.Option(
@@ -68,13 +76,19 @@ def stats(
     strict: StrictOption = False,
     plot: PlotOption = None,
     jobs: JobsOption = None,
+    video_headers: VideoHeadersOption = False,
 ) -> None:
     """Count each part's files per class, organ and category beside the published counts.
 
     With no PART, every data part that is extracted or downloaded here. Reads the
     extracted tree, or the zip with --from-archive (the same numbers, without extracting).
-    Differences are flagged and exit 0; with --strict they exit 5. --json prints one
-    document: the part's own when one PART is named, else {"parts": [...]}.
+    With the video metadata downloaded, the videos' frames and durations come from it (no
+    video is opened) and where the two disagree is shown; with --images, the image
+    metadata's sizes are compared with the images. unlabeled-features counts the ARFF's
+    attributes, instances and clusters; unlabeled-predictions (or one model's part) the
+    images each model put in each class, and where the models agree. Differences are
+    flagged and exit 0; with --strict they exit 5. --json prints one document: the part's
+    own when one PART is named, else {"parts": [...]}.
     """
     from hyperkvasir_cli.dataset.plot import check_plot_path
     from hyperkvasir_cli.ops.stats import count_parts
@@ -84,7 +98,12 @@ def stats(
     if plot is not None:
         check_plot_path(plot)
     report = count_parts(
-        rt.session, parts or [], from_archive=from_archive, images=images, jobs=jobs
+        rt.session,
+        parts or [],
+        from_archive=from_archive,
+        images=images,
+        jobs=jobs,
+        video_headers=video_headers,
     )
     _print(rt, report, json_output, output_format)
     if plot is not None:
@@ -117,8 +136,9 @@ def _verdict(matches: object) -> str:
     return "matches the published counts" if matches else "differs from the published counts:"
 
 
-def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
+def _print_tables(rt: Runtime, results: list[Counted]) -> None:
     from hyperkvasir_cli.cli.render_stats import part_report
+    from hyperkvasir_cli.ops.stats import counted_name
 
     for result in results:
         report = part_report(result)
@@ -126,7 +146,7 @@ def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
         for section in report.sections:
             rt.console.render(_table(section))
         matches = result.as_json()["matches_published"]
-        rt.console.out(f"{result.overview.part}: {_verdict(matches)}")
+        rt.console.out(f"{counted_name(result)}: {_verdict(matches)}")
         for note in report.notes:
             rt.console.out(f"  {note}")
         rt.console.out()
@@ -161,7 +181,7 @@ def _table(section: Section) -> Table:
     return table
 
 
-def _plot(rt: Runtime, path: Path, results: list[PartStats]) -> None:
+def _plot(rt: Runtime, path: Path, results: list[Counted]) -> None:
     from hyperkvasir_cli.dataset.plot import Bar, write_plot
     from hyperkvasir_cli.dataset.stats.compute import LabeledStats
 
