@@ -7,14 +7,36 @@ from pathlib import Path
 
 import pytest
 
+# What the machine's environment may hold that changes where requests go or whom they
+# trust. Tests about proxies or certificates set these explicitly.
+NETWORK_VARIABLES = frozenset(
+    spelling
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
+    for spelling in (name, name.upper())
+) | {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+
+
+def config_file_of(tmp_path: Path) -> Path:
+    """Where a test's config file is: the default place under its own home."""
+    return tmp_path / "home" / "hyperkvasir" / "config.yaml"
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No HYPERKVASIR_* setting, proxy or CA bundle of the machine reaches a test.
+
+    The config file is the default one, as for a user who names none, under the test's
+    own home: XDG_CONFIG_HOME for child processes, and the default path itself for this
+    one (the same on every platform). Naming it with HYPERKVASIR_CONFIG would make every
+    command that only reads it say that it does not exist.
+    """
+    from hyperkvasir_cli.core import config
+
     for name in list(__import__("os").environ):
-        if name.startswith("HYPERKVASIR_"):
+        if name.startswith("HYPERKVASIR_") or name in NETWORK_VARIABLES:
             monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    monkeypatch.setenv("HYPERKVASIR_CONFIG", str(home / "config.yaml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(config, "default_config_path", lambda: config_file_of(tmp_path))
     monkeypatch.setenv("HYPERKVASIR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "200")
     yield tmp_path
@@ -27,7 +49,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
-    return tmp_path / "home" / "config.yaml"
+    return config_file_of(tmp_path)
 
 
 class FakeClock:

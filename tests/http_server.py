@@ -43,6 +43,12 @@ class Faults:
     drop_every: int | None = None  # close each response after N of its body bytes
     drops_left: int = 0  # how many drops in all
     ignore_range: bool = False
+    # A cache or proxy that serves any Range from its current copy, whatever If-Range says
+    # (RFC 9110 wants the whole new file instead): a 206 of another version.
+    ignore_if_range: bool = False
+    # A broken proxy: the next ranged answer starts this many bytes after the byte asked
+    # for (its Content-Range says so truthfully).
+    misplace_range_once: int = 0
     statuses: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # served first
     lie_content_length: int = 0  # claim this many more bytes than are sent
     html_instead: bool = False
@@ -205,10 +211,15 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 return
             wanted = None if faults.ignore_range else self._wanted_range(faults, size)
             condition = self.headers.get("If-Range")
-            if wanted is not None and condition not in (
-                None,
-                headers.get("ETag"),
-                headers.get("Last-Modified"),
+            if (
+                wanted is not None
+                and not faults.ignore_if_range
+                and condition
+                not in (
+                    None,
+                    headers.get("ETag"),
+                    headers.get("Last-Modified"),
+                )
             ):
                 wanted = None  # another version: send it all (RFC 9110)
             start, end, status = 0, size, 200
@@ -218,6 +229,9 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     return
                 start = wanted[0]
                 end = size if wanted[1] is None else min(wanted[1] + 1, size)
+                with server._lock:
+                    start = min(start + faults.misplace_range_once, end - 1)
+                    faults.misplace_range_once = 0
                 status = 206
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
                 with server._lock:

@@ -938,7 +938,10 @@ def test_quick_reads_no_central_directory(
     archive.write_bytes(b"<html>not a zip</html>")
     manifest = write_manifest(tmp_path / "m.yaml", archive, sha256=False)
     result = Home(data_dir, manifest, BuiltArchive(archive)).checksum("--quick")
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.stderr
+    # Only the size was compared: it says so, and nothing was recorded.
+    (line,) = [line for line in result.stdout.splitlines() if LABELED_ZIP in line]
+    assert line.endswith(": OK (size matches the manifest; the content was not read (--quick))")
     assert not config_path.exists()
 
 
@@ -952,4 +955,7 @@ def test_a_published_archive_that_reads_as_a_zip_is_not_opened_by_a_plain_check(
     from hyperkvasir_cli.check import parts as part_check
 
     monkeypatch.setattr(part_check, "read_members", no_reading)
-    assert home.checksum().exit_code == 0
+    result = home.checksum()
+    assert result.exit_code == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if LABELED_ZIP in line]
+    assert line.endswith(": OK (sha256 matches the manifest)")

@@ -228,11 +228,14 @@ def test_extra_mirror_is_tried_first(scene: Scene) -> None:
     assert scene.has(scene.content)
 
 
-def test_html_error_page_exits_5_with_nothing_at_the_final_path(scene: Scene) -> None:
+def test_html_error_page_exits_4_naming_a_web_page(scene: Scene) -> None:
+    # A maintenance or login page is the server's answer, not bad data: exit 4, not 5.
     scene.faults.html_instead = True
     result = scene.download()
-    assert result.exit_code == 5
-    assert "HTML" in result.stderr
+    assert result.exit_code == 4, result.stderr
+    error, hint = result.stderr.splitlines()[-2:]
+    assert "web page" in error and "HTML" in error
+    assert hint.startswith("hint: a web page (HTML) was served") and "changed" not in hint
     assert not scene.archive.exists()
 
 
@@ -240,8 +243,8 @@ def test_html_page_without_a_pinned_size_is_caught_by_the_checksum(scene: Scene)
     scene.describe(pin_size=False)
     scene.faults.html_instead = True
     result = scene.download()
-    assert result.exit_code == 5
-    assert "HTML page" in result.stderr
+    assert result.exit_code == 4, result.stderr
+    assert "HTML page" in result.stderr and "hint: a web page (HTML)" in result.stderr
     assert not scene.archive.exists()
     assert scene.kept_aside()
 
@@ -457,7 +460,7 @@ def test_a_mirror_of_the_wrong_size_is_passed_over_without_a_restart_message(
     assert scene.has(scene.content)
     assert "starting over" not in result.stderr and ", was " not in result.stderr
     (said,) = [line for line in result.stderr.splitlines() if page + FILE in line]
-    assert "unexpected size" in said and "HTML" in said
+    assert "web page" in said and "HTML" in said
     assert result.json()["parts"][0]["restarts"] == 0
 
 
@@ -472,7 +475,7 @@ def test_a_mirror_of_the_wrong_size_does_not_cost_the_partial(scene: Scene) -> N
     assert scene.server.body_bytes(FILE) == SIZE  # the half on disk was kept
     (outcome,) = result.json()["parts"]
     assert (outcome["action"], outcome["resumed_from"]) == ("resumed", SIZE // 2)
-    assert "unexpected size" in result.stderr and "starting over" not in result.stderr
+    assert "web page" in result.stderr and "starting over" not in result.stderr
 
 
 def test_a_file_changed_on_the_server_since_the_partial_is_reported_as_a_restart(
@@ -542,9 +545,9 @@ def test_an_html_page_for_a_part_without_published_values_is_never_recorded(
     scene.describe(pin_size=False, pin_sha=False)
     scene.faults.html_instead = True  # 200, text/html, 66 bytes
     result = scene.download("--json")
-    assert result.exit_code == 5, result.stderr
+    assert result.exit_code == 4, result.stderr
     error = result.json()["error"]
-    assert "not a zip" in error["message"] and "HTML" in error["message"]
+    assert "web page" in error["message"] and "HTML" in error["message"]
     assert scene.server.url(FILE) in error["message"]
     (kept,) = bad_copies(scene)
     assert kept in error["message"]
@@ -553,7 +556,7 @@ def test_an_html_page_for_a_part_without_published_values_is_never_recorded(
     assert scene.state() == "absent"
     # sync says the same (not exit 6 on every later run), and records nothing either.
     synced = run_cli("sync", PART, "--manifest", str(scene.manifest))
-    assert synced.exit_code == 5, synced.stderr
+    assert synced.exit_code == 4, synced.stderr
     assert record_of(config_path) is None
     # Once the server serves the file, a plain download fetches it: nothing was recorded.
     scene.faults.html_instead = False
@@ -585,8 +588,8 @@ def test_a_body_labelled_text_html_is_not_taken_for_the_zip(scene: Scene) -> Non
     scene.describe(pin_size=False, pin_sha=False)
     scene.faults.statuses = [(200, {"Content-Type": "text/html; charset=utf-8"})]
     result = scene.download()
-    assert result.exit_code == 5, result.stderr
-    assert "not a zip" in result.stderr and "text/html" in result.stderr
+    assert result.exit_code == 4, result.stderr
+    assert "web page" in result.stderr and "text/html" in result.stderr
     assert not scene.archive.exists() and len(bad_copies(scene)) == 1
 
 

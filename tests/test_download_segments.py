@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hyperkvasir_cli.cli.console import Console, PlainProgress
 from hyperkvasir_cli.core.progress import ProgressReporter
+from tests.child import Child
 from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
@@ -25,15 +21,6 @@ from tests.http_server import LocalServer
 
 FILE = "hyper-kvasir-labeled-images.zip"
 MIB = 1024 * 1024
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll a condition another process makes true (bounded; not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def serve(tmp_path: Path, server: LocalServer, content: bytes) -> Path:
@@ -89,17 +76,20 @@ def test_limit_rate_is_accepted_and_validated(
 
 def _spawn_download(
     manifest: Path, data_dir: Path, config: Path, connections: int, *extra: str
-) -> subprocess.Popen[bytes]:
+) -> Child:
     """`hyperkvasir download labeled-images` in a process of its own, to kill or interrupt."""
-    env = {**os.environ, "HYPERKVASIR_DATA_DIR": str(data_dir), "HYPERKVASIR_CONFIG": str(config)}
+    env = {"HYPERKVASIR_DATA_DIR": str(data_dir), "HYPERKVASIR_CONFIG": str(config)}
     argv = ["download", "labeled-images", "--manifest", str(manifest), "-n", str(connections)]
-    argv += extra
-    return subprocess.Popen(
-        [sys.executable, "-m", "hyperkvasir_cli", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return Child(*argv, *extra, env=env)
+
+
+def recorded(data_dir: Path) -> int:
+    """The bytes the partial's sidecar says are on disk (it never claims more)."""
+    try:
+        sidecar = json.loads((data_dir / "archives" / f"{FILE}.part.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(s["done"] for s in sidecar["segments"])
 
 
 def test_kill_9_then_download_again_gives_the_right_file(
@@ -109,14 +99,14 @@ def test_kill_9_then_download_again_gives_the_right_file(
     manifest = serve(tmp_path, http_server, content)
     faults = http_server.fault(FILE)
     faults.pause_after = 4 * MIB
-    process = _spawn_download(manifest, data_dir, config_path, connections=1)
+    child = _spawn_download(manifest, data_dir, config_path, connections=1)
     partial = data_dir / "archives" / f"{FILE}.part"
     try:
         assert faults.paused.wait(30)
-        wait_until(lambda: partial.exists() and partial.stat().st_size >= 3 * MIB, "3 MiB on disk")
+        child.wait_for(lambda: recorded(data_dir) >= 3 * MIB, "3 MiB recorded on disk")
+        child.kill()
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        child.close()
     faults.resume.set()
     kept = partial.stat().st_size
     result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "1")
@@ -137,21 +127,12 @@ def test_kill_9_with_several_connections_resumes_each_segment(
     manifest = serve(tmp_path, http_server, content)
     faults = http_server.fault(FILE)
     faults.pause_after = 2 * MIB  # the first connection hangs; the others finish
-    process = _spawn_download(manifest, data_dir, config_path, connections=4)
-    sidecar = data_dir / "archives" / f"{FILE}.part.json"
-
-    def others_recorded() -> bool:
-        try:
-            segments = json.loads(sidecar.read_text())["segments"]
-        except (OSError, ValueError):
-            return False
-        return sum(s["done"] for s in segments) >= size // 2
-
+    child = _spawn_download(manifest, data_dir, config_path, connections=4)
     try:
-        wait_until(others_recorded, "half the file recorded in the sidecar")
+        child.wait_for(lambda: recorded(data_dir) >= size // 2, "half the file recorded")
+        child.kill()
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        child.close()
     faults.resume.set()
     result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4")
     assert result.exit_code == 0, result.stderr
@@ -186,16 +167,17 @@ def test_ctrl_c_or_sigterm_exits_130_and_keeps_everything_for_resume(
     manifest = serve(tmp_path, http_server, content)
     faults = http_server.fault(FILE)
     faults.pause_after = 3 * MIB
-    process = _spawn_download(manifest, data_dir, config_path, 1, "--json")
-    partial = data_dir / "archives" / f"{FILE}.part"
+    child = _spawn_download(manifest, data_dir, config_path, 1, "--json")
+    process = child.process
     try:
         assert faults.paused.wait(30)
         # Bytes that reach a stalled connection are written at once, not held back.
-        wait_until(lambda: partial.exists() and partial.stat().st_size >= 3 * MIB, "3 MiB on disk")
+        child.wait_for(lambda: recorded(data_dir) >= 3 * MIB, "3 MiB recorded on disk")
         process.send_signal(stop)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         faults.resume.set()
+        child.close()
     assert process.returncode == 130
     assert b"interrupted" in stderr and b"Traceback" not in stderr
     document = json.loads(stdout)  # the document says so too: a CI step reads stdout
@@ -256,10 +238,10 @@ class SlowLog:
         self.inner.advance(amount)
         if not self.slowed:
             self.slowed = True
-            wait_until(
-                lambda: not any(t.name == "hyperkvasir-fetch" for t in threading.enumerate()),
-                "the connections to finish",
-            )
+            for thread in threading.enumerate():
+                if thread.name == "hyperkvasir-fetch":
+                    thread.join(30)  # the connections finish their bytes meanwhile
+                    assert not thread.is_alive(), "a connection did not finish"
 
     def finish(self) -> None:
         self.inner.finish()

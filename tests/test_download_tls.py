@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import run_cli
+from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
 from tests.http_server import LocalServer
 
 FILE = "hyper-kvasir-segmented-images.zip"
+CONTENT = random_bytes(200_000, seed=9)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +58,21 @@ def https_server(certificate: tuple[str, str]) -> Iterator[LocalServer]:
 
 @pytest.fixture
 def manifest(tmp_path: Path, https_server: LocalServer) -> Path:
-    content = random_bytes(200_000, seed=9)
-    https_server.put(FILE, content)
+    https_server.put(FILE, CONTENT)
     return write_manifest(
         tmp_path / "m.yaml",
-        [part_entry("segmented-images", FILE, [https_server.url(FILE)], content)],
+        [part_entry("segmented-images", FILE, [https_server.url(FILE)], CONTENT)],
     )
+
+
+def assert_fetched_over_tls(result: Result, data_dir: Path, server: LocalServer) -> None:
+    """The archive came from the HTTPS server, whole and verified against the manifest."""
+    assert result.exit_code == 0, result.stderr
+    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert server.scheme == "https" and server.body_bytes(FILE) == len(CONTENT)
+    (outcome,) = result.json()["parts"]
+    assert (outcome["action"], outcome["sha256_source"]) == ("downloaded", "manifest")
+    assert outcome["url"].startswith("https://")
 
 
 def test_untrusted_certificate_fails_with_a_hint_and_no_insecure_fallback(
@@ -77,13 +87,15 @@ def test_untrusted_certificate_fails_with_a_hint_and_no_insecure_fallback(
 
 
 def test_ca_bundle_option_adds_trust(
-    manifest: Path, data_dir: Path, certificate: tuple[str, str], fake_clock: FakeClock
+    manifest: Path,
+    data_dir: Path,
+    certificate: tuple[str, str],
+    https_server: LocalServer,
+    fake_clock: FakeClock,
 ) -> None:
-    result = run_cli(
-        "download", "segmented-images", "--manifest", str(manifest), "--ca-bundle", certificate[0]
-    )
-    assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).exists()
+    args = ["--manifest", str(manifest), "--ca-bundle", certificate[0], "--json"]
+    result = run_cli("download", "segmented-images", *args)
+    assert_fetched_over_tls(result, data_dir, https_server)
 
 
 def test_ssl_cert_file_adds_trust(
@@ -91,11 +103,12 @@ def test_ssl_cert_file_adds_trust(
     data_dir: Path,
     certificate: tuple[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    https_server: LocalServer,
     fake_clock: FakeClock,
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
-    result = run_cli("download", "segmented-images", "--manifest", str(manifest))
-    assert result.exit_code == 0, result.stderr
+    result = run_cli("download", "segmented-images", "--manifest", str(manifest), "--json")
+    assert_fetched_over_tls(result, data_dir, https_server)
 
 
 def test_unreadable_ca_bundle_is_a_config_error(manifest: Path, tmp_path: Path) -> None:

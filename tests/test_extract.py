@@ -342,8 +342,9 @@ def test_unsafe_archives_exit_6_naming_the_member_and_write_nothing_anywhere(
     lock_and_record = {
         "data/.hyperkvasir.lock",
         "home",
-        "home/config.yaml",
-        "home/.config.yaml.lock",
+        "home/hyperkvasir",
+        "home/hyperkvasir/config.yaml",
+        "home/hyperkvasir/.config.yaml.lock",
     }
     assert snapshot(tmp_path) - before <= lock_and_record
     assert not ws.out.exists()

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -35,6 +33,7 @@ from hyperkvasir_cli.archive.stream import member_chunks
 from hyperkvasir_cli.archive.worker import StopRequested, extract_batch
 from hyperkvasir_cli.core.errors import ArchiveError
 from hyperkvasir_cli.core.progress import SilentProgress
+from tests.child import Child
 from tests.cli import run_cli
 from tests.hostile_zips import RawMember, deflated, raw_zip
 from tests.zips import write_zip
@@ -79,22 +78,22 @@ def write_manifest(path: Path) -> Path:
 
 
 def test_a_run_killed_half_way_is_completed_by_the_next(tmp_path: Path, data_dir: Path) -> None:
-    members = random_members(40, 2 * 1024 * 1024)
+    members = random_members(12, 256 * 1024)
     write_zip(data_dir / "archives" / LABELED_FILE, members, compression=zipfile.ZIP_STORED)
     manifest = write_manifest(tmp_path / "manifest.yaml")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "hyperkvasir_cli", "extract", "labeled-images"]
-    command += ["--to", str(out), "--manifest", str(manifest), "--jobs", "1", "--quiet"]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while run.poll() is None and not final_files(out) and time.monotonic() < deadline:
-        time.sleep(0.002)  # polling the file system for the first finished member
-    run.send_signal(signal.SIGKILL)
-    run.wait()
+    args = ["extract", "labeled-images", "--to", str(out), "--manifest", str(manifest)]
+    # The process writing members stops right after its third one is in place; then the
+    # run is killed there, as kill -9 or a power cut would.
+    polyps = "labeled-images/lower-gi-tract/pathological-findings/polyps/"
+    child = Child(*args, "--jobs", "1", "--quiet", freeze_at=f"{polyps}00002.jpg")
+    try:
+        child.wait_for(lambda: bool(child.frozen()), "the third member in place")
+        child.kill(*child.frozen())
+    finally:
+        child.close()
     done = final_files(out)
-    if run.returncode == 0 or len(done) == len(members):
-        pytest.skip("the run finished before it could be killed")
-    assert done, "the run was killed before it wrote anything"
+    assert sorted(done) == [f"{polyps}{n:05d}.jpg" for n in range(3)]
     assert all(members[name] == data for name, data in done.items())  # no partial final file
 
     rerun = run_cli("extract", "labeled-images", "--to", str(out), "--manifest", str(manifest))
@@ -333,10 +332,18 @@ def test_workers_keep_their_buffers_unless_the_user_tunes_the_allocator(
     archive = write_zip(tmp_path / "a.zip", {"x/a.jpg": b"a"})
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    with WorkerPool(archive, tmp_path, 1) as pool:
-        pid = pool._workers[0].process.pid
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    environ = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    started: list[dict[str, str]] = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(*args: Any, **kwargs: Any) -> Any:
+        # What the worker is started with (its /proc environ would race the exec).
+        started.append(dict(kwargs["env"]))
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr("hyperkvasir_cli.archive.pool.subprocess.Popen", recording_popen)
+    with WorkerPool(archive, tmp_path, 1):
+        pass
+    (environ,) = started
     assert environ["MALLOC_MMAP_THRESHOLD_"] == ALLOCATOR_ENV["MALLOC_MMAP_THRESHOLD_"]
     assert environ["MALLOC_TRIM_THRESHOLD_"] == "12345"
 

@@ -19,10 +19,12 @@ from hyperkvasir_cli.transfer.content_range import (
 from hyperkvasir_cli.transfer.resume import ServerAnswer, Verdict, judge_response
 from hyperkvasir_cli.transfer.retry import RetryPolicy, parse_retry_after
 from hyperkvasir_cli.transfer.segments import (
+    MAX_PIECE,
+    MIN_PIECE,
+    claim_piece,
     contiguous_end,
-    next_free_segment,
-    plan_segments,
-    split_largest,
+    merge_finished,
+    piece_size,
 )
 from hyperkvasir_cli.transfer.sidecar import Segment
 from hyperkvasir_cli.transfer.validators import Validators
@@ -103,35 +105,52 @@ def test_content_range_parsing_rejects_nonsense() -> None:
     assert range_header(5, None) == "bytes=5-" and range_header(5, 10) == "bytes=5-9"
 
 
-@given(total=st.integers(1, 10**12), connections=st.integers(1, 32))
-def test_planned_segments_tile_the_file(total: int, connections: int) -> None:
-    segments = plan_segments(total, connections, min_segment=1024)
-    assert segments[0].start == 0 and segments[-1].end == total
-    assert all(a.end == b.start for a, b in itertools.pairwise(segments))
-    assert len(segments) <= connections
+@given(unclaimed=st.integers(0, 10**12), connections=st.integers(1, 32))
+def test_pieces_are_bounded_and_shrink_towards_the_end(unclaimed: int, connections: int) -> None:
+    size = piece_size(unclaimed, connections)
+    assert piece_size(unclaimed // 2, connections) <= size
+    if connections == 1:
+        assert size >= unclaimed  # a lone connection asks for everything at once
+    else:
+        assert MIN_PIECE <= size <= MAX_PIECE and size % (64 * 1024) == 0
 
 
 @given(
-    total=st.integers(64 * 1024 * 8, 10**9),
+    total=st.integers(1, 10**9),
     progress=st.lists(st.floats(0, 1), min_size=1, max_size=8),
+    sizes=st.lists(st.integers(1, 10**8), min_size=1, max_size=40),
 )
-def test_splitting_keeps_the_tiling_and_loses_no_progress(
-    total: int, progress: list[float]
+def test_claimed_pieces_keep_the_tiling_in_order_and_lose_no_progress(
+    total: int, progress: list[float], sizes: list[int]
 ) -> None:
-    segments = plan_segments(total, len(progress), min_segment=64 * 1024)
-    for segment, fraction in zip(segments, progress, strict=True):
-        assert segment.end is not None
-        segment.done = int((segment.end - segment.start) * fraction)
+    """Pieces come off the front of the first free segment, never overlap a piece in
+    flight, and splitting or merging never loses a byte counted as done."""
+    bounds = [total * i // len(progress) for i in range(len(progress) + 1)]
+    segments = [
+        Segment(start=a, end=b, done=int((b - a) * fraction))
+        for a, b, fraction in zip(bounds, bounds[1:], progress, strict=False)
+        if b > a
+    ]
     done_before = sum(s.done for s in segments)
-    busy = {id(s) for s in segments}
-    tail = split_largest(segments, busy, min_segment=64 * 1024)
+    busy: set[int] = set()
+    requested: list[tuple[int, int]] = []
+    for size in sizes:
+        piece = claim_piece(segments, busy, size)
+        if piece is None:
+            break
+        assert piece.end is not None and piece.end - piece.offset <= size
+        requested.append((piece.offset, piece.end))
+        busy.add(id(piece))
     ordered = sorted(segments, key=lambda s: s.start)
     assert ordered[0].start == 0 and ordered[-1].end == total
     assert all(a.end == b.start for a, b in itertools.pairwise(ordered))
     assert sum(s.done for s in segments) == done_before
-    assert all(s.offset <= (s.end or 0) for s in segments)
-    if tail is not None:
-        assert tail.done == 0 and next_free_segment(segments, busy) is tail
+    # Requests never overlap, and each asks only for missing bytes, in file order.
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(requested))
+    for segment in segments:
+        segment.done = (segment.end or 0) - segment.start
+    merge_finished(segments, busy)
+    assert sum(1 for s in segments if id(s) not in busy) <= len(busy) + 1
 
 
 def test_contiguous_end_stops_at_the_first_gap() -> None:

@@ -158,7 +158,14 @@ def test_strict_exits_5_naming_what_differs(labeled: BuiltArchive) -> None:
 def test_strict_passes_when_everything_matches(
     labeled: BuiltArchive, matching_manifest: Path
 ) -> None:
-    assert stats("labeled-images", "--strict", "-m", str(matching_manifest)).exit_code == 0
+    result = stats("labeled-images", "--strict", "-m", str(matching_manifest))
+    assert result.exit_code == 0, result.stderr
+    assert "warning:" not in result.stderr and "error:" not in result.stderr
+    assert "labeled-images: matches the published counts" in result.stdout
+    # Every class of the table: the count found, the published one, no difference.
+    rows = {words[0]: words[1:4] for words in map(str.split, result.stdout.splitlines()) if words}
+    for name, count in PER_CLASS.items():
+        assert rows[name] == [str(count), str(count), "0"], (name, rows.get(name))
 
 
 def test_files_outside_the_classes_are_reported_not_fatal(

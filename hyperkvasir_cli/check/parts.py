@@ -33,7 +33,7 @@ from hyperkvasir_cli.check.integrity import (
     verify_archives,
 )
 from hyperkvasir_cli.check.members import verify_members
-from hyperkvasir_cli.check.tree import member_folders, verify_tree
+from hyperkvasir_cli.check.tree import DirectoryEntry, member_folders, verify_tree
 from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.errors import HyperkvasirError
 from hyperkvasir_cli.core.layout import Layout
@@ -332,9 +332,11 @@ def verify_deleted_archives(
     records: Mapping[str, PartRecord],
     options: CheckOptions,
 ) -> CheckReport:
-    """`--extracted` for parts whose archive was deleted after extraction: the archive's
-    central directory is what vouches for extracted files, so with it gone a tree that is
-    there is ``unverifiable`` (not ok, not a failure) and one that vanished is missing."""
+    """`--extracted` for parts whose archive is not here: deleted after extraction, or
+    never downloaded (members fetched by range). The archive's central directory is what
+    vouches for extracted files: the one kept from the server when the members were
+    fetched from it; without one, a tree that is there is ``unverifiable`` (not ok, not a
+    failure) and one that vanished is missing."""
     report = CheckReport()
     for part in parts:
         record = records.get(part.name)
@@ -344,6 +346,22 @@ def verify_deleted_archives(
         place = locate_tree(part, target, None)
         if not place.present:
             report.items.append(_missing_tree(part, place, layout))
+            continue
+        entries = fetched_directory(part, layout, record)
+        if entries is not None:
+            checked = verify_tree(
+                part.name,
+                part.root,
+                layout.archive_path(part),
+                target,
+                layout.data_dir,
+                quick=options.quick,
+                algorithm=options.algorithm if options.digest_extracted else None,
+                jobs=options.jobs,
+                entries=entries,
+            )
+            report.items.extend(checked.items)
+            report.notes.extend(checked.notes)
             continue
         report.items.append(
             CheckItem(
@@ -358,3 +376,18 @@ def verify_deleted_archives(
             )
         )
     return report
+
+
+def fetched_directory(
+    part: Part, layout: Layout, record: PartRecord | None
+) -> list[DirectoryEntry] | None:
+    """The central directory kept from the server the part's members were fetched from
+    (`download PART --class ...`), as entries; None when there is none."""
+    if record is None or not record.fetched_from:
+        return None
+    from hyperkvasir_cli.remote.cache import DirectoryCache
+
+    kept = DirectoryCache(layout.archives_dir, part.file).load()
+    if kept is None:
+        return None
+    return [DirectoryEntry(m.name, m.file_size, m.crc, m.is_dir) for m in kept.members]

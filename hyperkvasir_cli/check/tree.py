@@ -20,11 +20,11 @@ import hashlib
 import json
 import os
 import stat
-import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from hyperkvasir_cli.archive.index import read_members
 from hyperkvasir_cli.archive.marker import ExtractMarker, marker_path, read_marker
@@ -63,8 +63,33 @@ class TreePlan:
     unsafe: tuple[tuple[str, str], ...]  # (member, why) for paths that would escape
 
 
+class EntryLike(Protocol):
+    """What :func:`plan_tree` reads of a central directory entry (a ``zipfile.ZipInfo``, or
+    a :class:`DirectoryEntry` of a directory fetched from a server)."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def CRC(self) -> int: ...
+
+    def is_dir(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    filename: str
+    file_size: int
+    CRC: int
+    directory: bool = False
+
+    def is_dir(self) -> bool:
+        return self.directory
+
+
 def plan_tree(
-    infos: Iterable[zipfile.ZipInfo], selection: Selection | None, part_root: str | None
+    infos: Iterable[EntryLike], selection: Selection | None, part_root: str | None
 ) -> TreePlan:
     """Decide which files the tree must hold and which folders to search for extras: the
     part's root, if it has one, and the top folders of its members.
@@ -205,22 +230,28 @@ def verify_tree(
     algorithm: str | None = None,
     jobs: int = 1,
     progress: ProgressReporter | None = None,
+    entries: Sequence[EntryLike] | None = None,
 ) -> TreeCheck:
     """Check the tree extracted from ``archive`` into ``target``.
 
     Items: every selected member (ok, missing or changed), then every unexpected file;
     paths relative to ``display_base``. ``algorithm`` adds that digest of each file to
     its ``found`` facts. An archive without a valid central directory gives one
-    ``unreadable`` item and no file is compared.
+    ``unreadable`` item and no file is compared. ``entries``: the central directory
+    itself (as fetched from a server), when there is no archive to read it from.
     """
     check = TreeCheck()
-    try:
-        with open_zip(archive) as opened:
-            infos = opened.infolist()
-    except ArchiveError as exc:
-        display = relative_display(archive, display_base)
-        check.items.append(CheckItem(part, "archive", display, "unreadable", exc.message))
-        return check
+    infos: Sequence[EntryLike]
+    if entries is not None:
+        infos = entries
+    else:
+        try:
+            with open_zip(archive) as opened:
+                infos = opened.infolist()
+        except ArchiveError as exc:
+            display = relative_display(archive, display_base)
+            check.items.append(CheckItem(part, "archive", display, "unreadable", exc.message))
+            return check
     selection = marker_selection(read_marker(marker_path(target, part_root, part)))
     plan = plan_tree(infos, selection, part_root)
     check.notes.extend(_plan_notes(part, plan, selection))

@@ -108,6 +108,7 @@ class Mismatch:
     found: str
     cause: str
     kept: Path
+    web_page: bool = False  # an HTML page: a server answer (maintenance, login), not data
 
     def describe(self) -> str:
         return f"found {self.found}; likely cause: {self.cause}; kept aside as {self.kept}"
@@ -128,17 +129,22 @@ def set_aside_if_bad(
     expected_size: int | None,
     expected_sha256: str | None,
     moment: datetime,
+    content_type: str | None = None,
 ) -> Mismatch | None:
     """None when the file matches what is expected (or nothing is); otherwise it is moved
-    aside (never deleted) and the mismatch described."""
+    aside (never deleted) and the mismatch described. ``content_type`` is the label the
+    server gave the body, when it came from a server."""
     size_ok = expected_size is None or size == expected_size
     hash_ok = expected_sha256 is None or sha256 == expected_sha256
     if size_ok and hash_ok:
         return None
+    web_page = looks_like_html(path) or is_html_type(content_type)
     cause = likely_cause(path, size, expected_size)
+    if web_page and not looks_like_html(path):
+        cause = f"the server labelled it Content-Type: {content_type}: a web page, not the file"
     kept = quarantine(path, moment)
     found = f"{size} B ({format_bytes(size)}), sha256 {sha256}"
-    return Mismatch(expectation(expected_size, expected_sha256), found, cause, kept)
+    return Mismatch(expectation(expected_size, expected_sha256), found, cause, kept, web_page)
 
 
 def set_aside_if_not_zip(
@@ -149,6 +155,7 @@ def set_aside_if_not_zip(
     problem = zip_problem(path, content_type)
     if problem is None:
         return None
+    web_page = looks_like_html(path) or is_html_type(content_type)
     kept = quarantine(path, moment)
     found = f"{size} B ({format_bytes(size)}), sha256 {sha256}"
-    return Mismatch(NOT_A_ZIP_EXPECTED, found, problem, kept)
+    return Mismatch(NOT_A_ZIP_EXPECTED, found, problem, kept, web_page)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from hyperkvasir_cli import __version__
 from hyperkvasir_cli.cli.commands import (
     checksum_cmd,
     config_cmd,
     download_cmd,
     extract_cmd,
+    ls_cmd,
     parts_cmd,
     split_cmd,
     stats_cmd,
@@ -23,6 +23,7 @@ from hyperkvasir_cli.cli.options import (
     QuietOption,
 )
 from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirCommand, HyperkvasirGroup
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import EXIT_CODE_MEANINGS
 
 EXIT_CODES_HELP = "\n\n".join(
@@ -74,6 +75,7 @@ for name, function in (
     ("parts", parts_cmd.parts),
     ("download", download_cmd.download),
     ("extract", extract_cmd.extract),
+    ("ls", ls_cmd.ls),
     ("checksum", checksum_cmd.checksum),
     ("resume", download_cmd.resume),
     ("stats", stats_cmd.stats),

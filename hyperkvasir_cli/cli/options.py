@@ -177,3 +177,35 @@ JobsOption = Annotated[
         show_default=False,
     ),
 ]
+SelectIncludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--include",
+        "-i",
+        metavar="GLOB",
+        help="Only members whose path matches GLOB (fnmatch, `*` matches `/` too); repeatable.",
+        show_default=False,
+    ),
+]
+SelectExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        "-e",
+        metavar="GLOB",
+        help="Leave out members whose path matches GLOB; repeatable.",
+        show_default=False,
+    ),
+]
+SelectClassOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--class",
+        "-k",
+        metavar="NAME",
+        help="Only this class of labeled images or videos, in any spelling (polyp, polyps, "
+        "...); repeatable.",
+        show_default=False,
+        autocompletion=complete_class_names,
+    ),
+]

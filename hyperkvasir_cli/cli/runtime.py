@@ -27,7 +27,6 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
-from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.cli.console import Console, ConsoleMessages
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
@@ -36,6 +35,7 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.clock import Clock, SystemClock
 from hyperkvasir_cli.core.errors import (
     INTERRUPTED_MESSAGE,
@@ -87,6 +87,20 @@ class Runtime:
     options: GlobalOptions
     console: Console
     session: Session
+
+
+def note_missing_config(rt: Runtime) -> None:
+    """Say on stderr that a config file named explicitly does not exist, once the command
+    is over: a command that writes records creates it, one that only reads it does not."""
+    from hyperkvasir_cli.core.config import config_named_by, missing_config_note
+
+    with contextlib.suppress(HyperkvasirError):  # an empty HYPERKVASIR_CONFIG is said already
+        session = rt.session
+        note = missing_config_note(
+            session.config_path, config_named_by(session.options.config, session.environ)
+        )
+        if note is not None:
+            rt.console.warn(note)
 
 
 _GLOBAL_PARAMS = [
@@ -320,7 +334,14 @@ def command(func: F) -> F:
         ctx = kwargs.pop("ctx")
         rt = build_runtime(ctx, after)
         json_output = bool(kwargs.get("json_output"))
-        return run_guarded(rt.console, lambda: func(rt, **kwargs), json_output=json_output)
+
+        def body() -> Any:
+            try:
+                return func(rt, **kwargs)
+            finally:
+                note_missing_config(rt)
+
+        return run_guarded(rt.console, body, json_output=json_output)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _GLOBAL_PARAMS
     for param in params:

@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from hyperkvasir_cli import ENV_PREFIX
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.atomic import atomic_write_text
 from hyperkvasir_cli.core.clock import iso_utc
 from hyperkvasir_cli.core.errors import ConfigError, HyperkvasirError, UsageError
@@ -147,6 +147,11 @@ class PartRecord(BaseModel):
     extracted_to: str | None = None
     extracted_at: datetime | None = None
     extracted_from_sha256: str | None = None
+    # The tree holds only a selection (--include/--exclude/--class), and where it came from
+    # when its members were fetched by range (`download PART --class ...`).
+    extracted_selection: dict[str, list[str]] | None = None
+    fetched_from: str | None = None
+    fetched_version: str | None = None
 
     @field_serializer("downloaded_at", "verified_at", "extracted_at")
     def _utc_seconds(self, moment: datetime | None) -> str | None:
@@ -166,11 +171,52 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("hyperkvasir")) / "config.yaml"
 
 
+def environment_value(environ: Mapping[str, str], name: str) -> str | None:
+    """The value of the environment variable ``name``, None when it is not set.
+
+    Set but empty (or blank) raises :class:`ConfigError` (exit 3) naming it: such a value
+    comes from an unset shell variable (``HYPERKVASIR_DATA_DIR=$SCRATCH/hk``... with
+    ``$SCRATCH`` unset gives ``/hk``; ``=$SCRATCH`` gives nothing), and falling back to the
+    default would quietly fill the home folder.
+    """
+    value = environ.get(name)
+    if value is None:
+        return None
+    if not value.strip():
+        raise ConfigError(
+            f"environment variable {name} is set but empty",
+            hint=f"give it a value, or unset it (`unset {name}`) to use the config file "
+            "or the default",
+        )
+    return value
+
+
 def resolve_config_path(option: Path | None, environ: Mapping[str, str]) -> Path:
     if option is not None:
         return option
-    from_env = environ.get(f"{ENV_PREFIX}CONFIG")
+    from_env = environment_value(environ, f"{ENV_PREFIX}CONFIG")
     return Path(from_env) if from_env else default_config_path()
+
+
+def config_named_by(option: Path | None, environ: Mapping[str, str]) -> str | None:
+    """What named the config file explicitly (``--config`` or the environment variable);
+    None when it is the default one."""
+    if option is not None:
+        return "--config"
+    if environ.get(f"{ENV_PREFIX}CONFIG"):
+        return f"{ENV_PREFIX}CONFIG"
+    return None
+
+
+def missing_config_note(path: Path, named_by: str | None) -> str | None:
+    """What to say when a config file named explicitly does not exist (a typo reads as an
+    empty config, and every setting silently falls back to its default); None otherwise."""
+    if named_by is None or path.exists():
+        return None
+    return (
+        f"the config file {path} (named by {named_by}) does not exist: no settings or "
+        "records were read from it"
+    )
 
 
 def _validate_settings(
@@ -189,10 +235,11 @@ def _validate_settings(
 
 
 def settings_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every ``HYPERKVASIR_<KEY>`` that is set; one set but empty is a config error."""
     found = {}
     for key in SETTING_KEYS:
-        value = environ.get(f"{ENV_PREFIX}{key.upper()}")
-        if value is not None and value != "":
+        value = environment_value(environ, f"{ENV_PREFIX}{key.upper()}")
+        if value is not None:
             found[key] = value
     return found
 

@@ -10,8 +10,18 @@ from pathlib import Path
 from hyperkvasir_cli.core.errors import DiskSpaceError
 from hyperkvasir_cli.core.units import format_bytes, format_size
 
-# Keep a little room so that the config, sidecars and the file system itself can still write.
-SAFETY_MARGIN = 16 * 1024 * 1024
+# Room kept free beyond what a write needs, so that the config, sidecars and the file
+# system itself can still write: a share of the write, at least HEADROOM_FLOOR (a 7 MiB
+# part fits on a nearly empty 20 MiB disk) and at most HEADROOM_CAP (a 58 GB archive does
+# not need gigabytes beside it).
+HEADROOM_SHARE = 0.01
+HEADROOM_FLOOR = 1024 * 1024
+HEADROOM_CAP = 64 * 1024 * 1024
+
+
+def headroom(needed: int) -> int:
+    """Bytes kept free beside a write of ``needed`` bytes."""
+    return min(max(int(needed * HEADROOM_SHARE), HEADROOM_FLOOR), HEADROOM_CAP)
 
 
 def _existing(directory: Path) -> Path:
@@ -40,15 +50,45 @@ def allocated(sizes: Iterable[int], unit: int) -> int:
     return sum(-(-size // unit) * unit for size in sizes)
 
 
-def ensure_free_space(directory: Path, needed: int, what: str) -> None:
-    """Raise DiskSpaceError (exit 7) unless ``needed`` bytes fit in ``directory``."""
+def occupied(path: Path) -> int:
+    """Bytes the file at ``path`` already holds on disk (its allocated blocks: all of them
+    for a preallocated `.part`); 0 when there is no file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0
+    blocks = getattr(stat, "st_blocks", None)
+    return stat.st_size if blocks is None else blocks * 512
+
+
+def ensure_room_for_file(path: Path, final_size: int, what: str) -> None:
+    """Raise DiskSpaceError (exit 7) unless the file at ``path`` can grow to
+    ``final_size`` bytes: the blocks it already holds count as room it has, so a
+    resumed download needs only what its partial does not hold yet."""
+    unit = allocation_unit(path.parent)
+    held = occupied(path)
+    ensure_free_space(
+        path.parent,
+        allocated([final_size], unit) - held,
+        what,
+        already_held=held,
+    )
+
+
+def ensure_free_space(directory: Path, needed: int, what: str, *, already_held: int = 0) -> None:
+    """Raise DiskSpaceError (exit 7) unless ``needed`` bytes, plus :func:`headroom`, fit in
+    ``directory``. ``already_held`` (bytes a partial file holds) is only said, not counted."""
     if needed <= 0:
         return
     available = free_bytes(directory)
-    if needed + SAFETY_MARGIN > available:
+    kept_free = headroom(needed)
+    if needed + kept_free > available:
+        held = ""
+        if already_held:
+            held = f" more (the partial file already holds {format_bytes(already_held)})"
         raise DiskSpaceError(
-            f"not enough disk space in {directory} for {what}: need {format_size(needed)} "
-            f"plus {format_bytes(SAFETY_MARGIN)} kept free for the config and "
+            f"not enough disk space in {directory} for {what}: need {format_size(needed)}"
+            f"{held} plus {format_bytes(kept_free)} kept free for the config and "
             f"the file system, {format_size(available)} free",
             hint="free some space, or point --data-dir (or --to) at a larger disk",
         )

@@ -16,9 +16,9 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from hyperkvasir_cli.archive.selection import is_platform_junk
 from hyperkvasir_cli.core.config import PartRecord
@@ -27,9 +27,12 @@ from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
 
+if TYPE_CHECKING:
+    from hyperkvasir_cli.archive.index import ZipMember
+
 READ_CHUNK = 256  # files per task handed to a worker process
 
-SourceKind = Literal["tree", "archive"]
+SourceKind = Literal["tree", "archive", "remote"]
 T = TypeVar("T")
 
 
@@ -47,19 +50,29 @@ class DataSource:
     kind: SourceKind
     location: Path
     root: str
+    # ``remote``: the server's copy, as (Remote, RemoteDirectory) of hyperkvasir_cli.remote;
+    # ``location`` is then the kept directory. Such a source is read in this process only.
+    remote: Any = field(default=None, compare=False, repr=False)
 
     @property
-    def display_path(self) -> Path:
+    def display_path(self) -> Path | str:
+        if self.kind == "remote":
+            return str(self.remote[0].url)
         return self.location / self.root if self.kind == "tree" else self.location
 
     def list_files(self) -> list[FileRecord]:
         """Every file of the part, sorted by path; platform junk and hidden files (such as
         the extract marker) are left out. ArchiveError (exit 6) when the zip cannot be read."""
-        records = _list_tree(self) if self.kind == "tree" else _list_archive(self)
+        if self.kind == "remote":
+            records = _list_members(self, self.remote[1].members)
+        else:
+            records = _list_tree(self) if self.kind == "tree" else _list_archive(self)
         return sorted(records, key=lambda r: r.path)
 
     def reader(self) -> AbstractContextManager[FileReader]:
         """A reader that opens files by record path; the zip stays open while it is held."""
+        if self.kind == "remote":
+            return _remote_reader(self)
         return _tree_reader(self) if self.kind == "tree" else _archive_reader(self)
 
 
@@ -112,6 +125,23 @@ def _list_archive(source: DataSource) -> list[FileRecord]:
             for info in archive.infolist()
             if info.filename.startswith(prefix) and not info.is_dir() and _wanted(info.filename)
         ]
+
+
+def _list_members(source: DataSource, members: Sequence[ZipMember]) -> list[FileRecord]:
+    prefix = f"{source.root}/"
+    return [
+        FileRecord(m.name, m.file_size)
+        for m in members
+        if m.name.startswith(prefix) and not m.is_dir and _wanted(m.name)
+    ]
+
+
+@contextmanager
+def _remote_reader(source: DataSource) -> Iterator[FileReader]:
+    from hyperkvasir_cli.remote.reader import MemberOpener
+
+    remote, directory = source.remote
+    yield FileReader(MemberOpener(remote, directory).open)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hyperkvasir_cli import __version__
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.progress import ProgressReporter
 from hyperkvasir_cli.dataset.sources import DataSource, FileReader

@@ -88,6 +88,14 @@ def parts_to_check(
     gone = [p for p in absent if deleted(p)]
     if gone and not extracted:
         listed = " ".join(p.name for p in gone)
+        fetched = [p.name for p in gone if getattr(records.get(p.name), "fetched_from", None)]
+        if fetched:
+            raise UsageError(
+                f"{' '.join(fetched)}: only members fetched by range are here, not the "
+                "archive: nothing to check but the extracted files",
+                hint=f"`hyperkvasir checksum {' '.join(fetched)} --extracted` checks them "
+                "against the central directory kept from the server",
+            )
         raise UsageError(
             f"the archive of {listed} was deleted after extraction (extract "
             "--delete-archive): nothing to check",

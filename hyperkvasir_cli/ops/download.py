@@ -32,7 +32,7 @@ from hyperkvasir_cli.check.verify import (
 from hyperkvasir_cli.core.atomic import fsync_directory
 from hyperkvasir_cli.core.clock import Clock
 from hyperkvasir_cli.core.config import ConfigStore, PartRecord
-from hyperkvasir_cli.core.diskspace import ensure_free_space
+from hyperkvasir_cli.core.diskspace import ensure_room_for_file
 from hyperkvasir_cli.core.errors import DiskSpaceError, IntegrityError, NetworkError
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.layout import Layout
@@ -46,6 +46,9 @@ from hyperkvasir_cli.transfer.range_request import UrlFailed
 # Rounds over the URLs that could not be reached at all (DNS, refused, no route): enough
 # to ride out a blip, few enough that a machine without network hears it within seconds.
 UNREACHABLE_ROUNDS = 3
+
+# Failures that mean a URL served bytes that are not the file (exit 5, integrity).
+MISMATCHES = frozenset({"wrong-file", "bad-content", "not-zip"})
 
 
 class Action(Enum):
@@ -208,7 +211,9 @@ class PartDownloader:
         resumed_from = existing.downloaded if existing else 0
         known_size = part.size or (existing.size if existing else None)
         if known_size is not None:
-            ensure_free_space(self.layout.archives_dir, known_size - resumed_from, part.file)
+            # The blocks a partial holds (all of them when it was preallocated) are room
+            # it already has: a run stopped by a full disk can continue.
+            ensure_room_for_file(partial.data_path, known_size, part.file)
         # Only the manifest's size is a requirement; a partial's size is checked against
         # the server by the resume rules, and a changed file may have another size.
         try:
@@ -301,8 +306,8 @@ class PartDownloader:
                 clock=self.clock,
                 progress=self.progress,
                 label=part.file,
-                ensure_space=lambda needed: ensure_free_space(
-                    self.layout.archives_dir, needed, part.file
+                ensure_space=lambda total: ensure_room_for_file(
+                    partial.data_path, total, part.file
                 ),
             )
             while live:
@@ -322,6 +327,7 @@ class PartDownloader:
                         expected_size=part.size,
                         expected_sha256=part.sha256,
                         moment=moment,
+                        content_type=result.content_type,
                     )
                     kind, served = "bad-content", "a file that does not match the manifest"
                     if bad is None and zip_check:
@@ -335,6 +341,8 @@ class PartDownloader:
                         kind, served = "not-zip", NOT_A_ZIP
                     if bad is None:
                         return Fetched(result, url, set_aside, engine.bytes_received)
+                    if bad.web_page:
+                        kind, served = "web-page", "a web page (HTML) instead of the file"
                     # Nothing can resume from the sidecar of a file that is not the one.
                     partial.discard()
                     set_aside += 1
@@ -344,7 +352,7 @@ class PartDownloader:
                         f"{part.file}: {url} served {served} "
                         f"(expected {bad.expected}): {bad.describe()}{then}"
                     )
-                live = [u for u in live if failures[u].kind == "unreachable"]
+                live = [u for u in live if failures[u].kind in ("unreachable", "proxy")]
                 if not live or rounds > min(policy.retries, UNREACHABLE_ROUNDS):
                     break
                 self.clock.sleep(policy.delay(rounds))
@@ -359,9 +367,9 @@ class PartDownloader:
             partial.discard()
         detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
         kinds = {f.kind for f in failures.values()}
-        if kinds and kinds <= {"wrong-file", "bad-content", "not-zip"}:
+        if kinds & MISMATCHES and kinds <= MISMATCHES | {"web-page"}:
             hint = "every URL was tried"
-            if kinds & {"bad-content", "not-zip"}:
+            if kinds & {"bad-content", "not-zip", "web-page"}:
                 hint += " (the bad copies are kept aside, never used)"
             if kept:
                 hint += f"; the {kept} bytes fetched earlier stay in {partial.data_path}"
@@ -369,9 +377,9 @@ class PartDownloader:
                 # Nothing published to compare with, and what the servers sent is no zip.
                 return IntegrityError(
                     f"{part.name}: no URL serves a zip archive; the server sent something "
-                    f"that is not a zip (an HTML page?): {detail}",
-                    hint=f"{hint}; the server may answer with an error or login page: open "
-                    "the URL in a browser, or add a good source with --mirror URL",
+                    f"that is not a zip: {detail}",
+                    hint=f"{hint}; open the URL in a browser to see what it serves, or add "
+                    "a good source with --mirror URL",
                 )
             return IntegrityError(
                 f"{part.name}: no URL serves the file the manifest describes "
@@ -380,12 +388,36 @@ class PartDownloader:
                 "(or pass --manifest with the new size and sha256), or add a good source "
                 "with --mirror URL",
             )
+        if "web-page" in kinds:
+            # A maintenance or login page is the server's answer, not bad data (exit 4).
+            return NetworkError(
+                f"{part.name}: the server sent a web page instead of the file: {detail}",
+                hint="a web page (HTML) was served where the file should be: the server may "
+                "show a maintenance, error or login page; open the URL in a browser, try "
+                "again later, or add another source with --mirror URL"
+                + (
+                    f"; the {kept} bytes fetched earlier stay in {partial.data_path}"
+                    if kept
+                    else ""
+                ),
+            )
+        if "proxy" in kinds:
+            return NetworkError(
+                f"{part.name}: every URL failed: {detail}",
+                hint="the proxy named above could not be used: check it, or unset its "
+                "variable (or list the server's host in no_proxy) to connect directly",
+            )
         if "certificate" in kinds:
             return NetworkError(f"{part.name}: {detail}", hint=INCOMPLETE_CHAIN_HINT)
         if kept:
             hint = (
                 f"{kept} bytes are kept in {partial.data_path}; rerun `hyperkvasir download "
                 f"{part.name}` (or `resume`) to continue; --mirror URL adds another source"
+            )
+        elif kinds <= {"denied", "gone"} and "denied" in kinds:
+            hint = (
+                "the server refused access (HTTP 401/403; not retried): the file may need a "
+                "login, or be withdrawn; --mirror URL adds another source"
             )
         else:
             hint = "check the network and the URLs; --mirror URL adds another source"

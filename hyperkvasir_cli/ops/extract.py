@@ -132,6 +132,11 @@ def extract_part(
             extracted_to=str(target),
             extracted_at=datetime.now(timezone.utc),
             extracted_from_sha256=sha256,
+            extracted_selection=None
+            if request.selection.is_everything
+            else request.selection.as_json(),
+            fetched_from=None,
+            fetched_version=None,
         )
     if request.delete_archive:
         delete_extracted_archive(result, request.selection)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperkvasir_cli import ENV_PREFIX
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.clock import Clock, SystemClock
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress, Unit
@@ -151,9 +151,13 @@ class Session:
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
+            from hyperkvasir_cli.core.config import environment_value
+
             path = self.options.manifest
-            if path is None and self.environ.get(f"{ENV_PREFIX}MANIFEST"):
-                path = Path(self.environ[f"{ENV_PREFIX}MANIFEST"])
+            if path is None:
+                # Set but empty is a config error naming it, not the bundled manifest.
+                from_env = environment_value(self.environ, f"{ENV_PREFIX}MANIFEST")
+                path = Path(from_env) if from_env else None
             from hyperkvasir_cli.core.manifest import load_manifest
 
             self._manifest = load_manifest(path)

@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from hyperkvasir_cli import __version__
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, SEGMENTED_IMAGES, UNLABELED_IMAGES
 
@@ -155,6 +155,11 @@ def split_images(
         source = locate_source(
             part, session.layout, session.record(part), from_archive=from_archive
         )
+        from hyperkvasir_cli.ops.members import selection_warning
+
+        warning = selection_warning(part, source)
+        if warning is not None:
+            session.warn(warning)
         result = computed_split(session, source, strategy, folds, text, seed or 0)
     provenance = Provenance(
         part=part.name,

@@ -59,18 +59,39 @@ def count_part(
     from_archive: bool = False,
     images: bool = False,
     jobs: int,
+    remote: bool = False,
     video_headers: bool = False,
 ) -> PartStats:
     """One part's counts, from its extracted tree (else, saying so, its archive), or from
-    the archive with ``from_archive``; ``images`` also reads every image's size. The
-    published metadata is used when it is here: the videos' stands in for their headers
-    (``video_headers`` reads and compares them too), the images' is compared with them."""
-    from hyperkvasir_cli.dataset.sources import locate_source
+    the archive with ``from_archive``, or from the server's copy with ``remote`` (its
+    directory; the few files a part's stats read, such as masks or video headers, by
+    range); ``images`` also reads every image's size. The published metadata is used when
+    it is here: the videos' stands in for their headers (``video_headers`` reads and
+    compares them too), the images' is compared with them."""
+    from hyperkvasir_cli.dataset.sources import DataSource, locate_source
     from hyperkvasir_cli.dataset.stats.base import StatsOptions
     from hyperkvasir_cli.dataset.stats.compute import compute_stats
     from hyperkvasir_cli.ops.table_stats import metadata_options
 
+    if remote:
+        from hyperkvasir_cli.ops.members import remote_directory
+
+        client, directory, _ = remote_directory(session, part)
+        location = session.layout.archives_dir / part.file
+        source = DataSource("remote", location, part.root or part.name, (client, directory))
+        try:
+            # One connection, in this process: the server's copy is read politely.
+            side = metadata_options(session, part, images=images, video_headers=video_headers)
+            options = StatsOptions(images=images, jobs=1, **side)
+            return compute_stats(part, source, options, session.task_progress("files"))
+        finally:
+            client.client.close()
     source = locate_source(part, session.layout, session.record(part), from_archive=from_archive)
+    from hyperkvasir_cli.ops.members import selection_warning
+
+    warning = selection_warning(part, source)
+    if warning is not None:
+        session.warn(warning)
     if source.kind == "archive" and not from_archive:
         session.info(f"{part.name}: not extracted; reading {source.location}")
     side = metadata_options(session, part, images=images, video_headers=video_headers)
@@ -140,15 +161,29 @@ def count_parts(
     from_archive: bool = False,
     images: bool = False,
     jobs: int | None = None,
+    remote: bool = False,
     video_headers: bool = False,
 ) -> StatsReport:
     """The counts of the named data parts, else of every one present (see
-    :func:`parts_to_count`), then of the features and predicted labels when named
-    (``unlabeled-features``, ``unlabeled-predictions`` or one model's part). Reads only;
-    differences are reported, not raised."""
+    :func:`parts_to_count`); with ``remote``, of the named parts' copies on the server;
+    then of the features and predicted labels when named (``unlabeled-features``,
+    ``unlabeled-predictions`` or one model's part). Reads only (but for the server's
+    directory, kept in the archives folder); differences are reported, not raised."""
     from hyperkvasir_cli.ops.table_stats import table_stats
     from hyperkvasir_cli.ops.tables import is_table_subject
 
+    if remote and (from_archive or images):
+        option = "--from-archive" if from_archive else "--images"
+        raise UsageError(
+            f"--remote and {option} do not go together",
+            hint="--remote counts the server's copy from its directory; --images reads every "
+            "image, which needs it downloaded first",
+        )
+    if remote and not names:
+        raise UsageError(
+            "name the parts to count on the server with --remote",
+            hint="for example `hyperkvasir stats labeled-images --remote`",
+        )
     subjects = [n for n in names if is_table_subject(session.manifest, n)]
     data_names = [n for n in names if n not in subjects]
     results: list[Counted] = []
@@ -162,6 +197,7 @@ def count_parts(
                 from_archive=from_archive,
                 images=images,
                 jobs=workers,
+                remote=remote,
                 video_headers=video_headers,
             )
             for part in chosen

@@ -91,6 +91,16 @@ def _corrupt(name: str, member: ZipMember, what: str) -> ArchiveError:
     return ArchiveError(f"{name}: member {member.name!r} {what}", hint=_CORRUPT_HINT)
 
 
+def local_header_length(body: BodyReader, member: ZipMember, archive_name: str) -> int:
+    """Read the fixed part of the member's local header from ``body`` (positioned at or
+    before it) and return how many bytes of name and extra field follow."""
+    body.skip_to(member.header_offset)
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack(body.read_exact(30))
+    if signature != LOCAL_SIGNATURE:
+        raise _corrupt(archive_name, member, f"has no local header at byte {member.header_offset}")
+    return int(name_length) + int(extra_length)
+
+
 def read_member(
     body: BodyReader,
     member: ZipMember,
@@ -100,11 +110,7 @@ def read_member(
 ) -> int:
     """Read one member from ``body`` (positioned at or before its local header) and write
     it to ``destination``, checked; the bytes written."""
-    body.skip_to(member.header_offset)
-    signature, name_length, extra_length = _LOCAL_HEADER.unpack(body.read_exact(30))
-    if signature != LOCAL_SIGNATURE:
-        raise _corrupt(archive_name, member, f"has no local header at byte {member.header_offset}")
-    body.read_exact(int(name_length) + int(extra_length))
+    body.read_exact(local_header_length(body, member, archive_name))
     raw = body.stream(member.compress_size)
     return write_checked(
         checked_chunks(raw, member, archive_name), member, destination, should_stop

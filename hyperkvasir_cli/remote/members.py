@@ -22,16 +22,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hyperkvasir_cli.archive.extract import ExtractOptions, PreparedRun, prepare_run
+from hyperkvasir_cli.archive.extract import (
+    ExtractOptions,
+    PreparedRun,
+    prepare_run,
+    remove_superseded,
+)
 from hyperkvasir_cli.archive.marker import ExtractMarker, marker_path, read_marker, write_marker
 from hyperkvasir_cli.archive.plan import MemberTask
 from hyperkvasir_cli.archive.worker import file_matches
+from hyperkvasir_cli.core.atomic import atomic_write_text
 from hyperkvasir_cli.core.errors import IntegrityError, NetworkError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.remote.cache import DirectoryCache, current_directory
@@ -112,6 +119,26 @@ class _Round:
     ranges: list[RangeTask]
 
 
+def pending_path(marker_file: Path) -> Path:
+    """Where a run that fetches members notes the version it writes, until its marker is
+    written (a name reserved for hyperkvasir: no member can take it, no scan counts it)."""
+    return marker_file.with_name(f"{marker_file.stem}.fetching.json")
+
+
+def read_pending(marker_file: Path) -> str | None:
+    """The version an unfinished fetch was writing into the tree; None when there is none."""
+    try:
+        return str(json.loads(pending_path(marker_file).read_text("utf-8"))["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_pending(marker_file: Path, version: str, url: str) -> None:
+    if read_pending(marker_file) != version:
+        document = {"version": version, "url": url}
+        atomic_write_text(pending_path(marker_file), json.dumps(document, indent=2) + "\n")
+
+
 def _prepare(
     directory: RemoteDirectory,
     target: Path,
@@ -119,14 +146,27 @@ def _prepare(
     connections: int,
     dry_run: bool = False,
 ) -> _Round:
-    marker = read_marker(marker_path(target, options.root, options.part_name or directory.name))
-    vouched = marker is not None and marker.version == directory.pin.describe()
+    """Plan a round against ``directory``'s version.
+
+    The tree's version is the one an unfinished fetch noted, else its marker's. When that
+    is another version, files the new one no longer has are removed first (never two
+    versions in one tree); unless the marker vouches for this very version, files already
+    there are compared by CRC-32, so those that differ are fetched again.
+    """
+    marker_file = marker_path(target, options.root, options.part_name or directory.name)
+    marker = read_marker(marker_file)
+    pending = read_pending(marker_file)
+    current = directory.pin.describe()
+    tree_version = pending or (marker.version if marker is not None else None)
+    vouched = pending is None and marker is not None and marker.version == current
     prepared = prepare_run(
         directory.index(),
         target,
         dataclasses.replace(options, verify=not vouched),
         make_room=not dry_run,
     )
+    if not dry_run and tree_version is not None and tree_version != current:
+        remove_superseded(target, prepared.members, options.root)
     # Files of the right size whose version nobody vouches for are compared by CRC-32
     # here: a killed run's members, or another version's, cost a local read, not a fetch.
     tasks = [
@@ -155,6 +195,7 @@ def fetch_selection(
     dry_run: bool = False,
     progress: ProgressReporter | None = None,
     note: Callable[[str], None] | None = None,
+    known: tuple[RemoteDirectory, bool] | None = None,
 ) -> SelectionResult:
     """Fetch the members ``options.selection`` keeps from the server into ``target``.
 
@@ -173,13 +214,16 @@ def fetch_selection(
         if note is not None:
             note(reason)
 
-    directory, reused = current_directory(remote, cache, changed)
+    # ``known``: the directory the caller has just revalidated, and whether the kept copy
+    # stood; asking the server again would cost a request for nothing.
+    directory, reused = known or current_directory(remote, cache, changed)
     current = _prepare(directory, target, options, remote.connections, dry_run)
     written: list[str] = []
     bytes_written = 0
     for _ in range(MAX_VERSION_CHANGES + 1):
         if dry_run or not current.ranges:
             break
+        write_pending(current.prepared.marker_file, directory.pin.describe(), remote.url)
         fetcher = MemberFetcher(remote, directory.pin, directory.name, target, progress)
         progress.start(f"fetch {directory.name}", total=fetched_bytes(current.ranges))
         try:
@@ -199,7 +243,10 @@ def fetch_selection(
             hint="the file is being replaced on the server; try again later",
         )
     plan = current.prepared.plan
-    marker_file = None if dry_run else _write_marker(current, remote, options, target)
+    marker_file = None
+    if not dry_run:
+        marker_file = _write_marker(current, remote, options, target)
+        pending_path(current.prepared.marker_file).unlink(missing_ok=True)
     selected_compressed = sum(
         m.member.compress_size
         for m in current.prepared.members

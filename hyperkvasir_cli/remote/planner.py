@@ -25,6 +25,9 @@ from hyperkvasir_cli.archive.plan import MemberTask
 MAX_GAP = 64 * 1024
 # At most this share of the bytes fetched belongs to members nobody asked for.
 WASTE_RATIO = 0.04
+# A range is not cut for more connections below this size: a request costs about as much
+# as 64 KiB of body, and a few small ranges finish soon on one connection anyway.
+MIN_PIECE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -103,13 +106,15 @@ def _cut(task: RangeTask, pieces: int) -> list[RangeTask]:
     return result
 
 
-def spread(ranges: Sequence[RangeTask], connections: int) -> list[RangeTask]:
+def spread(
+    ranges: Sequence[RangeTask], connections: int, min_piece: int = MIN_PIECE
+) -> list[RangeTask]:
     """The ranges, large ones cut so that ``connections`` connections share the bytes
-    about evenly; in archive order."""
+    about evenly (no piece cut smaller than ``min_piece``); in archive order."""
     total = sum(r.size for r in ranges)
     if connections <= 1 or not ranges:
         return list(ranges)
-    share = max(1, -(-total // connections))
+    share = max(min_piece, 1, -(-total // connections))
     pieces: list[RangeTask] = []
     for task in ranges:
         pieces.extend(_cut(task, -(-task.size // share)) if task.size > share else [task])
@@ -124,12 +129,13 @@ def plan_ranges(
     *,
     max_gap: int = MAX_GAP,
     waste_ratio: float = WASTE_RATIO,
+    min_piece: int = MIN_PIECE,
 ) -> list[RangeTask]:
     """The requests that fetch ``tasks`` (members of the archive whose every member is
     ``members``) over ``connections`` connections."""
     ends = member_ends(members, directory_offset)
     ranges = coalesce(tasks, ends, max_gap=max_gap, waste_ratio=waste_ratio)
-    return spread(ranges, connections)
+    return spread(ranges, connections, min_piece)
 
 
 def fetched_bytes(ranges: Sequence[RangeTask]) -> int:

@@ -164,6 +164,22 @@ class Transient(Exception):
         self.retry_after = retry_after
 
 
+class Unreachable(Transient):
+    """The server could not be reached at all. Reading a directory, that is this URL's
+    end (the next one is tried); fetching members, a server that answered before is
+    given the usual retries."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.hint = hint
+
+
+UNREACHABLE_HINT = (
+    "check the network and the URL; behind a proxy, set HTTPS_PROXY/HTTP_PROXY (and NO_PROXY "
+    "for hosts reached directly); --mirror URL adds another source"
+)
+
+
 @dataclass(frozen=True)
 class Opened:
     response: httpx.Response
@@ -192,6 +208,14 @@ def send_range(
     try:
         request = client.build_request("GET", request_url(url), headers=headers)
         response = client.send(request, stream=True)
+    except (httpx.ConnectError, httpx.ProxyError) as exc:
+        from hyperkvasir_cli.transfer.http_client import (
+            INCOMPLETE_CHAIN_HINT,
+            is_certificate_error,
+        )
+
+        hint = INCOMPLETE_CHAIN_HINT if is_certificate_error(exc) else UNREACHABLE_HINT
+        raise Unreachable(f"cannot connect to {url}: {type(exc).__name__}: {exc}", hint) from exc
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise Transient(f"{type(exc).__name__}: {exc}") from exc
     except httpx.HTTPError as exc:
@@ -232,6 +256,8 @@ def with_retries(policy: RetryPolicy, clock: Clock, attempt_once: Callable[[], T
     while True:
         try:
             return attempt_once()
+        except Unreachable as exc:
+            raise NetworkError(exc.reason, hint=exc.hint) from exc
         except Transient as exc:
             attempt += 1
             if policy.exhausted(attempt):

@@ -1,16 +1,23 @@
-"""One connection of a download: it claims a segment, fetches it, retries passing
-failures, and repeats until no segment is left (taking half of the largest one when its
-own is done). The engine owns the threads; this is what each of them runs.
+"""One connection of a download: it claims a piece, fetches it, retries passing failures,
+and repeats until no piece is left. The engine owns the threads; this is what each of them
+runs, from a :class:`ConnectionJob` that says what to fetch and how.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+import httpx
+
+from hyperkvasir_cli.core.clock import Clock
+from hyperkvasir_cli.core.progress import ProgressReporter
+from hyperkvasir_cli.transfer.partial import PartialFile
 from hyperkvasir_cli.transfer.range_request import (
+    CHUNK_SIZE,
+    Denied,
     OpenedRange,
     PartialWriter,
     Refused,
@@ -20,16 +27,42 @@ from hyperkvasir_cli.transfer.range_request import (
     copy_body,
     open_range,
 )
+from hyperkvasir_cli.transfer.ratelimit import RateLimiter
 from hyperkvasir_cli.transfer.resume import Verdict
-from hyperkvasir_cli.transfer.segments import next_free_segment, plan_segments, split_largest
+from hyperkvasir_cli.transfer.retry import RetryPolicy
+from hyperkvasir_cli.transfer.segments import (
+    claim_piece,
+    is_finished,
+    merge_finished,
+    piece_size,
+    unclaimed_bytes,
+)
 from hyperkvasir_cli.transfer.sidecar import Segment, Sidecar
-
-if TYPE_CHECKING:
-    from hyperkvasir_cli.transfer.engine import TransferEngine
 
 # The first request asks for this much: enough to learn the size, version and range
 # support, small enough that closing it early wastes nothing when the file is split.
 PROBE_BYTES = 1024 * 1024
+# How long an idle connection waits before looking again for a piece someone gave back.
+IDLE_WAIT = 0.1
+
+
+@dataclass(frozen=True)
+class ConnectionJob:
+    """What every connection of one fetch shares, read-only: the URL, the open `.part`,
+    and the engine's settings and effects."""
+
+    client: httpx.Client
+    url: str
+    fd: int
+    partial: PartialFile
+    expected_size: int | None
+    connections: int
+    policy: RetryPolicy
+    limiter: RateLimiter | None
+    clock: Clock
+    progress: ProgressReporter
+    label: str
+    ensure_space: Callable[[int], None]
 
 
 @dataclass
@@ -44,6 +77,7 @@ class SharedState:
     busy: set[int] = field(default_factory=set)
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
     fetched: int = 0
     active: int = 0
@@ -59,12 +93,11 @@ class SharedState:
 
 
 class ConnectionWorker:
-    """One connection: claims a segment, fetches it, retries passing failures, repeats."""
+    """One connection: claims a piece, fetches it, retries passing failures, repeats."""
 
-    def __init__(
-        self, engine: TransferEngine, url: str, fd: int, shared: SharedState, probe: bool
-    ) -> None:
-        self.e, self.url, self.fd, self.s, self.probe = engine, url, fd, shared, probe
+    def __init__(self, job: ConnectionJob, shared: SharedState, probe: bool) -> None:
+        self.job, self.s, self.probe = job, shared, probe
+        self.buffer = bytearray(CHUNK_SIZE)
 
     def run(self) -> None:
         with self.s.lock:
@@ -83,16 +116,29 @@ class ConnectionWorker:
             self.s.wake.set()
 
     def _claim(self) -> Segment | None:
-        with self.s.lock:
-            if self.s.stop.is_set() or self.s.active > self.s.allowed:
-                return None
-            segments = self.s.sidecar.segments
-            segment = next_free_segment(segments, self.s.busy)
-            if segment is None and self.s.sidecar.accepts_ranges:
-                segment = split_largest(segments, self.s.busy, self.e.options.min_segment)
-            if segment is not None:
-                self.s.busy.add(id(segment))
-            return segment
+        """The next piece to fetch, or None when nothing is left or this connection must
+        stop. While other connections still hold pieces, it waits: one may be given back
+        (a connection that steps back or fails leaves its piece to the others)."""
+        while True:
+            with self.s.lock:
+                if self.s.stop.is_set() or self.s.active > self.s.allowed:
+                    return None
+                sidecar = self.s.sidecar
+                segments = sidecar.segments
+                merge_finished(segments, self.s.busy)
+                size = (
+                    piece_size(unclaimed_bytes(segments, self.s.busy), self.job.connections)
+                    if sidecar.accepts_ranges
+                    else sidecar.size or 0  # one request for everything
+                )
+                segment = claim_piece(segments, self.s.busy, max(size, 1))
+                if segment is not None:
+                    self.s.busy.add(id(segment))
+                    return segment
+                if is_finished(segments) or not self.s.busy:
+                    return None
+            self.s.released.wait(IDLE_WAIT)
+            self.s.released.clear()
 
     def _loop(self) -> None:
         attempt = 0
@@ -109,17 +155,23 @@ class ConnectionWorker:
                     attempt = 0  # bytes flowed: the count of failures starts again
                 if isinstance(exc, Refused) and self._retire(exc):
                     return
+                if isinstance(exc, Denied):
+                    # Asking again gets the same answer: the next URL is tried at once.
+                    raise UrlFailed("denied", exc.reason) from exc
                 attempt += 1
-                if self.e.options.policy.exhausted(attempt):
+                if self.job.policy.exhausted(attempt):
                     raise UrlFailed("exhausted", f"{exc.reason} ({attempt - 1} retries)") from exc
-                delay = self.e.options.policy.delay(attempt, exc.retry_after)
-                self.e.progress.note(
-                    f"{self.e.label}: {exc.reason}; retry {attempt} in {delay:.1f} s"
+                delay = self.job.policy.delay(attempt, exc.retry_after)
+                self.job.progress.note(
+                    f"{self.job.label}: {exc.reason}; retry {attempt} in {delay:.1f} s"
                 )
-                self.e.clock.sleep(delay)
+                self.job.clock.sleep(delay)
             finally:
                 with self.s.lock:
                     self.s.busy.discard(id(segment))
+                    given_back = not segment.complete
+                if given_back:
+                    self.s.released.set()
 
     def _retire(self, exc: Refused) -> bool:
         """With other connections still working, this one steps back instead of retrying."""
@@ -128,8 +180,8 @@ class ConnectionWorker:
                 return False
             self.s.allowed = max(1, self.s.allowed - 1)
             allowed = self.s.allowed
-        self.e.progress.note(
-            f"{self.e.label}: {exc.reason}; continuing with {allowed} connection(s)"
+        self.job.progress.note(
+            f"{self.job.label}: {exc.reason}; continuing with {allowed} connection(s)"
         )
         return True
 
@@ -139,9 +191,15 @@ class ConnectionWorker:
             known = None if self.probe else sidecar.validators
             # The probe's size is compared with the manifest's in _accept, with a better message.
             expected_total = None if self.probe else sidecar.size
-        request_end = PROBE_BYTES if self.probe else None
+        request_end = PROBE_BYTES if self.probe and segment.end is None else None
         opened = open_range(
-            self.e.client, self.url, segment, known, expected_total, self.e.clock, request_end
+            self.job.client,
+            self.job.url,
+            segment,
+            known,
+            expected_total,
+            self.job.clock,
+            request_end,
         )
         verdict = opened.judgement.verdict
         if verdict is Verdict.COMPLETE:
@@ -154,11 +212,11 @@ class ConnectionWorker:
             opened.response.close()
             if self.probe:
                 raise UrlFailed("wrong-file", opened.judgement.reason)
-            wrong = unexpected_size(opened, self.e.expected_size)
+            wrong = unexpected_size(opened, self.job.expected_size)
             if wrong is not None:
                 # Not a new version of the file: not the file at all (an HTML page, another
                 # file). The next URL may continue the partial, so it is left as it is.
-                raise UrlFailed("wrong-file", wrong)
+                raise wrong
             with self.s.lock:
                 others = self.s.active > 1
             changed = known is not None and known.conflicts_with(opened.answer.validators)
@@ -172,8 +230,9 @@ class ConnectionWorker:
             segment,
             self.s.writer,
             self.s.stop,
-            self.e.options.limiter,
+            self.job.limiter,
             request_end if opened.answer.status == 206 else None,
+            buffer=self.buffer,
         )
 
     def _accept(self, opened: OpenedRange) -> None:
@@ -188,42 +247,49 @@ class ConnectionWorker:
             if not self.probe:
                 return
             self.probe = False
-            wrong = unexpected_size(opened, self.e.expected_size)
+            wrong = unexpected_size(opened, self.job.expected_size)
             if wrong is not None:
-                raise UrlFailed("wrong-file", wrong)
+                raise wrong
             sidecar.etag = answer.validators.etag
             sidecar.last_modified = answer.validators.last_modified
-            sidecar.size = total if total is not None else self.e.expected_size
+            sidecar.size = total if total is not None else self.job.expected_size
             first = sidecar.segments[0]
             if sidecar.size is not None:
-                planned = (
-                    plan_segments(
-                        sidecar.size, self.e.options.connections, self.e.options.min_segment
-                    )
-                    if sidecar.accepts_ranges
-                    else [Segment(start=0, end=sidecar.size)]
+                # With ranges and several connections, the rest is asked for piece by
+                # piece; a lone connection keeps one segment from 0 (a `.part` that grows
+                # in order, trusted up to its length), and a server without ranges sends
+                # everything to this one request.
+                split = sidecar.accepts_ranges and self.job.connections > 1
+                first.end = min(PROBE_BYTES, sidecar.size) if split else sidecar.size
+                rest = (
+                    [Segment(start=first.end, end=sidecar.size)] if first.end < sidecar.size else []
                 )
-                first.end = planned[0].end
-                sidecar.segments = [first, *planned[1:]]
+                sidecar.segments = [first, *rest]
             size = sidecar.size
             snapshot = sidecar.model_copy(deep=True)
         if size is not None:
-            self.e.ensure_space(size)
+            self.job.ensure_space(size)
             if len(snapshot.segments) > 1:
-                preallocate(self.fd, size)
-        self.e.partial.save(snapshot)
+                preallocate(self.job.fd, size)
+        self.job.partial.save(snapshot)
 
 
-def unexpected_size(opened: OpenedRange, expected: int | None) -> str | None:
+def unexpected_size(opened: OpenedRange, expected: int | None) -> UrlFailed | None:
     """Why this URL does not serve the file the manifest describes, judged by the size the
-    answer gives; None when the size fits or either is unknown."""
+    answer gives; None when the size fits or either is unknown. A body labelled HTML is a
+    web page (a maintenance or login page), a server answer rather than bad data."""
     total = opened.judgement.total
     if expected is None or total is None or total == expected:
         return None
-    html = ", an HTML page" if "html" in opened.answer.content_type else ""
-    return (
-        f"this URL's file has an unexpected size: {total} B{html}, "
-        f"the manifest expects {expected} B"
+    if "html" in opened.answer.content_type.lower():
+        return UrlFailed(
+            "web-page",
+            f"the server sent a web page (Content-Type {opened.answer.content_type}, "
+            f"{total} B, an HTML page) instead of the file of {expected} B",
+        )
+    return UrlFailed(
+        "wrong-file",
+        f"this URL's file has an unexpected size: {total} B, the manifest expects {expected} B",
     )
 
 

@@ -22,12 +22,12 @@ import httpx
 
 from hyperkvasir_cli.core.clock import Clock
 from hyperkvasir_cli.core.progress import ProgressReporter
-from hyperkvasir_cli.transfer.connection import ConnectionWorker, SharedState
+from hyperkvasir_cli.transfer.connection import ConnectionJob, ConnectionWorker, SharedState
 from hyperkvasir_cli.transfer.partial import PartialFile
 from hyperkvasir_cli.transfer.range_request import PartialWriter, RestartNeeded, UrlFailed
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
 from hyperkvasir_cli.transfer.retry import RetryPolicy
-from hyperkvasir_cli.transfer.segments import MIN_SEGMENT, contiguous_end, is_finished
+from hyperkvasir_cli.transfer.segments import contiguous_end, is_finished
 from hyperkvasir_cli.transfer.sidecar import Segment, Sidecar
 
 HASH_CHUNK = 8 * 1024 * 1024
@@ -40,7 +40,6 @@ class EngineOptions:
     limiter: RateLimiter | None = None
     checkpoint_interval: float = 0.25
     durable_interval: float = 5.0
-    min_segment: int = MIN_SEGMENT
     max_restarts: int = 2
 
 
@@ -77,6 +76,8 @@ class TransferEngine:
         self.clock = clock
         self.progress = progress
         self.label = label
+        # ensure_space(total) raises unless the `.part` can grow to ``total`` bytes; the
+        # blocks it already holds count as room it has.
         self.ensure_space = ensure_space
         # Every byte received and written by this engine, over all its URLs and restarts:
         # what a run fetched, including copies later set aside or started over.
@@ -144,16 +145,15 @@ class TransferEngine:
             sidecar = Sidecar(url=url, size=self.expected_size, segments=[Segment(start=0)])
         sidecar.url = url
         shared = SharedState(sidecar=sidecar)
-        fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.partial.data_path, os.O_RDWR | os.O_CREAT, 0o666)
         shared.writer = PartialWriter(fd, shared.lock, shared.count)
         try:
             if fresh:
                 os.ftruncate(fd, 0)
                 self.partial.save(sidecar)
             else:
-                remaining = (sidecar.size or 0) - sidecar.downloaded
-                self.ensure_space(remaining)
-            result = self._coordinate(url, fd, shared, fresh)
+                self.ensure_space(sidecar.size or 0)
+            result = self._coordinate(self._job(url, fd), shared, fresh)
             return dataclasses.replace(result, resumed_from=kept)
         finally:
             shared.stop.set()
@@ -161,9 +161,26 @@ class TransferEngine:
             with shared.lock:
                 self.bytes_received += shared.fetched
 
+    def _job(self, url: str, fd: int) -> ConnectionJob:
+        options = self.options
+        return ConnectionJob(
+            client=self.client,
+            url=url,
+            fd=fd,
+            partial=self.partial,
+            expected_size=self.expected_size,
+            connections=options.connections,
+            policy=options.policy,
+            limiter=options.limiter,
+            clock=self.clock,
+            progress=self.progress,
+            label=self.label,
+            ensure_space=self.ensure_space,
+        )
+
     # coordinator ------------------------------------------------------------------
-    def _coordinate(self, url: str, fd: int, shared: SharedState, fresh: bool) -> FetchResult:
-        sidecar = shared.sidecar
+    def _coordinate(self, job: ConnectionJob, shared: SharedState, fresh: bool) -> FetchResult:
+        sidecar, fd = shared.sidecar, job.fd
         shown = _ShownProgress(self.progress, self.label, shared)
         hasher = _Hasher(fd, shared)
         hasher_thread = threading.Thread(target=hasher.run, daemon=True)
@@ -172,7 +189,7 @@ class TransferEngine:
         last_checkpoint = last_durable = self.clock.monotonic()
         spawned_all = False
         try:
-            threads.append(self._spawn(url, fd, shared, fresh))
+            threads.append(self._spawn(job, shared, fresh))
             while True:
                 shared.wake.wait(0.25)
                 shared.wake.clear()
@@ -187,8 +204,7 @@ class TransferEngine:
                     with shared.lock:
                         shared.allowed = self.options.connections
                     threads += [
-                        self._spawn(url, fd, shared, False)
-                        for _ in range(self.options.connections - 1)
+                        self._spawn(job, shared, False) for _ in range(self.options.connections - 1)
                     ]
                 now = self.clock.monotonic()
                 if now - last_checkpoint >= self.options.checkpoint_interval:
@@ -236,8 +252,8 @@ class TransferEngine:
         snapshot.updated_at = self.clock.now()
         self.partial.save(snapshot, durable=durable)
 
-    def _spawn(self, url: str, fd: int, shared: SharedState, probe: bool) -> threading.Thread:
-        worker = ConnectionWorker(self, url, fd, shared, probe)
+    def _spawn(self, job: ConnectionJob, shared: SharedState, probe: bool) -> threading.Thread:
+        worker = ConnectionWorker(job, shared, probe)
         thread = threading.Thread(target=worker.run, daemon=True, name="hyperkvasir-fetch")
         thread.start()
         return thread

@@ -8,7 +8,6 @@ refuses extra connections (:class:`Refused`), and a file that changed (:class:`R
 from __future__ import annotations
 
 import os
-import select
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from hyperkvasir_cli.core.clock import Clock
+from hyperkvasir_cli.transfer.body import BodyReadError, StreamBody
 from hyperkvasir_cli.transfer.content_range import parse_content_range, range_header
 from hyperkvasir_cli.transfer.http_client import is_certificate_error, request_url
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
@@ -47,6 +47,11 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
+class Denied(Refused):
+    """401 or 403: the server will not serve this URL to us. Final for the URL unless other
+    connections are still fetching (some servers refuse extra connections this way)."""
+
+
 class RestartNeeded(Exception):
     """The server's file is not the one the partial holds: start from zero."""
 
@@ -60,7 +65,8 @@ class UrlFailed(Exception):
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
-        self.kind = kind  # gone | unreachable | certificate | exhausted | wrong-file
+        # gone | denied | unreachable | proxy | certificate | exhausted | wrong-file | web-page
+        self.kind = kind
         self.reason = reason
 
 
@@ -113,6 +119,9 @@ def open_range(
     except httpx.ConnectError as exc:
         kind = "certificate" if is_certificate_error(exc) else "unreachable"
         raise UrlFailed(kind, describe_http_error(exc)) from exc
+    except httpx.ProxyError as exc:
+        # The message names the proxy and its variable (see http_client.RoutingTransport).
+        raise UrlFailed("proxy", str(exc)) from exc
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise Transient(describe_http_error(exc)) from exc
     except (httpx.TooManyRedirects, httpx.UnsupportedProtocol) as exc:
@@ -131,6 +140,8 @@ def open_range(
             raise Refused(judgement.reason, retry_after)
         raise Transient(judgement.reason, retry_after)
     if verdict is Verdict.REFUSED:
+        if response.status_code in (401, 403):
+            raise Denied(judgement.reason)
         raise Refused(judgement.reason, retry_after)
     raise UrlFailed("gone", judgement.reason)
 
@@ -156,7 +167,7 @@ class PartialWriter:
     gate: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
 
-    def write(self, segment: Segment, data: bytearray) -> bool:
+    def write(self, segment: Segment, data: memoryview) -> bool:
         """Write ``data`` at the segment's offset, never past its end (which may shrink
         while we run). ``segment.done`` counts the bytes only once they are written.
         Returns False once the segment is full or the file is closed."""
@@ -167,7 +178,7 @@ class PartialWriter:
             with self.gate:
                 if self.closed:
                     return False
-                _write_all(self.fd, memoryview(data)[:wanted], offset)
+                _write_all(self.fd, data[:wanted], offset)
             with self.lock:
                 segment.done += wanted
             self.on_bytes(wanted)
@@ -179,20 +190,6 @@ class PartialWriter:
             os.close(self.fd)
 
 
-def socket_drained(response: httpx.Response) -> Callable[[], bool]:
-    """A check that says whether the response's socket has nothing more to read right now.
-
-    Without a socket to ask (file:// URLs), every piece counts as the last one. Bytes the
-    HTTP or TLS layer holds in its own buffer may make the answer "drained" too early; that
-    costs one extra write, never a lost byte.
-    """
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is None:
-        return lambda: True
-    return lambda: not select.select([sock], [], [], 0)[0]
-
-
 def copy_body(
     response: httpx.Response,
     segment: Segment,
@@ -200,48 +197,55 @@ def copy_body(
     stop: threading.Event,
     limiter: RateLimiter | None,
     request_end: int | None = None,
+    *,
+    buffer: bytearray | None = None,
 ) -> None:
     """Copy the body into the segment until the segment's end or the body's.
 
-    Network reads are gathered into writes of up to 1 MiB while the socket keeps them
-    coming, and written at once when it runs dry or after FLUSH_SECONDS: on a slow or
-    stalled server, nothing received waits in memory. Whatever arrived
-    before a failure or a stop is written first, so a drop or Ctrl-C costs no byte that
-    reached us. A body that ends before the segment does raises :class:`Transient`.
+    Reads land in ``buffer`` (one per connection, reused: no allocation per read) and are
+    written once it is full, when the socket runs dry, or after FLUSH_SECONDS: on a slow
+    or stalled server, nothing received waits in memory. Whatever arrived before a
+    failure or a stop is written first, so a drop or Ctrl-C costs no byte that reached
+    us. A body that ends before the segment does raises :class:`Transient`.
     """
-    pending = bytearray()
+    view = memoryview(buffer if buffer is not None else bytearray(CHUNK_SIZE))
+    reader = StreamBody(response)
+    # A rate limit is applied per read: keep reads small enough for its bucket.
+    read_size = len(view) if limiter is None else min(len(view), 64 * 1024)
+    filled = 0
     last_flush = time.monotonic()
-    drained = socket_drained(response)
 
     def flush() -> bool:
-        nonlocal last_flush
-        more = writer.write(segment, pending)
-        pending.clear()
+        nonlocal filled, last_flush
+        more = writer.write(segment, view[:filled])
+        filled = 0
         last_flush = time.monotonic()
         return more
 
     try:
-        for piece in response.iter_raw():
+        while True:
+            asked = min(read_size, len(view) - filled)
+            count = reader.readinto(view[filled : filled + asked])
+            if count == 0:
+                break
             if limiter is not None:
-                limiter.acquire(len(piece))
-            pending += piece
+                limiter.acquire(count)
+            filled += count
             # When the next read could block (a slow or paused server), write now rather
             # than hold bytes that a stall, Ctrl-C or kill would cost.
             due = (
-                len(pending) >= CHUNK_SIZE
+                filled >= len(view)
                 or time.monotonic() - last_flush >= FLUSH_SECONDS
-                or drained()
+                or reader.drained(count < asked)
             )
             if (due and not flush()) or stop.is_set():
                 flush()
                 return
         if not flush():
             return
-    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+    except BodyReadError as exc:
         flush()
-        raise Transient(
-            f"connection lost at byte {segment.offset}: {describe_http_error(exc)}"
-        ) from exc
+        raise Transient(f"connection lost at byte {segment.offset}: {exc}") from exc
     finally:
         response.close()
     lock = writer.lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,10 +15,13 @@ from hyperkvasir_cli.cli.options import (
     LimitRateOption,
     MirrorOption,
     PartsArgument,
+    SelectClassOption,
+    SelectExcludeOption,
+    SelectIncludeOption,
     WaitLockOption,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
-from hyperkvasir_cli.core.errors import HyperkvasirError, as_error
+from hyperkvasir_cli.core.errors import HyperkvasirError, UsageError, as_error
 from hyperkvasir_cli.core.units import format_bytes
 
 if TYPE_CHECKING:
@@ -31,6 +35,17 @@ ExtractOption = Annotated[
 ]
 ForceOption = Annotated[
     bool, typer.Option("--force", "-f", help="Fetch again even if a verified copy exists.")
+]
+ToOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--to",
+        "-t",
+        metavar="DIR",
+        help="With a selection: write the members into DIR (DIR/<member path>) instead of "
+        "the data folder.",
+        show_default=False,
+    ),
 ]
 DryRunOption = Annotated[
     bool,
@@ -99,14 +114,30 @@ def download(
     limit_rate: LimitRateOption = None,
     wait_lock: WaitLockOption = None,
     json_output: JsonOption = False,
+    classes: SelectClassOption = None,
+    include: SelectIncludeOption = None,
+    exclude: SelectExcludeOption = None,
+    to: ToOption = None,
 ) -> None:
     """Fetch parts into the data folder: resume, verify, record. A verified part is not
-    fetched again."""
+    fetched again. With --class, --include or --exclude, fetch only those members of one
+    zip part, by range, straight into the extracted tree (CRC-checked, resumable)."""
     from hyperkvasir_cli.ops.downloader import download_options
     from hyperkvasir_cli.ops.downloads import parts_to_download, plan_downloads
 
     session = rt.session
     session.override(connections=connections, ca_bundle=ca_bundle, limit_rate=limit_rate)
+    if classes or include or exclude:
+        check_selective(parts, all_parts, extract, force)
+        assert parts is not None
+        run_selective(rt, parts[0], (classes, include, exclude), mirror, to, dry_run, json_output)
+        return
+    if to is not None:
+        raise UsageError(
+            "--to goes with a selection (--class, --include, --exclude)",
+            hint="a whole archive goes to the archives folder; `hyperkvasir extract PART "
+            "--to DIR` unpacks it elsewhere",
+        )
     selected = parts_to_download(session, parts, all_parts)
     options = download_options(session, mirrors=mirror, force=force)
     if dry_run:
@@ -115,6 +146,56 @@ def download(
     run_downloads(
         rt, selected, options, wait_lock=wait_lock, json_output=json_output, extract=extract
     )
+
+
+Selection = tuple[list[str] | None, list[str] | None, list[str] | None]
+
+
+def check_selective(parts: list[str] | None, all_parts: bool, extract: bool, force: bool) -> None:
+    """Refuse what a selective download cannot do, before any request."""
+    if all_parts or len(parts or []) != 1:
+        raise UsageError(
+            "--class, --include and --exclude select members of one zip part: name exactly one",
+            hint="for example `hyperkvasir download labeled-images --class polyps`",
+        )
+    if extract or force:
+        option = "--extract" if extract else "--force"
+        raise UsageError(
+            f"{option} does not go with --class, --include or --exclude",
+            hint="selected members are written straight into the extracted tree, checked; "
+            "files already there and intact are kept",
+        )
+
+
+def run_selective(
+    rt: Runtime,
+    part: str,
+    selection: Selection,
+    mirror: list[str] | None,
+    to: Path | None,
+    dry_run: bool,
+    json_output: bool,
+) -> None:
+    """Fetch the selected members of ``part`` (or say what would be fetched)."""
+    from hyperkvasir_cli.ops.members import selection_summary, selective_download
+
+    classes, include, exclude = selection
+    result = selective_download(
+        rt.session,
+        part,
+        classes=classes or (),
+        include=include or (),
+        exclude=exclude or (),
+        mirrors=mirror or (),
+        to=to,
+        dry_run=dry_run,
+    )
+    if json_output:
+        rt.console.emit_json(result.as_json())
+    elif dry_run:
+        rt.console.out(selection_summary(result))
+    if not dry_run:
+        rt.console.info(selection_summary(result))
 
 
 @command

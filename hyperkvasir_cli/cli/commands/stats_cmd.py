@@ -54,6 +54,15 @@ VideoHeadersOption = Annotated[
         "compare the two.",
     ),
 ]
+RemoteOption = Annotated[
+    bool,
+    typer.Option(
+        "--remote",
+        "-r",
+        help="Count the server's copy from its central directory, fetched by range (no "
+        "archive needed).",
+    ),
+]
 PlotOption = Annotated[
     Path | None,
     typer.Option(
@@ -70,6 +79,7 @@ def stats(
     rt: Runtime,
     parts: PartsArgument = None,
     from_archive: FromArchiveOption = False,
+    remote: RemoteOption = False,
     images: ImagesOption = False,
     output_format: FormatOption = StatsFormat.table,
     json_output: JsonOption = False,
@@ -81,7 +91,8 @@ def stats(
     """Count each part's files per class, organ and category beside the published counts.
 
     With no PART, every data part that is extracted or downloaded here. Reads the
-    extracted tree, or the zip with --from-archive (the same numbers, without extracting).
+    extracted tree, or the zip with --from-archive (the same numbers, without extracting),
+    or the server's copy with --remote (the same numbers again, without downloading).
     With the video metadata downloaded, the videos' frames and durations come from it (no
     video is opened) and where the two disagree is shown; with --images, the image
     metadata's sizes are compared with the images. unlabeled-features counts the ARFF's
@@ -104,6 +115,7 @@ def stats(
         images=images,
         jobs=jobs,
         video_headers=video_headers,
+        remote=remote,
     )
     _print(rt, report, json_output, output_format)
     if plot is not None:

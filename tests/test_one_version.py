@@ -1,0 +1,163 @@
+"""A download is always wholly one version of the file, whatever the server does.
+
+End to end against the local server: a server that sends no validators (no ETag, no
+Last-Modified), and a cache that honours Range whatever If-Range says. In every test the
+file changes between (or during) runs with the same size, the manifest pins no sha256 (so
+a spliced file would be accepted and recorded), and the bytes on disk are compared with
+the one version that must be there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.cli import Result, run_cli
+from tests.conftest import FakeClock
+from tests.downloads import archive, leftovers, part_entry, write_manifest, zip_bytes
+from tests.http_server import LocalServer
+
+FILE = "hyper-kvasir-segmented-images.zip"
+PART = "segmented-images"
+SIZE = 2 * 1024 * 1024 + 321
+HALF = SIZE // 2
+
+
+class Site:
+    """One part on the local server, described by a manifest that pins only its size."""
+
+    def __init__(self, server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        self.server = server
+        self.manifest = tmp_path / "manifest.yaml"
+        self.monkeypatch = monkeypatch
+        entry = part_entry(PART, FILE, [server.url(FILE)], zip_bytes(SIZE), pin_sha=False)
+        write_manifest(self.manifest, [entry])
+
+    def serve(self, content: bytes, *, validators: bool = True, etag: bool = True) -> None:
+        self.server.put(
+            FILE, content, etag_enabled=validators and etag, last_modified_enabled=validators
+        )
+
+    def download(self, *args: str) -> Result:
+        return run_cli("download", PART, "--manifest", str(self.manifest), "-n", "1", *args)
+
+    def interrupted_at_half(self) -> None:
+        """A first run that stops at half the file, leaving the partial for the next."""
+        self.monkeypatch.setenv("HYPERKVASIR_RETRIES", "0")
+        faults = self.server.fault(FILE)
+        faults.drop_after, faults.drops_left = HALF, 1
+        first = self.download()
+        assert first.exit_code == 4, first.stderr
+        self.monkeypatch.delenv("HYPERKVASIR_RETRIES")
+        # Only the partial and its sidecar: the final name appears only once verified.
+        assert leftovers(self.data_dir) == [f"{FILE}.part", f"{FILE}.part.json"]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(os.environ["HYPERKVASIR_DATA_DIR"])
+
+    def gets_since(self, index: int) -> list[tuple[str | None, str | None, int]]:
+        """(Range, If-Range, status) of every GET after the first ``index`` requests."""
+        return [
+            (r.range, r.if_range, r.status) for r in self.server.log[index:] if r.method == "GET"
+        ]
+
+
+@pytest.fixture
+def site(
+    http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_clock: FakeClock
+) -> Site:
+    return Site(http_server, tmp_path, monkeypatch)
+
+
+OLD = zip_bytes(SIZE, seed=1)
+NEW = zip_bytes(SIZE, seed=2)  # the same size: only the bytes tell the versions apart
+
+
+# A server without validators -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("changed", [True, False], ids=["file-changed", "file-unchanged"])
+def test_without_validators_a_partial_is_never_continued(site: Site, changed: bool) -> None:
+    site.serve(OLD, validators=False)
+    site.interrupted_at_half()
+    current = NEW if changed else OLD
+    site.serve(current, validators=False)
+    before = len(site.server.log)
+    result = site.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert archive(site.data_dir, FILE).read_bytes() == current
+    # Nothing from the first run was kept: this run asked for the file from byte 0.
+    first_range = site.gets_since(before)[0][0]
+    assert first_range is None or first_range.startswith("bytes=0-"), first_range
+    (outcome,) = result.json()["parts"]
+    assert (outcome["resumed_from"], outcome["bytes_fetched"]) == (0, SIZE)
+    assert "cannot be pinned to one version" in result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: within one run, a server without validators is continued (the "
+    "probe's remainder, a retry after a drop) without anything to pin the version; only a "
+    "published sha256 catches the splice",
+)
+def test_without_validators_a_drop_mid_run_gives_one_version(site: Site) -> None:
+    """The file changes on the server at the very byte where the connection drops."""
+    site.serve(OLD, validators=False)
+    faults = site.server.fault(FILE)
+    faults.replace_after_bytes = (HALF, NEW)
+    faults.drop_after, faults.drops_left = HALF, 1
+    result = site.download()
+    assert result.exit_code == 0, result.stderr
+    assert archive(site.data_dir, FILE).read_bytes() == NEW
+
+
+# A cache that honours Range whatever If-Range says -----------------------------------------
+
+
+@pytest.mark.parametrize("etag", [True, False], ids=["etag", "last-modified-only"])
+def test_a_206_of_another_version_starts_over_never_appended(site: Site, etag: bool) -> None:
+    site.serve(OLD, etag=etag)
+    site.interrupted_at_half()
+    site.serve(NEW, etag=etag)  # new validators, same size
+    site.server.fault(FILE).ignore_if_range = True
+    before = len(site.server.log)
+    result = site.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    # The cache really answered the stale If-Range with a 206 from its new copy...
+    resumed = site.gets_since(before)[0]
+    assert (resumed[0] or "").startswith(f"bytes={HALF}-") and resumed[1] and resumed[2] == 206
+    # ...and that 206 was not appended: the download started over.
+    (outcome,) = result.json()["parts"]
+    assert (outcome["action"], outcome["resumed_from"]) == ("restarted", 0)
+    (said,) = [line for line in result.stderr.splitlines() if "starting over" in line]
+    assert "changed on the server" in said
+
+
+def test_a_change_mid_run_behind_such_a_cache_gives_one_version(site: Site) -> None:
+    site.serve(OLD)
+    faults = site.server.fault(FILE)
+    faults.ignore_if_range = True
+    faults.replace_after_bytes = (HALF, NEW)
+    faults.drop_after, faults.drops_left = HALF, 1
+    result = site.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert any(status == 206 and if_range for _, if_range, status in site.gets_since(1))
+    assert result.json()["parts"][0]["restarts"] == 1
+
+
+def test_a_206_that_starts_elsewhere_than_asked_is_never_appended(site: Site) -> None:
+    """A broken proxy answers the resumed request with bytes from further on."""
+    site.serve(OLD)
+    site.interrupted_at_half()
+    site.server.fault(FILE).misplace_range_once = 4096
+    result = site.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert archive(site.data_dir, FILE).read_bytes() == OLD
+    (said,) = [line for line in result.stderr.splitlines() if "starting over" in line]
+    assert f"206 starts at {HALF + 4096}, asked for {HALF}" in said
+    assert result.json()["parts"][0]["resumed_from"] == 0
