@@ -14,6 +14,7 @@ cron wrapper) run their `hyperkvasir` commands too, each in a fresh folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ import yaml
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.http_server import LocalServer
+from tests.s3_server import Bucket
 from tests.side_files import bundled_groups, small_side_files
 from tests.zips import (
     BuiltArchive,
@@ -298,8 +300,11 @@ def test_readme_has_json_examples_of_every_reporting_command() -> None:
 
 
 def test_console_examples_run_in_order(
-    small_dataset: Path, in_data_dir: Path, fake_clock: FakeClock
+    small_dataset: Path, in_data_dir: Path, fake_clock: FakeClock, s3_bucket: Bucket
 ) -> None:
+    # `push` and `export --to s3://` examples name the lab's bucket; moto's server holds it.
+    with contextlib.suppress(Exception):  # made by an earlier test in this process
+        s3_bucket.client.create_bucket(Bucket="lab-datasets")
     examples = console_examples(README.read_text(encoding="utf-8"))
     assert len(examples) >= 20
     for example in examples:

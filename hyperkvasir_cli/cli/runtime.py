@@ -59,7 +59,7 @@ clock_factory: Callable[[], Clock] = SystemClock
 @dataclass
 class GlobalOptions:
     config: Path | None = None
-    manifest: Path | None = None
+    manifest: str | None = None  # a file, or an s3:// URL
     data_dir: Path | None = None
     quiet: bool = False
     debug: bool = False
