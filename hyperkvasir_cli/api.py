@@ -105,9 +105,9 @@ class HyperKvasir:
         return self._session().manifest
 
     def _part(self, session: Session, name: str) -> Part:
-        """The part called ``name``; an unknown name is a UsageError (exit 2) listing the
-        valid ones."""
-        return session.select_parts([name])[0]
+        """The part called ``name``; an unknown name, or a group's (which stands for
+        several parts), is a UsageError (exit 2) listing the valid ones."""
+        return session.manifest.part(name)
 
     # the workflows ----------------------------------------------------------------------
 

@@ -287,3 +287,81 @@ def test_downloaded_side_files_sync_and_checksum(scene: Scene) -> None:
     names = {i["part"] for i in checked.json()["items"]} if "items" in checked.json() else set()
     assert not names or {"video-metadata", "unlabeled-clusters"} <= names
     assert zipfile.is_zipfile(scene.data_dir / "archives" / "hyper-kvasir-videos.zip") is False
+
+
+# ---- export unlabeled-features ---------------------------------------------------------
+
+
+def test_export_features_fetches_the_arff_and_writes_every_row(
+    scene: Scene, tmp_path: Path
+) -> None:
+    out = tmp_path / "features"
+    result = scene.run("export", "unlabeled-features", "--format", "csv", "--to", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "nothing to join" in result.stderr  # clusters and predictions not downloaded
+    with (out / "unlabeled-features.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["image"] for r in rows] == IMAGES
+    assert list(rows[0]) == ["image", "filename", "JCD_0", "JCD_1", "Tamura_0", "cluster"]
+    assert archive(scene.data_dir, "all-Images-global-features-and-clusters.arff").is_file()
+
+
+def test_export_features_as_parquet_joins_clusters_and_every_model(
+    scene: Scene, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    scene.download("unlabeled-features", "unlabeled-predictions")
+    out = tmp_path / "features"
+    result = scene.run(
+        "export", "unlabeled-features", "--format", "parquet", "--to", str(out), "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["rows"] == 12 and doc["joined"]["with_prediction"] == dict.fromkeys(MODELS, 12)
+    table = pq.read_table(out / "unlabeled-features.parquet")
+    assert table.num_rows == 12
+    assert table.column("cluster-joined").to_pylist() == [c for _, _, c in ARFF_ROWS]
+    assert table.column(MODELS[1]).to_pylist() == ["polyps"] * 8 + ["cecum"] * 4
+    listing = json.loads((out / "export.json").read_text())
+    assert listing["files"][0]["sha256"] == doc["files"][0]["sha256"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("unlabeled-features", "--format", "webdataset"), "exports as csv or parquet"),
+        (("unlabeled-predictions", "--format", "csv"), "exported with the features"),
+        (("unlabeled-features", "--format", "csv", "--split", "."), "--split applies"),
+    ],
+)
+def test_export_features_usage_errors_exit_2(
+    scene: Scene, tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    result = scene.run("export", *args, "--to", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert says in result.stderr
+
+
+# ---- the Python API --------------------------------------------------------------------
+
+
+def test_the_api_counts_splits_and_exports_the_side_files(scene: Scene, tmp_path: Path) -> None:
+    from hyperkvasir_cli import HyperKvasir, UsageError
+
+    hk = HyperKvasir(manifest=scene.manifest)
+    with pytest.raises(UsageError, match="is a group of parts"):
+        hk.download("unlabeled-predictions")  # one path per call: name a part
+    for model in MODELS:
+        hk.download(model)
+    counted = hk.stats("unlabeled-predictions")
+    assert counted.as_json()["agreement"]["unanimous"] == 6
+    split = hk.split(
+        ratios=(0.5, 0.5),
+        out=tmp_path / "pseudo",
+        from_predictions=["densenet161-split0", "averaged-split0"],
+        min_confidence=0.75,
+    )
+    assert len(split.split.items) == 8
+    exported = hk.export_features(tmp_path / "features", format="csv")
+    assert exported.rows == 12 and (tmp_path / "features" / "unlabeled-features.csv").is_file()

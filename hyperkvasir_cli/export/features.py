@@ -12,6 +12,7 @@ pyarrow (``pip install 'hyperkvasir[export]'``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ class TableExport:
     sha256: str
     columns: tuple[Column, ...]
     joined: dict[str, object]
+    # Every table file the folder's export.json lists: this one, and an earlier export's
+    # other format beside it.
+    listed: tuple[dict[str, object], ...] = ()
 
     def file_entry(self) -> dict[str, object]:
         return {
@@ -56,7 +60,7 @@ class TableExport:
             "rows": self.rows,
             "columns": [{"name": c.name, "type": c.type, "from": c.source} for c in self.columns],
             "joined": self.joined,
-            "files": [self.file_entry()],
+            "files": list(self.listed) or [self.file_entry()],
         }
 
 
@@ -100,16 +104,17 @@ def export_table(
         columns=table.columns,
         joined=table.counts.as_json(),
     )
-    listing = _listing(destination.read_bytes(EXPORT_JSON), result)
+    listed = _listed(destination.read_bytes(EXPORT_JSON), result)
+    result = dataclasses.replace(result, listed=tuple(listed))
+    listing = result.as_json()
+    del listing["to"]  # the listing is the same wherever the files go
     destination.write_bytes(EXPORT_JSON, (json.dumps(listing, indent=2) + "\n").encode())
     return result
 
 
-def _listing(earlier_bytes: bytes | None, result: TableExport) -> dict[str, object]:
-    """This export's document, still listing the other formats of the same subject that
-    an earlier export put beside it (a CSV and a Parquet export can share a folder)."""
-    document = result.as_json()
-    del document["to"]  # the listing is the same wherever the files go
+def _listed(earlier_bytes: bytes | None, result: TableExport) -> list[dict[str, object]]:
+    """This export's file, and the other formats of the same subject that an earlier
+    export's listing names (a CSV and a Parquet export can share a folder)."""
     try:
         earlier = json.loads(earlier_bytes or b"{}")
         kept = [
@@ -119,8 +124,7 @@ def _listing(earlier_bytes: bytes | None, result: TableExport) -> dict[str, obje
         ]
     except (ValueError, AttributeError, TypeError):
         kept = []  # no listing yet, or one this program did not write
-    document["files"] = sorted([*kept, result.file_entry()], key=lambda e: str(e.get("file")))
-    return document
+    return sorted([*kept, result.file_entry()], key=lambda e: str(e.get("file")))
 
 
 def _write_csv(table: FeatureTable, path: Path, progress: ProgressReporter) -> None:

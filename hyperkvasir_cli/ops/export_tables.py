@@ -17,10 +17,27 @@ from hyperkvasir_cli.dataset.tables.parts import CLUSTERS, FEATURES, FEATURES_AR
 from hyperkvasir_cli.ops.tables import side_file
 
 if TYPE_CHECKING:
+    from hyperkvasir_cli.core.manifest import Manifest
     from hyperkvasir_cli.export.features import TableExport
     from hyperkvasir_cli.ops.session import Session
 
 TABLE_FORMATS = ("csv", "parquet")
+
+
+def table_kind(manifest: Manifest, name: str) -> tuple[str, str] | None:
+    """For a name of the features (the group, the ARFF or the clusters file): the part the
+    export reads and the kind `export` knows it by; None for any other name."""
+    from hyperkvasir_cli.ops.tables import FEATURE_NAMES, is_table_subject
+
+    if name in FEATURE_NAMES and FEATURES_ARFF in manifest.names:
+        return FEATURES_ARFF, FEATURES
+    if is_table_subject(manifest, name):
+        raise UsageError(
+            f"the predicted labels are exported with the features, not as {name}",
+            hint=f"run `hyperkvasir export {FEATURES} --format csv --to DIR`: each downloaded "
+            "model's label comes in a column of its own",
+        )
+    return None
 
 
 def export_features(session: Session, *, output_format: str, to: str) -> TableExport:
