@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Manifest, Part
     from hyperkvasir_cli.export.features import TableExport
     from hyperkvasir_cli.ops.checksum import ChecksumResult
+    from hyperkvasir_cli.ops.members import MemberListing
     from hyperkvasir_cli.ops.split import Ratios, SplitResult
     from hyperkvasir_cli.ops.stats import Counted
     from hyperkvasir_cli.ops.status import PartStatus
     from hyperkvasir_cli.ops.sync import SyncReport
+    from hyperkvasir_cli.remote.members import SelectionResult
 
 PathLike = str | os.PathLike[str]
 
@@ -118,10 +120,38 @@ class HyperKvasir:
 
         return list_parts(self._session()).parts
 
-    def download(self, part: str, *, force: bool = False, mirrors: Sequence[str] = ()) -> Path:
+    def download(
+        self,
+        part: str,
+        *,
+        force: bool = False,
+        mirrors: Sequence[str] = (),
+        classes: Sequence[str] = (),
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        to: PathLike | None = None,
+    ) -> Path:
         """The path of the part's verified archive, downloaded (or resumed) first unless a
         verified copy is there (then no request is sent). ``force`` fetches it again;
-        ``mirrors`` are base URLs tried before the configured ones and the manifest's."""
+        ``mirrors`` are base URLs tried before the configured ones and the manifest's.
+
+        With ``classes``, ``include`` or ``exclude``: only those members, fetched by range
+        straight into the extracted tree (``to``, else the configured folder), CRC-checked
+        and resumable, as `hyperkvasir download PART --class ...` does; returns the part's
+        folder in the tree. :meth:`fetch_members` gives the full report."""
+        if classes or include or exclude:
+            result = self.fetch_members(
+                part, classes=classes, include=include, exclude=exclude, mirrors=mirrors, to=to
+            )
+            session = self._session()
+            chosen = self._part(session, part)
+            return result.target / (chosen.root or chosen.name)
+        if to is not None:
+            raise UsageError(
+                "to= goes with a selection (classes=, include=, exclude=)",
+                hint="a whole archive goes to the archives folder; extract(part, to=...) "
+                "unpacks it elsewhere",
+            )
         from hyperkvasir_cli.ops.downloader import download_options
         from hyperkvasir_cli.ops.downloads import download_parts
 
@@ -129,6 +159,60 @@ class HyperKvasir:
         chosen = self._part(session, part)
         options = download_options(session, mirrors=list(mirrors), force=force)
         return download_parts(session, [chosen], options).outcomes[0].path
+
+    def fetch_members(
+        self,
+        part: str,
+        *,
+        classes: Sequence[str] = (),
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        mirrors: Sequence[str] = (),
+        to: PathLike | None = None,
+        dry_run: bool = False,
+    ) -> SelectionResult:
+        """Fetch only the selected members of a zip part from the server, by range, into
+        the extracted tree: what `hyperkvasir download PART --class ... --json` reports
+        (members, bytes and requests; with ``dry_run``, what would be fetched and the share
+        of the archive, nothing written)."""
+        from hyperkvasir_cli.ops.members import selective_download
+
+        return selective_download(
+            self._session(),
+            part,
+            classes=classes,
+            include=include,
+            exclude=exclude,
+            mirrors=mirrors,
+            to=_path(to),
+            dry_run=dry_run,
+        )
+
+    def ls(
+        self,
+        part: str,
+        *,
+        remote: bool = False,
+        classes: Sequence[str] = (),
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        mirrors: Sequence[str] = (),
+    ) -> MemberListing:
+        """The part's members (path, size, compressed size, CRC-32, present in the tree):
+        from the downloaded archive, or with ``remote`` from the server's copy, reading
+        only its central directory (kept: listing again costs one conditional request).
+        What `hyperkvasir ls PART --json` prints; ``.members`` is the list."""
+        from hyperkvasir_cli.ops.members import list_members
+
+        return list_members(
+            self._session(),
+            part,
+            remote=remote,
+            include=include,
+            exclude=exclude,
+            classes=classes,
+            mirrors=mirrors,
+        )
 
     def extract(
         self,
@@ -215,13 +299,15 @@ class HyperKvasir:
         from_archive: bool = False,
         images: bool = False,
         jobs: int | None = None,
+        remote: bool = False,
         video_headers: bool = False,
     ) -> Counted:
         """The part's counts per class, organ and category beside the published ones
-        (``differences()`` lists what differs), from its extracted tree, else its archive;
-        what `hyperkvasir stats PART --json` prints. ``images`` also reads image sizes.
-        The side files are read when here (the video metadata for the videos' durations,
-        the image metadata with ``images``); ``"unlabeled-features"`` and
+        (``differences()`` lists what differs), from its extracted tree, else its archive,
+        or with ``remote`` from the server's copy (its central directory; no archive
+        needed); what `hyperkvasir stats PART --json` prints. ``images`` also reads image
+        sizes. The side files are read when here (the video metadata for the videos'
+        durations, the image metadata with ``images``); ``"unlabeled-features"`` and
         ``"unlabeled-predictions"`` count the features and the predicted labels."""
         from hyperkvasir_cli.ops.stats import count_parts
 
@@ -231,6 +317,7 @@ class HyperKvasir:
             from_archive=from_archive,
             images=images,
             jobs=jobs,
+            remote=remote,
             video_headers=video_headers,
         )
         return report.parts[0]
