@@ -365,3 +365,12 @@ def test_the_api_counts_splits_and_exports_the_side_files(scene: Scene, tmp_path
     assert len(split.split.items) == 8
     exported = hk.export_features(tmp_path / "features", format="csv")
     assert exported.rows == 12 and (tmp_path / "features" / "unlabeled-features.csv").is_file()
+
+
+def test_the_api_export_takes_the_features_too(scene: Scene, tmp_path: Path) -> None:
+    from hyperkvasir_cli import HyperKvasir
+
+    hk = HyperKvasir(manifest=scene.manifest)
+    outcome = hk.export("unlabeled-features", "parquet", tmp_path / "features")
+    assert outcome.as_json()["rows"] == 12
+    assert (tmp_path / "features" / "unlabeled-features.parquet").is_file()
