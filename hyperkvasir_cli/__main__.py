@@ -1,3 +1,3 @@
-from hyperkvasir_cli.cli.app import main
+from hyperkvasir_cli.cli.entry import main
 
 main()

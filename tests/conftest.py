@@ -104,7 +104,7 @@ def moto_server() -> Iterator[object]:
 
 
 @pytest.fixture
-def s3_bucket(moto_server: object, monkeypatch: pytest.MonkeyPatch) -> object:
+def s3_bucket(moto_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A fresh bucket on moto's server; the environment points at it the standard way."""
     from tests.s3_server import MotoServer, new_bucket
 
@@ -114,4 +114,5 @@ def s3_bucket(moto_server: object, monkeypatch: pytest.MonkeyPatch) -> object:
             monkeypatch.delenv(name)
     for name, value in moto_server.environment().items():
         monkeypatch.setenv(name, value)
-    return new_bucket(moto_server)
+    yield new_bucket(moto_server)
+    moto_server.gate.release()

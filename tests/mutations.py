@@ -197,4 +197,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        return self.archives_dir / part.file\n",
         (f"{ONE_VERSION}::test_a_206_that_starts_elsewhere_than_asked_is_never_appended",),
     ),
+    # The README ---------------------------------------------------------------------------
+    Mutation(
+        "README transcripts: the program prints sizes another way",
+        "hyperkvasir_cli/core/units.py",
+        '            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"\n',
+        '            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"\n',
+        (
+            "tests/test_readme_examples.py::"
+            "test_every_console_transcript_is_what_the_program_prints",
+        ),
+    ),
 )

@@ -3,6 +3,7 @@ a :class:`Remote` pointed at them with a clock that never waits."""
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import zipfile
@@ -18,6 +19,7 @@ from hyperkvasir_cli.transfer.retry import RetryPolicy
 from tests.conftest import FakeClock
 from tests.downloads import random_bytes
 from tests.http_server import LocalServer
+from tests.zips import stable_uuid
 
 UNLABELED_IMAGES = 99_417
 
@@ -67,6 +69,35 @@ def unlabeled_members(count: int = UNLABELED_IMAGES) -> dict[str, bytes]:
         + index.to_bytes(4, "little")
         for index in range(count)
     }
+
+
+@functools.lru_cache(maxsize=1)
+def unlabeled_zip64() -> bytes:
+    """A stored zip of :func:`unlabeled_members` (ZIP64 end records, from its member
+    count), made once per test process: a second and a half to build."""
+    return zip_of(unlabeled_members(), compression=zipfile.ZIP_STORED)
+
+
+@functools.lru_cache(maxsize=1)
+def labeled_shape_zip() -> bytes:
+    """A zip with the labeled zip's 10,662 images at their real paths and published
+    per-class counts (tiny stored contents), its CSV and licence: its central directory
+    is the real one's size (about 1.5 MB)."""
+    from hyperkvasir_cli.core.classes import LABELED_CLASSES
+    from hyperkvasir_cli.core.manifest import load_manifest
+
+    expected = load_manifest().part("labeled-images").expected
+    assert expected is not None and expected.classes
+    rng = random.Random(7)
+    members: dict[str, bytes] = {}
+    for cls in LABELED_CLASSES:
+        for _ in range(expected.classes[cls.name]):
+            image = stable_uuid(rng)
+            path = f"labeled-images/{cls.organ}/{cls.category}/{cls.name}/{image}.jpg"
+            members[path] = b"\xff\xd8" + image.encode() + b"\xff\xd9"
+    members["labeled-images/image-labels.csv"] = b"Video file,Organ,Finding,Classification\r\n"
+    members["labeled-images/license.txt"] = b"CC BY 4.0\r\n"
+    return zip_of(members, compression=zipfile.ZIP_STORED)
 
 
 def polyp_archive(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 ACCESS_KEY = "hyperkvasir-test"
@@ -26,6 +28,10 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         self._server.start()
+        server = self._server._server
+        assert server is not None
+        self.gate = PartGate(server.app)
+        server.app = self.gate
         return self
 
     def stop(self) -> None:
@@ -43,6 +49,45 @@ class MotoServer:
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+
+
+@dataclass
+class PartGate:
+    """A fault of the server that a test switches on: once ``after`` upload parts were
+    stored, further UploadPart requests wait until released, so a test can kill a client
+    at a known point (no sleeps, no timing guesses)."""
+
+    app: Callable[..., Iterable[bytes]]
+    after: int | None = None
+    stored: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold_after(self, parts: int) -> None:
+        self.after, self.stored = parts, 0
+        self.reached.clear()
+        self.released.clear()
+
+    def release(self) -> None:
+        self.after = None
+        self.released.set()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        query = environ.get("QUERY_STRING", "")
+        is_part = environ.get("REQUEST_METHOD") == "PUT" and "partNumber=" in query
+        if not is_part or self.after is None:
+            return self.app(environ, start_response)
+        with self.lock:
+            held = self.stored >= self.after
+        if held:
+            self.released.wait(60)
+        body = list(self.app(environ, start_response))
+        with self.lock:
+            self.stored += 1
+            if self.after is not None and self.stored >= self.after:
+                self.reached.set()
+        return body
 
 
 @dataclass

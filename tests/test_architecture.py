@@ -1,6 +1,7 @@
 """The package's architecture, checked on its source: the layers' arrows point down.
 
-`cli` -> `ops` -> the wings (`transfer`, `archive`, `check`, `dataset`) -> `core`. No
+The public face (`__init__`, `api`) -> `cli` and `ops` -> the wings (`transfer`,
+`archive`, `check`, `dataset`, `export`) -> `core`. No module imports the public face; no
 library module imports `cli`; no command imports another command; no two modules import
 each other in a loop (imports under `TYPE_CHECKING` and inside functions aside: they run
 late, which is how heavy libraries stay out of `--help`); the package's top folder holds
@@ -164,6 +165,19 @@ def test_no_command_imports_another_command() -> None:
         if name.startswith(commands)
         for found in imports_of(name)
         if found.module.startswith(commands) and found.module != name
+    ]
+    assert offenders == []
+
+
+def test_no_module_imports_the_public_face() -> None:
+    """The package's `__init__` exports the API, which stands on everything else: a module
+    that imported it (for the version, say) would point an arrow back up."""
+    offenders = [
+        f"{name}:{found.line}"
+        for name in modules()
+        if name not in (PACKAGE, *ENTRY_POINTS)
+        for found in imports_of(name)
+        if found.module == PACKAGE
     ]
     assert offenders == []
 

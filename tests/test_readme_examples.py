@@ -1,27 +1,21 @@
-"""The README's examples, run for real against a small copy of the dataset on 127.0.0.1.
+"""The README's examples are what the program does.
 
-Every ```console block is a transcript. Its `$ hyperkvasir ...` lines run in order, in
-one shared data folder that is also the working folder, with `HYPERKVASIR_MANIFEST`
-pointing at a manifest that serves small zips (the real part and file names, the real
-layout inside) from the `http_server` fixture; other `$` lines (`cd`, `sha256sum`) are
-the reader's and are skipped. A command must exit 0, or the N of a trailing `# exit N`;
-`> FILE` sends its stdout to FILE. A `--json` command must print one JSON document, and
-where the README shows that document, the document printed must have the keys shown.
-
-The blocks after `<!-- tested: ci -->` (a CI workflow) and `<!-- tested: cron -->` (a
-cron wrapper) run their `hyperkvasir` commands too, each in a fresh folder.
+Every ```console block is a transcript generated from real runs and must be exactly what
+the program prints now (tests/readme_transcripts.py: how they are run and normalised;
+`python -m tests.readme_transcripts --write` regenerates them). The blocks after
+`<!-- tested: ci -->` (a CI workflow) and `<!-- tested: cron -->` (a cron wrapper) run
+their `hyperkvasir` commands too, each in a fresh folder, against the same small copy of
+the dataset (tests/small_copy.py) on the test server.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -29,90 +23,16 @@ import yaml
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.http_server import LocalServer
-from tests.zips import (
-    BuiltArchive,
-    build_labeled_images,
-    build_labeled_videos,
-    build_segmented_images,
-    build_unlabeled_images,
-    write_zip,
-)
+from tests.readme_transcripts import REGENERATE, console_blocks, parse, transcribe
+from tests.small_copy import serve_small_copy
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 MARKER = re.compile(r"<!--\s*tested:\s*(?P<name>[\w-]+)\s*-->\s*$")
-EXIT_COMMENT = re.compile(r"#\s*exit\s+(?P<code>\d+)\s*$")
+EXIT_COMMENT = re.compile(r"#\s*exit\s+(?P<code>\d+)\b")
 REDIRECT = re.compile(r"^\d*>")
 # Commands whose --json output the project promises parses (the issue's list).
 JSON_COMMANDS = ("parts", "download", "checksum", "stats", "split", "sync")
-
-# Official split spellings of the eight classes the split files name differently.
-OFFICIAL_SPELLING = {
-    "cecum": "normal-cecum",
-    "hemorrhoids": "hemorroids",
-    "polyps": "polyp",
-    "pylorus": "normal-pylorus",
-    "z-line": "normal-z-line",
-    "barretts-short-segment": "short-segment-barretts",
-    "esophagitis-a": "oesophagitis-a",
-    "esophagitis-b-d": "oesophagitis-b-d",
-}
-
-
-# The small dataset ------------------------------------------------------------------------
-
-
-def official_split_csv(labeled: BuiltArchive, folds: int) -> bytes:
-    """The official file format (`;`, official spellings, bare file names) for ``labeled``."""
-    lines = ["file-name;class-name;split-index"]
-    for index, member in enumerate(sorted(labeled.data_files)):
-        label = member.split("/")[3]
-        name = OFFICIAL_SPELLING.get(label, label)
-        lines.append(f"{member.rsplit('/', 1)[1]};{name};{index % folds}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def build_small_dataset(folder: Path) -> dict[str, tuple[bytes, dict[str, Any]]]:
-    """Every part of the bundled manifest as small files: name -> (content, manifest entry)."""
-    labeled = build_labeled_images(folder / "hyper-kvasir-labeled-images.zip", per_class=2)
-    segmented = build_segmented_images(folder / "hyper-kvasir-segmented-images.zip", pairs=4)
-    unlabeled = build_unlabeled_images(folder / "hyper-kvasir-unlabeled-images.zip", count=5)
-    videos = build_labeled_videos(folder / "hyper-kvasir-videos.zip", per_finding=2)
-    everything: dict[str, bytes] = {}
-    for built in (labeled, segmented, unlabeled, videos):
-        everything.update(built.members)
-    write_zip(folder / "hyper-kvasir.zip", everything)
-    parts: dict[str, tuple[bytes, dict[str, Any]]] = {}
-    for name, built, expected in (
-        ("labeled-images", labeled, {"files": 46, "classes": dict(labeled.classes)}),
-        ("segmented-images", segmented, {"files": 8}),
-        ("unlabeled-images", unlabeled, {"files": 5}),
-        ("labeled-videos", videos, {"files": 6}),
-    ):
-        entry = {"name": name, "file": built.path.name, "kind": "zip", "root": name}
-        parts[name] = (built.path.read_bytes(), {**entry, "expected": expected})
-    bundled = ["labeled-images", "segmented-images", "unlabeled-images", "labeled-videos"]
-    full = {"name": "full", "file": "hyper-kvasir.zip", "kind": "zip", "contains": bundled}
-    parts["full"] = ((folder / "hyper-kvasir.zip").read_bytes(), full)
-    for name, file, folds in (
-        ("official-splits", "2_fold_split.csv", 2),
-        ("official-splits-5fold", "5_fold_split.csv", 5),
-    ):
-        parts[name] = (official_split_csv(labeled, folds), {"name": name, "file": file})
-    return parts
-
-
-def serve_small_dataset(server: LocalServer, folder: Path) -> Path:
-    """Put every part on ``server``; write and return a manifest describing them."""
-    entries = []
-    for content, entry in build_small_dataset(folder).values():
-        server.put(entry["file"], content)
-        pinned = {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-        entries.append({**entry, "urls": [server.url(entry["file"])], **pinned})
-    manifest = folder / "manifest.yaml"
-    document = {"dataset": "hyper-kvasir", "version": "2020", "parts": entries}
-    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
-    return manifest
 
 
 # Reading the README -------------------------------------------------------------------------
@@ -120,17 +40,12 @@ def serve_small_dataset(server: LocalServer, folder: Path) -> Path:
 
 @dataclass(frozen=True)
 class Example:
-    """One `$ hyperkvasir ...` line of the README and the output shown under it."""
+    """One `hyperkvasir ...` command of the CI or cron example."""
 
     line: int
     argv: list[str]
     exit_code: int = 0
     stdout_to: str | None = None
-    shown: str = ""
-
-    @property
-    def wants_json(self) -> bool:
-        return "--json" in self.argv or "-j" in self.argv
 
     def __str__(self) -> str:
         return f"README.md:{self.line}: hyperkvasir {shlex.join(self.argv)}"
@@ -149,7 +64,7 @@ def fenced_blocks(text: str) -> list[tuple[str, str, int, str]]:
     return blocks
 
 
-def parse_command(command: str, line: int, shown: str = "") -> Example | None:
+def parse_command(command: str, line: int) -> Example | None:
     """An Example from a shell line that runs hyperkvasir, else None.
 
     Shell syntax is limited to what the README uses: words, quotes, a trailing comment
@@ -171,27 +86,7 @@ def parse_command(command: str, line: int, shown: str = "") -> Example | None:
         else:
             argv.append(word)
     code = int(expected["code"]) if expected else 0
-    return Example(line, argv, code, stdout_to, shown)
-
-
-def console_examples(text: str) -> list[Example]:
-    examples = []
-    for info, _marker, first_line, body in fenced_blocks(text):
-        if info != "console":
-            continue
-        lines = body.splitlines()
-        for index, raw in enumerate(lines):
-            if not raw.startswith("$ "):
-                continue
-            following = []
-            for later in lines[index + 1 :]:
-                if later.startswith("$ "):
-                    break
-                following.append(later)
-            example = parse_command(raw[2:], first_line + index, "\n".join(following))
-            if example is not None:
-                examples.append(example)
-    return examples
+    return Example(line, argv, code, stdout_to)
 
 
 def marked_block(text: str, name: str) -> tuple[int, str]:
@@ -213,37 +108,6 @@ def script_examples(body: str, first_line: int) -> list[Example]:
     return examples
 
 
-# Running the examples -------------------------------------------------------------------------
-
-
-def same_keys(shown: Any, printed: Any, where: str = "$") -> list[str]:
-    """Where ``printed`` lacks keys that ``shown`` has (at the top: differs in keys).
-
-    The README trims long lists and maps to a few entries, so below the top level the
-    shown keys need only be present; list items are compared with the printed first one.
-    """
-    problems = []
-    if isinstance(shown, dict) and isinstance(printed, dict):
-        if where == "$" and set(shown) != set(printed):
-            problems.append(f"{where}: README shows {sorted(shown)}, printed {sorted(printed)}")
-        for key in shown:
-            if key in printed:
-                problems += same_keys(shown[key], printed[key], f"{where}.{key}")
-            elif where != "$":
-                problems.append(f"{where}: README shows key {key!r}, not printed")
-    elif isinstance(shown, list) and isinstance(printed, list) and shown and printed:
-        problems += same_keys(shown[0], printed[0], f"{where}[0]")
-    return problems
-
-
-def shown_json(example: Example) -> Any:
-    """The JSON document the README shows under an example, or None when it shows none."""
-    try:
-        return json.loads(example.shown)
-    except ValueError:
-        return None
-
-
 def run_example(example: Example, folder: Path) -> Result:
     result = run_cli(*example.argv)
     assert result.exit_code == example.exit_code, (
@@ -251,18 +115,6 @@ def run_example(example: Example, folder: Path) -> Result:
     )
     if example.stdout_to is not None:
         (folder / example.stdout_to).write_text(result.stdout)
-    if example.wants_json and example.exit_code == 0:
-        try:
-            printed = result.json()
-        except ValueError as exc:
-            raise AssertionError(f"{example}: stdout is not JSON: {exc}\n{result.stdout}") from exc
-        shown = shown_json(example)
-        assert shown is not None or not example.shown.strip(), (
-            f"{example}: the README shows output that is not one JSON document"
-        )
-        if shown is not None:
-            problems = same_keys(shown, printed)
-            assert not problems, f"{example}: the JSON shown differs: {problems}"
     return result
 
 
@@ -270,33 +122,54 @@ def run_example(example: Example, folder: Path) -> Result:
 def small_dataset(
     tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """HYPERKVASIR_MANIFEST names the small dataset on the test server; returns it."""
-    manifest = serve_small_dataset(http_server, tmp_path / "site")
+    """HYPERKVASIR_MANIFEST names the small copy on the test server; returns it."""
+    manifest = serve_small_copy(http_server, tmp_path / "site")
     monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
     return manifest
 
 
-@pytest.fixture
-def in_data_dir(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    monkeypatch.chdir(data_dir)
-    return data_dir
+# The console transcripts --------------------------------------------------------------------
+
+
+def test_every_console_transcript_is_what_the_program_prints() -> None:
+    _, stale = transcribe(README.read_text(encoding="utf-8"))
+    diffs = "\n\n".join(each.diff() for each in stale)
+    assert not stale, (
+        f"{len(stale)} README transcripts differ from what the program prints:\n\n{diffs}\n\n"
+        f"If the new output is right, run `{REGENERATE}` and review the README's diff."
+    )
 
 
 def test_readme_has_json_examples_of_every_reporting_command() -> None:
-    examples = console_examples(README.read_text(encoding="utf-8"))
-    with_json = {e.argv[0] for e in examples if e.wants_json}
+    commands = [
+        parse(command).argv
+        for block in console_blocks(README.read_text(encoding="utf-8"))
+        for command in block.commands
+    ]
+    with_json = {argv[1] for argv in commands if argv[0] == "hyperkvasir" and "--json" in argv}
     missing = [c for c in JSON_COMMANDS if c not in with_json]
     assert not missing, f"add a `$ hyperkvasir COMMAND --json` example for: {missing}"
 
 
-def test_console_examples_run_in_order(
-    small_dataset: Path, in_data_dir: Path, fake_clock: FakeClock
-) -> None:
-    examples = console_examples(README.read_text(encoding="utf-8"))
-    assert len(examples) >= 20
-    for example in examples:
-        run_example(example, in_data_dir)
+def test_trimmed_output_keeps_its_first_and_last_lines_and_finds_the_middle() -> None:
+    from tests.readme_transcripts import render
+
+    output = "\n".join(f"line {n}" for n in range(10))
+    assert render(output, ["old 0", "...", "line 5", "...", "old 9"]) == [
+        "line 0",
+        "...",
+        "line 5",
+        "...",
+        "line 9",
+    ]
+    assert render(output, ["...", "old 7", "old 8", "old 9"]) == [
+        "...",
+        "line 7",
+        "line 8",
+        "line 9",
+    ]
+    assert render("a\nb", ["x", "...", "y"]) == ["a", "b"]  # nothing left out: no `...`
+    assert render(output, []) == output.splitlines()
 
 
 def test_the_ci_workflow_syncs_then_does_nothing(

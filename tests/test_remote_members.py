@@ -30,6 +30,7 @@ from tests.remote_zips import (
     options,
     polyp_archive,
     unlabeled_members,
+    unlabeled_zip64,
     zip_of,
 )
 from tests.zips import build_labeled_images
@@ -127,8 +128,8 @@ def test_stored_and_deflated_members_by_glob(
 
 
 def test_a_zip64_slice_selected_by_glob(tmp_path: Path, server: LocalServer) -> None:
-    members = unlabeled_members(70_000)
-    server.put("u.zip", zip_of(members, compression=zipfile.ZIP_STORED, zip64=True))
+    members = unlabeled_members()
+    server.put("u.zip", unlabeled_zip64())
     target = tmp_path / "data"
     result = fetch_selection(
         make_remote(server, "u.zip", connections=4, part="unlabeled-images"),

@@ -18,7 +18,7 @@ from tests.downloads import part_entry, random_bytes, write_manifest, zip_bytes
 from tests.s3_server import Bucket
 
 FILE = "hyper-kvasir-labeled-images.zip"
-SIZE = 10 * 1024 * 1024 + 12345
+SIZE = 9 * 1024 * 1024 + 12345
 
 
 def _client() -> httpx.Client:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hyperkvasir_cli import __version__
 from hyperkvasir_cli.archive.safety import MARKER_PREFIX
 from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.atomic import atomic_write_text
 from hyperkvasir_cli.core.clock import iso_utc
 

@@ -22,7 +22,6 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-import hyperkvasir_cli
 from hyperkvasir_cli.archive.plan import BatchQueue, MemberTask
 from hyperkvasir_cli.archive.stream import CHUNK_SIZE
 from hyperkvasir_cli.archive.worker import BatchOutcome, extract_batch
@@ -69,7 +68,7 @@ class _Worker:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
         # The worker must import this very package, also when it runs from a source tree.
-        package_parent = str(Path(hyperkvasir_cli.__file__).resolve().parent.parent)
+        package_parent = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         env = {**ALLOCATOR_ENV, **env}

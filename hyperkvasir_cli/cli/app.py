@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from hyperkvasir_cli import __version__
 from hyperkvasir_cli.cli.commands import (
     checksum_cmd,
     config_cmd,
     download_cmd,
+    export_cmd,
     extract_cmd,
     ls_cmd,
     parts_cmd,
+    push_cmd,
     split_cmd,
     stats_cmd,
     sync_cmd,
@@ -24,6 +25,7 @@ from hyperkvasir_cli.cli.options import (
     QuietOption,
 )
 from hyperkvasir_cli.cli.runtime import GlobalOptions, HyperkvasirCommand, HyperkvasirGroup
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import EXIT_CODE_MEANINGS
 
 EXIT_CODES_HELP = "\n\n".join(
@@ -81,6 +83,8 @@ for name, function in (
     ("stats", stats_cmd.stats),
     ("split", split_cmd.split),
     ("sync", sync_cmd.sync),
+    ("push", push_cmd.push),
+    ("export", export_cmd.export),
 ):
     app.command(name, cls=HyperkvasirCommand)(function)
 app.add_typer(config_cmd.config_app, name="config")

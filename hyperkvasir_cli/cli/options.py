@@ -21,12 +21,13 @@ ConfigOption = Annotated[
     ),
 ]
 ManifestOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--manifest",
         "-m",
         metavar="FILE",
-        help="Manifest replacing the bundled one (also HYPERKVASIR_MANIFEST).",
+        help="Manifest replacing the bundled one: a file or an s3:// URL "
+        "(also HYPERKVASIR_MANIFEST).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
     ),

@@ -27,7 +27,6 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.models import OptionInfo
 
-from hyperkvasir_cli import ENV_PREFIX
 from hyperkvasir_cli.cli.console import Console, ConsoleMessages
 from hyperkvasir_cli.cli.options import (
     ConfigOption,
@@ -36,6 +35,7 @@ from hyperkvasir_cli.cli.options import (
     ManifestOption,
     QuietOption,
 )
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.clock import Clock, SystemClock
 from hyperkvasir_cli.core.errors import (
     INTERRUPTED_MESSAGE,
@@ -59,7 +59,7 @@ clock_factory: Callable[[], Clock] = SystemClock
 @dataclass
 class GlobalOptions:
     config: Path | None = None
-    manifest: Path | None = None
+    manifest: str | None = None  # a file, or an s3:// URL
     data_dir: Path | None = None
     quiet: bool = False
     debug: bool = False

@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from hyperkvasir_cli import ENV_PREFIX
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.atomic import atomic_write_text
 from hyperkvasir_cli.core.errors import ConfigError, HyperkvasirError, UsageError
 from hyperkvasir_cli.core.records import PartRecord

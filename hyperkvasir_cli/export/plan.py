@@ -60,3 +60,28 @@ def plan_shards(
 def shard_name(split: str, index: int, count: int, suffix: str) -> str:
     """``<split>/<split>-00000-of-00003.<suffix>``, as the Hugging Face Hub names shards."""
     return f"{split}/{split}-{index:05d}-of-{count:05d}.{suffix}"
+
+
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``500M``, ``500MB``, ``1.5G``, ``512MiB`` or a plain number of bytes
+    (K, M, G, T are powers of 1000; KiB, MiB, GiB, TiB of 1024). ValueError otherwise."""
+    cleaned = text.strip().lower().removesuffix("b").strip()
+    binary = cleaned.endswith("i")
+    cleaned = cleaned.removesuffix("i")
+    number, unit = cleaned, ""
+    if cleaned and cleaned[-1] in "kmgt":
+        number, unit = cleaned[:-1].strip(), cleaned[-1]
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a size like 500M, 1G or 512MiB: {text!r}") from None
+    if binary and not unit:
+        raise ValueError(f"not a size like 500M, 1G or 512MiB: {text!r}")
+    factor = 1024 ** "_kmgt".index(unit) if binary else _UNITS[unit]
+    size = int(value * factor)
+    if size <= 0:
+        raise ValueError(f"size must be positive, found {text!r}")
+    return size

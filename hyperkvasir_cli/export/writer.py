@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hyperkvasir_cli import __version__
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.progress import ProgressReporter
 from hyperkvasir_cli.dataset.sources import DataSource, FileReader
@@ -63,6 +63,11 @@ class ExportResult:
         return sum(s.rows for s in self.splits)
 
     def as_json(self) -> dict[str, object]:
+        """What `export --json` prints: the listing, and where from and to."""
+        return {"to": self.destination, "source": self.source, **self.listing_json()}
+
+    def listing_json(self) -> dict[str, object]:
+        """``export.json``: the same for the same input, wherever it was read from."""
         return {
             "tool": "hyperkvasir",
             "tool_version": __version__,
@@ -120,7 +125,7 @@ def write_export(
                 result.splits.append(info)
     finally:
         progress.finish()
-    document = json.dumps(result.as_json(), indent=2, ensure_ascii=False) + "\n"
+    document = json.dumps(result.listing_json(), indent=2, ensure_ascii=False) + "\n"
     destination.write_bytes(EXPORT_FILE, document.encode("utf-8"))
     listed = {s.file for split in result.splits for s in split.shards}
     for stale in sorted(previous - listed):

@@ -367,7 +367,11 @@ class PartDownloader:
             partial.discard()
         detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
         kinds = {f.kind for f in failures.values()}
-        if kinds & MISMATCHES and kinds <= MISMATCHES | {"web-page"}:
+        # A source that served other bytes than the manifest's is the finding that matters
+        # (exit 5), even when the other URLs could not be reached (a node off the internet
+        # syncing from a bucket whose object was overwritten).
+        served_other_bytes = "bad-content" in kinds and "certificate" not in kinds
+        if kinds & MISMATCHES and (kinds <= MISMATCHES | {"web-page"} or served_other_bytes):
             hint = "every URL was tried"
             if kinds & {"bad-content", "not-zip", "web-page"}:
                 hint += " (the bad copies are kept aside, never used)"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperkvasir_cli import ENV_PREFIX
+from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.clock import Clock, SystemClock
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress, Unit
@@ -41,7 +41,7 @@ class SessionOptions:
     (each None: the environment's, else the default)."""
 
     config: Path | None = None
-    manifest: Path | None = None
+    manifest: Path | str | None = None  # a file, or an s3:// URL
     data_dir: Path | None = None
 
 
@@ -173,14 +173,11 @@ class Session:
         if self._manifest is None:
             from hyperkvasir_cli.core.config import environment_value
 
-            path = self.options.manifest
-            if path is None:
+            location = self.options.manifest
+            if location is None:
                 # Set but empty is a config error naming it, not the bundled manifest.
-                from_env = environment_value(self.environ, f"{ENV_PREFIX}MANIFEST")
-                path = Path(from_env) if from_env else None
-            from hyperkvasir_cli.core.manifest import load_manifest
-
-            self._manifest = load_manifest(path)
+                location = environment_value(self.environ, f"{ENV_PREFIX}MANIFEST")
+            self._manifest = _load_manifest(location, self.environ)
         return self._manifest
 
     def select_parts(self, names: list[str] | None, all_parts: bool = False) -> list[Part]:
@@ -205,3 +202,15 @@ class Session:
 
         with data_lock(self.layout.lock_path, wait, on_wait=self.info):
             yield
+
+
+def _load_manifest(location: Path | str | None, environ: Mapping[str, str]) -> Manifest:
+    """The manifest at a path or an ``s3://`` URL (read through the s3 extra), else the
+    bundled one."""
+    from hyperkvasir_cli.core.manifest import load_manifest, parse_manifest_text
+
+    if isinstance(location, str) and location.startswith("s3://"):
+        from hyperkvasir_cli.transfer.s3_client import read_object
+
+        return parse_manifest_text(read_object(location, environ).decode("utf-8"), location)
+    return load_manifest(None if location is None else Path(location).expanduser())

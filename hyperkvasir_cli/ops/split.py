@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from hyperkvasir_cli import __version__
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, SEGMENTED_IMAGES
 

@@ -131,3 +131,17 @@ def list_parts(session: Session) -> PartsReport:
         data_dir=layout.data_dir,
         parts=[part_status(p, layout, records.get(p.name)) for p in session.manifest.parts],
     )
+
+
+def complete_tree(session: Session, part: Part) -> Path | None:
+    """The part's recorded extracted tree when a whole extraction finished there (its
+    marker is present and records no selection); None otherwise. Only the marker is read,
+    no file is checked (`checksum --extracted` does that)."""
+    record = session.record(part, fresh=True)
+    if record is None or not record.extracted_to:
+        return None
+    target = Path(record.extracted_to)
+    marker = read_marker(marker_path(target, part.root, part.name))
+    if marker is None or any(marker.selection.values()):
+        return None
+    return target / part.root if part.root else target

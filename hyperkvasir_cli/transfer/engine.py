@@ -12,7 +12,6 @@ written.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -24,13 +23,12 @@ from hyperkvasir_cli.core.clock import Clock
 from hyperkvasir_cli.core.progress import ProgressReporter
 from hyperkvasir_cli.transfer.connection import ConnectionJob, ConnectionWorker, SharedState
 from hyperkvasir_cli.transfer.partial import PartialFile
+from hyperkvasir_cli.transfer.prefix_hash import PrefixHasher
 from hyperkvasir_cli.transfer.range_request import PartialWriter, RestartNeeded, UrlFailed
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
 from hyperkvasir_cli.transfer.retry import RetryPolicy
-from hyperkvasir_cli.transfer.segments import contiguous_end, is_finished
+from hyperkvasir_cli.transfer.segments import is_finished
 from hyperkvasir_cli.transfer.sidecar import Segment, Sidecar
-
-HASH_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass
@@ -182,7 +180,7 @@ class TransferEngine:
     def _coordinate(self, job: ConnectionJob, shared: SharedState, fresh: bool) -> FetchResult:
         sidecar, fd = shared.sidecar, job.fd
         shown = _ShownProgress(self.progress, self.label, shared)
-        hasher = _Hasher(fd, shared)
+        hasher = PrefixHasher(fd, shared)
         hasher_thread = threading.Thread(target=hasher.run, daemon=True)
         hasher_thread.start()
         threads: list[threading.Thread] = []
@@ -278,37 +276,3 @@ class _ShownProgress:
         if done > self.done:
             self.progress.advance(done - self.done)
             self.done = done
-
-
-class _Hasher:
-    """sha256 of the file, following the contiguous prefix as it grows."""
-
-    def __init__(self, fd: int, shared: SharedState) -> None:
-        self.fd, self.s = fd, shared
-        self._hash = hashlib.sha256()
-        self._position = 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while True:
-            with self.s.lock:
-                target = contiguous_end(self.s.sidecar.segments)
-                finished = is_finished(self.s.sidecar.segments)
-            while self._position < target:
-                data = os.pread(self.fd, min(HASH_CHUNK, target - self._position), self._position)
-                if not data:
-                    break
-                self._hash.update(data)
-                self._position += len(data)
-            if finished and self._position >= target:
-                self._done.set()
-                return
-            if self.s.stop.is_set():
-                return
-            self.s.data_ready.wait(0.05)
-            self.s.data_ready.clear()
-
-    def hexdigest(self) -> str:
-        if not self._done.is_set():
-            raise RuntimeError("hash requested before the file was complete")
-        return self._hash.hexdigest()

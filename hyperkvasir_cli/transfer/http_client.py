@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from hyperkvasir_cli import __version__
+from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import ConfigError
 from hyperkvasir_cli.transfer.file_transport import FileTransport
 from hyperkvasir_cli.transfer.proxies import ProxySetting, proxy_for

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 import httpx
 
 from hyperkvasir_cli.core.clock import Clock
-from hyperkvasir_cli.transfer.body import BodyReadError, StreamBody
+from hyperkvasir_cli.transfer.body import (
+    BodyReadError,
+    SocketBody,
+    StreamBody,
+    direct_socket,
+)
 from hyperkvasir_cli.transfer.content_range import parse_content_range, range_header
 from hyperkvasir_cli.transfer.http_client import is_certificate_error, request_url
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
@@ -190,6 +195,16 @@ class PartialWriter:
             os.close(self.fd)
 
 
+def body_reader(response: httpx.Response, direct: bool) -> SocketBody | StreamBody:
+    """The way to read this response's body: from its socket when ``direct`` is allowed
+    and the connection permits it (see body.py), else through httpx."""
+    if direct:
+        found = direct_socket(response)
+        if found is not None:
+            return SocketBody(response, *found)
+    return StreamBody(response)
+
+
 def copy_body(
     response: httpx.Response,
     segment: Segment,
@@ -199,6 +214,7 @@ def copy_body(
     request_end: int | None = None,
     *,
     buffer: bytearray | None = None,
+    direct: bool = False,
 ) -> None:
     """Copy the body into the segment until the segment's end or the body's.
 
@@ -206,10 +222,12 @@ def copy_body(
     written once it is full, when the socket runs dry, or after FLUSH_SECONDS: on a slow
     or stalled server, nothing received waits in memory. Whatever arrived before a
     failure or a stop is written first, so a drop or Ctrl-C costs no byte that reached
-    us. A body that ends before the segment does raises :class:`Transient`.
+    us. A body that ends before the segment does raises :class:`Transient`. With
+    ``direct``, the body may be read straight from the socket (body.py); a rate limit
+    always goes through httpx's reads, which come in small pieces.
     """
     view = memoryview(buffer if buffer is not None else bytearray(CHUNK_SIZE))
-    reader = StreamBody(response)
+    reader = body_reader(response, direct and limiter is None)
     # A rate limit is applied per read: keep reads small enough for its bucket.
     read_size = len(view) if limiter is None else min(len(view), 64 * 1024)
     filled = 0

@@ -230,6 +230,14 @@ def read_object(url: str, environ: Mapping[str, str] | None = None) -> bytes:
         ) from exc
 
 
+def read_object_if_present(url: str, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """Like :func:`read_object`, None when there is no such object."""
+    location = parse_s3_url(url)
+    if head_object(s3_filesystem(environ), location) is None:
+        return None
+    return read_object(url, environ)
+
+
 def write_object(
     url: str, data: bytes, content_type: str, environ: Mapping[str, str] | None = None
 ) -> None:

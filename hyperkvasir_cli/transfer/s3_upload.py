@@ -21,6 +21,7 @@ import base64
 import hashlib
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +210,7 @@ def upload_archive(
     progress: ProgressReporter,
     label: str,
     concurrency: int = 4,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> UploadResult:
     """Put the archive at ``path`` (whose sha256 must be ``sha256``) at ``url``."""
     location = parse_s3_url(url)

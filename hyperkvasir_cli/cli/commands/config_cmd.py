@@ -38,7 +38,7 @@ def config_path(rt: Runtime) -> None:
 @command
 def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
     """Show every setting in effect, where it came from, and the recorded parts."""
-    from hyperkvasir_cli import ENV_PREFIX
+    from hyperkvasir_cli.core.about import ENV_PREFIX
     from hyperkvasir_cli.core.config import SETTING_KEYS
 
     settings, sources = rt.session.settings, rt.session.setting_sources
