@@ -72,7 +72,7 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
         rt.console.out(
             f"{name}: "
             + ", ".join(
-                f"{k}={v}"
+                f"{k}={', '.join(v) if k == 'copies' else v}"
                 for k, v in record.model_dump(
                     mode="json", exclude_none=True, exclude_defaults=True
                 ).items()
