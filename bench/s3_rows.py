@@ -68,12 +68,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server(log: Path) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("wb"),  # the server's own errors, for a failed row
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = set(args.only or ["push", "sync", "export", "read"])
     Path(args.work).mkdir(parents=True, exist_ok=True)
     lines = ["| row | hyperkvasir | peer | ratio | peak memory |", "|---|---|---|---|---|"]
-    with moto_server() as endpoint:
+    with moto_server(Path(args.work) / "moto.log") as endpoint:
         bench = Bench(args, endpoint)
         archive = bench.prepare()
         if "push" in only or "sync" in only:

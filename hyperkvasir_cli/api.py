@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Manifest, Part
     from hyperkvasir_cli.dataset.stats.base import PartStats
     from hyperkvasir_cli.ops.checksum import ChecksumResult
+    from hyperkvasir_cli.ops.export import ExportOutcome
     from hyperkvasir_cli.ops.members import MemberListing
+    from hyperkvasir_cli.ops.push import PushResult
     from hyperkvasir_cli.ops.split import Ratios, SplitResult
     from hyperkvasir_cli.ops.status import PartStatus
     from hyperkvasir_cli.ops.sync import SyncReport
@@ -68,7 +70,10 @@ class HyperKvasir:
         progress: ProgressReporter | None = None,
         **settings: Any,
     ) -> None:
-        self._options = SessionOptions(_path(config), _path(manifest), _path(data_dir))
+        manifest_at = manifest if isinstance(manifest, str) and "://" in manifest else None
+        self._options = SessionOptions(
+            _path(config), manifest_at or _path(manifest), _path(data_dir)
+        )
         self._environ = dict(os.environ)
         self._progress: ProgressReporter = progress if progress is not None else SilentProgress()
         self._settings = dict(settings)
@@ -377,4 +382,46 @@ class HyperKvasir:
             all_parts=all_parts,
             check_remote=check_remote,
             extract=extract,
+        )
+
+    def push(self, parts: str | Sequence[str], to: str, *, jobs: int | None = None) -> PushResult:
+        """Upload the parts' verified archives under the ``s3://bucket/prefix/`` ``to`` and
+        write ``manifest.yaml`` there naming them (then the original URLs), as `push` does:
+        multipart, resumable after a kill, each part MD5-checked, the object checked after
+        completing; an object that already holds an archive is left alone. Needs
+        ``pip install 'hyperkvasir[s3]'``; the endpoint and credentials come from the
+        environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``, ...)."""
+        from hyperkvasir_cli.ops.push import DEFAULT_PARTS_IN_FLIGHT, push_parts
+
+        names = [parts] if isinstance(parts, str) else list(parts)
+        return push_parts(
+            self._session(), names, to, parts_in_flight=jobs or DEFAULT_PARTS_IN_FLIGHT
+        )
+
+    def export(
+        self,
+        part: str,
+        format: str,
+        to: PathLike,
+        *,
+        split: PathLike | None = None,
+        shard_size: str | int = "500MB",
+        from_archive: bool = False,
+    ) -> ExportOutcome:
+        """Write ``part`` as training-ready shards (``format`` ``"parquet"`` or
+        ``"webdataset"``) into the folder or ``s3://`` prefix ``to``, one folder per split
+        of the ``split`` output folder ``split`` (else ``all/``), with ``export.json``
+        listing every shard; ``as_json()`` is what `export --json` prints. Parquet needs
+        ``pip install 'hyperkvasir[export]'``."""
+        from hyperkvasir_cli.ops.export import export_part
+
+        target = to if isinstance(to, str) and to.startswith("s3://") else str(_path(to))
+        return export_part(
+            self._session(),
+            part,
+            shard_format=format,
+            to=target,
+            split_dir=_path(split),
+            shard_size=shard_size,
+            from_archive=from_archive,
         )

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from hyperkvasir_cli.remote.cache import current_directory
 from hyperkvasir_cli.remote.directory import TAIL_BYTES
 from hyperkvasir_cli.remote.members import fetch_selection
 from hyperkvasir_cli.remote.ranges import RangesIgnored
+from tests.child import Child
 from tests.http_server import LocalServer
 from tests.remote_zips import (
     cache_for,
@@ -304,14 +301,6 @@ fetch_selection(remote, cache, target, options(classes=("polyps",)))
 """
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_killed_with_kill_9_then_run_again_fetches_little_twice(
     tmp_path: Path, server: LocalServer
 ) -> None:
@@ -324,22 +313,18 @@ def test_killed_with_kill_9_then_run_again_fetches_little_twice(
     faults = server.fault(NAME)
     faults.rate = 2_000_000  # a throttled server
     faults.pause_after = content.index(members[f"{POLYPS}0010.jpg"]) + 20_000
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, server.url(NAME), str(target)],
-        env=env,
-        stderr=(tmp_path / "child.err").open("wb"),
-    )
+    with (tmp_path / "child.err").open("wb") as errors:
+        child = Child(server.url(NAME), str(target), program=("-c", _CHILD), stderr=errors)
     polyp_folder = target / POLYPS
     try:
         assert faults.paused.wait(30)
-        _wait_until(
+        child.wait_for(
             lambda: polyp_folder.is_dir() and len(list(polyp_folder.glob("*.jpg"))) >= 10,
             "the first ten polyps on disk",
         )
+        child.kill()
     finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+        child.close()
     faults.rate = None
     faults.resume.set()
     kept = len(list(polyp_folder.glob("*.jpg")))
