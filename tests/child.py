@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 HOOKS = Path(__file__).resolve().parent / "childhooks"
 # The package under test: the copy these tests belong to (a scratch copy under mutation
@@ -53,8 +54,14 @@ class Child:
     """A running `hyperkvasir ARGS...` whose file replacements arrive as events."""
 
     def __init__(
-        self, *args: str, env: Mapping[str, str] | None = None, freeze_at: str | None = None
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        freeze_at: str | None = None,
+        program: Sequence[str] = ("-m", "hyperkvasir_cli"),
+        stderr: IO[bytes] | int = subprocess.PIPE,
     ) -> None:
+        """Start ``python PROGRAM ARGS...`` (by default the command line)."""
         self._folder = tempfile.TemporaryDirectory(prefix="hk-events-")
         fifo = Path(self._folder.name) / "events"
         os.mkfifo(fifo)
@@ -69,13 +76,13 @@ class Child:
         if freeze_at is not None:
             extra["HK_TEST_FREEZE"] = freeze_at
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hyperkvasir_cli", *args],
+            [sys.executable, *program, *args],
             env=child_environment(extra),
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
         )
 
-    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
         """Block until ``condition()`` holds, checking it again at every event the child
         sends; AssertionError if the child ends or ``timeout`` passes first."""
         deadline = time.monotonic() + timeout

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from hyperkvasir_cli.core.records import PartRecord, RecordStore, records_path
+
 
 def random_bytes(size: int, seed: int = 0) -> bytes:
     """Incompressible test content, different per seed, fast to make."""
@@ -70,3 +72,21 @@ def archive(data_dir: Path, file: str) -> Path:
 def leftovers(data_dir: Path) -> list[str]:
     folder = data_dir / "archives"
     return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def record_store(data_dir: Path) -> RecordStore:
+    """The data folder's records, where every command keeps what it did to a part."""
+    return RecordStore(records_path(data_dir))
+
+
+def records_of(data_dir: Path) -> dict[str, PartRecord]:
+    return record_store(data_dir).read()
+
+
+def raw_records(data_dir: Path) -> dict[str, dict[str, object]]:
+    """The records file as YAML sees it ({} when there is none)."""
+    path = records_path(data_dir)
+    if not path.exists():
+        return {}
+    parts: dict[str, dict[str, object]] = yaml.safe_load(path.read_text())["parts"]
+    return parts

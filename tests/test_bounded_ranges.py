@@ -6,15 +6,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.child import Child
 from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
@@ -23,15 +18,6 @@ from tests.http_server import LocalServer
 FILE = "hyper-kvasir-labeled-images.zip"
 MIB = 1024 * 1024
 CLOSED_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll what another process makes true (bounded; not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def recorded(sidecar: Path) -> int:
@@ -75,24 +61,15 @@ def test_a_resume_with_more_connections_fetches_only_what_was_missing(
     # Two connections at a slow pace, killed at about a quarter: large pieces stay unfinished.
     faults = http_server.fault(FILE)
     faults.rate = 8 * MIB
-    env = {
-        **os.environ,
-        "HYPERKVASIR_DATA_DIR": str(data_dir),
-        "HYPERKVASIR_CONFIG": str(config_path),
-    }
+    env = {"HYPERKVASIR_DATA_DIR": str(data_dir), "HYPERKVASIR_CONFIG": str(config_path)}
     argv = ["download", "labeled-images", "--manifest", str(manifest), "-n", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hyperkvasir_cli", *argv],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = Child(*argv, env=env)
     sidecar = data_dir / "archives" / f"{FILE}.part.json"
     try:
-        wait_until(lambda: recorded(sidecar) >= size // 4, "a quarter of the file recorded")
+        child.wait_for(lambda: recorded(sidecar) >= size // 4, "a quarter of the file recorded")
+        child.kill()
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        child.close()
     missing = size - recorded(sidecar)
     assert 0 < missing < size
     faults.rate = None

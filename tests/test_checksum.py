@@ -25,11 +25,12 @@ from hyperkvasir_cli.check.integrity import (
 )
 from hyperkvasir_cli.check.parts import tree_decision
 from hyperkvasir_cli.check.tree import plan_tree
-from hyperkvasir_cli.core.config import ConfigStore, PartRecord
+from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.hashing import FileDigest
 from hyperkvasir_cli.core.lock import data_lock
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import SilentProgress
+from hyperkvasir_cli.core.records import records_path
 from hyperkvasir_cli.core.worker_threads import SharedProgress
 from tests.checksum_homes import (
     LABELED_ZIP,
@@ -43,6 +44,7 @@ from tests.checksum_homes import (
     write_manifest,
 )
 from tests.cli import run_cli
+from tests.downloads import record_store, records_of
 from tests.hostile_zips import RawMember, raw_zip
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
 
@@ -62,7 +64,7 @@ def stored_home(tmp_path: Path, data_dir: Path) -> Home:
 
 
 def test_downloaded_archive_is_ok_and_the_verification_is_recorded(
-    home: Home, config_path: Path
+    home: Home, data_dir: Path
 ) -> None:
     result = home.checksum()
     assert result.exit_code == 0, result.stderr
@@ -70,14 +72,14 @@ def test_downloaded_archive_is_ok_and_the_verification_is_recorded(
         f"labeled-images archives/{LABELED_ZIP}: OK (sha256 matches the manifest)" in result.stdout
     )
     assert "summary: checked 1 archive: 1 ok" in result.stdout
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert record.verified_at is not None
     assert record.sha256 == hashlib.sha256(home.archive.read_bytes()).hexdigest()
     assert record.sha256_source == "manifest"
 
 
 def test_one_flipped_byte_exits_5_with_expected_and_found_sha256(
-    home: Home, config_path: Path
+    home: Home, data_dir: Path
 ) -> None:
     expected = hashlib.sha256(home.archive.read_bytes()).hexdigest()
     flip_byte(home.archive, home.archive.stat().st_size // 2)
@@ -89,7 +91,7 @@ def test_one_flipped_byte_exits_5_with_expected_and_found_sha256(
     assert "the manifest" in line
     assert result.stderr.splitlines()[-2].startswith("error: 1 of 1 checked items")
     assert "hyperkvasir download labeled-images --force" in result.stderr
-    assert not config_path.exists()  # a failed check records nothing
+    assert not records_path(data_dir).exists()  # a failed check records nothing
 
 
 def test_truncated_archive_reports_both_sizes(home: Home) -> None:
@@ -103,13 +105,11 @@ def test_truncated_archive_reports_both_sizes(home: Home) -> None:
     )
 
 
-def test_recorded_sha256_is_used_when_the_manifest_has_none(
-    tmp_path: Path, data_dir: Path, config_path: Path
-) -> None:
+def test_recorded_sha256_is_used_when_the_manifest_has_none(tmp_path: Path, data_dir: Path) -> None:
     built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
     manifest = write_manifest(tmp_path / "m.yaml", built.path, size=False, sha256=False)
     digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
-    ConfigStore(config_path).update_part(
+    record_store(data_dir).update_part(
         "labeled-images", size=built.path.stat().st_size, sha256=digest, sha256_source="recorded"
     )
     home = Home(data_dir, manifest, built)
@@ -117,7 +117,7 @@ def test_recorded_sha256_is_used_when_the_manifest_has_none(
     assert result.exit_code == 0, result.stderr
     assert "OK (sha256 matches the value recorded at first download" in result.stdout
     assert "has not changed since it was fetched" in result.stdout
-    assert ConfigStore(config_path).read().parts["labeled-images"].verified_at is not None
+    assert records_of(data_dir)["labeled-images"].verified_at is not None
 
     flip_byte(built.path, 10)
     failed = home.checksum("--json")
@@ -128,7 +128,7 @@ def test_recorded_sha256_is_used_when_the_manifest_has_none(
 
 
 def test_without_any_published_or_recorded_value_the_hash_is_shown_not_failed(
-    tmp_path: Path, data_dir: Path, config_path: Path
+    tmp_path: Path, data_dir: Path
 ) -> None:
     built = build_labeled_images(data_dir / "archives" / LABELED_ZIP)
     home = Home(data_dir, write_manifest(tmp_path / "m.yaml", built.path, sha256=False), built)
@@ -136,7 +136,7 @@ def test_without_any_published_or_recorded_value_the_hash_is_shown_not_failed(
     assert result.exit_code == 0
     assert "NOT VERIFIED" in result.stdout and "no sha256 to compare with" in result.stdout
     assert hashlib.sha256(built.path.read_bytes()).hexdigest() in result.stdout
-    assert not config_path.exists()
+    assert not records_path(data_dir).exists()
 
 
 def test_nothing_downloaded_is_nothing_to_check(tmp_path: Path, data_dir: Path) -> None:
@@ -162,12 +162,12 @@ def test_unknown_part_exits_2_and_an_absent_named_part_says_how_to_get_it(
     assert "hyperkvasir resume labeled-images" in absent.stderr
 
 
-def test_a_held_lock_only_costs_the_record(home: Home, config_path: Path) -> None:
+def test_a_held_lock_only_costs_the_record(home: Home, data_dir: Path) -> None:
     with data_lock(home.data / ".hyperkvasir.lock"):
         result = home.checksum()
     assert result.exit_code == 0
     assert "not recorded" in result.stderr
-    assert not config_path.exists()
+    assert not records_path(data_dir).exists()
 
 
 def test_json_lists_every_item_with_stable_keys(home: Home) -> None:
@@ -366,11 +366,9 @@ def test_to_checks_a_tree_extracted_elsewhere(home: Home, tmp_path: Path) -> Non
     assert f"file {elsewhere.as_posix()}/{home.image(4)}: FAILED (missing" in result.stdout
 
 
-def test_the_recorded_extraction_target_is_used(
-    home: Home, tmp_path: Path, config_path: Path
-) -> None:
+def test_the_recorded_extraction_target_is_used(home: Home, tmp_path: Path, data_dir: Path) -> None:
     target = home.extract(tmp_path / "recorded")
-    ConfigStore(config_path).update_part("labeled-images", extracted_to=str(target))
+    record_store(data_dir).update_part("labeled-images", extracted_to=str(target))
     assert home.checksum("--extracted").exit_code == 0
     (target / home.image(0)).write_bytes(b"short")
     result = home.checksum("--extracted")
@@ -379,12 +377,12 @@ def test_the_recorded_extraction_target_is_used(
 
 
 def test_a_recorded_tree_that_vanished_is_missing_and_an_unextracted_part_is_skipped(
-    home: Home, tmp_path: Path, config_path: Path
+    home: Home, tmp_path: Path, data_dir: Path
 ) -> None:
     skipped = home.checksum("--extracted")
     assert skipped.exit_code == 0
     assert "not extracted" in skipped.stderr
-    ConfigStore(config_path).update_part("labeled-images", extracted_to=str(tmp_path / "gone"))
+    record_store(data_dir).update_part("labeled-images", extracted_to=str(tmp_path / "gone"))
     result = home.checksum("--extracted")
     assert result.exit_code == 5
     assert "FAILED (missing: the extracted folder does not exist)" in result.stdout
@@ -549,19 +547,21 @@ def test_full_extracted_with_a_selection_honours_its_marker(full_home: Home) -> 
     assert any("full: extracted with a selection" in n for n in checked.json()["notes"])
 
 
-def test_full_extracted_elsewhere_is_checked_at_the_recorded_target(
+def test_full_extracted_elsewhere_is_a_copy_checked_when_named(
     full_home: Home, tmp_path: Path
 ) -> None:
     out = tmp_path / "elsewhere"
     assert full_home.run("extract", "full", "--to", str(out)).exit_code == 0
-    assert full_home.checksum("--extracted").exit_code == 0
+    # The data folder's own check does not look at a copy elsewhere, and says where it is.
+    own = full_home.checksum("--extracted")
+    assert own.exit_code == 0 and f"checked with --to {out}" in own.stderr
     flip_byte(out / full_home.image(1), 40)  # same size: only the CRC-32 tells
-    result = full_home.checksum("--extracted")
+    result = full_home.checksum("--extracted", "--to", str(out))
     assert result.exit_code == 5
     assert f"full file {out.as_posix()}/{full_home.image(1)}: FAILED (changed" in result.stdout
     assert f"`hyperkvasir extract full --to {out} --verify`" in result.stderr
     assert full_home.run_hint(result).exit_code == 0
-    assert full_home.checksum("--extracted").exit_code == 0
+    assert full_home.checksum("--extracted", "--to", str(out)).exit_code == 0
 
 
 def test_full_not_extracted_is_skipped_unless_named(full_home: Home) -> None:
@@ -874,14 +874,14 @@ def parts_state(home: Home) -> str:
 
 
 def test_a_failed_archive_loses_its_verification_so_download_checks_it_again(
-    home: Home, config_path: Path
+    home: Home, data_dir: Path
 ) -> None:
     assert home.checksum().exit_code == 0  # verified and recorded
     assert parts_state(home) == "verified"
     flip_byte(home.archive, home.archive.stat().st_size // 2)
     result = home.checksum("labeled-images")
     assert result.exit_code == 5
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert record.verified_at is None and record.sha256 is not None  # the reference stays
     assert parts_state(home) == "downloaded"
     assert "no longer recorded as verified" in result.stderr
@@ -890,7 +890,7 @@ def test_a_failed_archive_loses_its_verification_so_download_checks_it_again(
 
 
 def test_a_withdrawn_verification_needs_the_lock_and_says_when_it_cannot(
-    home: Home, config_path: Path
+    home: Home, data_dir: Path
 ) -> None:
     assert home.checksum().exit_code == 0
     flip_byte(home.archive, 100)
@@ -898,13 +898,13 @@ def test_a_withdrawn_verification_needs_the_lock_and_says_when_it_cannot(
         result = home.checksum()
     assert result.exit_code == 5
     assert "not recorded" in result.stderr
-    assert ConfigStore(config_path).read().parts["labeled-images"].verified_at is not None
+    assert records_of(data_dir)["labeled-images"].verified_at is not None
     assert "`hyperkvasir download labeled-images --force`" in result.stderr
 
 
 @pytest.mark.parametrize("options", [[], ["--deep"], ["--extracted"]])
 def test_a_recorded_html_page_is_not_a_zip_and_loses_its_verification(
-    tmp_path: Path, data_dir: Path, config_path: Path, options: list[str]
+    tmp_path: Path, data_dir: Path, options: list[str]
 ) -> None:
     """What an earlier version recorded for an HTML error page served with 200."""
     archive = data_dir / "archives" / LABELED_ZIP
@@ -912,7 +912,7 @@ def test_a_recorded_html_page_is_not_a_zip_and_loses_its_verification(
     page = b"<!DOCTYPE html><html><body>Service temporarily moved</body></html>"
     archive.write_bytes(page)
     manifest = write_manifest(tmp_path / "m.yaml", archive, size=False, sha256=False)
-    ConfigStore(config_path).update_part(
+    record_store(data_dir).update_part(
         "labeled-images",
         archive=str(archive),
         size=len(page),
@@ -926,13 +926,11 @@ def test_a_recorded_html_page_is_not_a_zip_and_loses_its_verification(
     (line,) = [line for line in result.stdout.splitlines() if LABELED_ZIP in line]
     assert "FAILED" in line and ": OK" not in line and "zip" in line
     assert "`hyperkvasir download labeled-images --force`" in result.stderr
-    assert ConfigStore(config_path).read().parts["labeled-images"].verified_at is None
+    assert records_of(data_dir)["labeled-images"].verified_at is None
     assert parts_state(home) == "downloaded"
 
 
-def test_quick_reads_no_central_directory(
-    tmp_path: Path, data_dir: Path, config_path: Path
-) -> None:
+def test_quick_reads_no_central_directory(tmp_path: Path, data_dir: Path) -> None:
     archive = data_dir / "archives" / LABELED_ZIP
     archive.parent.mkdir(parents=True)
     archive.write_bytes(b"<html>not a zip</html>")
@@ -942,7 +940,7 @@ def test_quick_reads_no_central_directory(
     # Only the size was compared: it says so, and nothing was recorded.
     (line,) = [line for line in result.stdout.splitlines() if LABELED_ZIP in line]
     assert line.endswith(": OK (size matches the manifest; the content was not read (--quick))")
-    assert not config_path.exists()
+    assert not records_path(data_dir).exists()
 
 
 def test_a_published_archive_that_reads_as_a_zip_is_not_opened_by_a_plain_check(

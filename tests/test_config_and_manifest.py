@@ -11,6 +11,7 @@ from hyperkvasir_cli.core.config import ConfigStore, resolve_settings
 from hyperkvasir_cli.core.errors import ConfigError
 from hyperkvasir_cli.core.manifest import load_manifest
 from tests.cli import run_cli
+from tests.downloads import record_store, records_of
 
 
 def test_bundled_manifest_lists_every_part_with_published_counts() -> None:
@@ -29,10 +30,10 @@ def test_bundled_manifest_lists_every_part_with_published_counts() -> None:
         "unlabeled-clusters",
         "predictions-densenet161-split0",
         "predictions-densenet161-split1",
-        "predictions-resnet152-densenet161-averaged-split0",
-        "predictions-resnet152-densenet161-averaged-split1",
-        "predictions-densenet161-resnet152-mlp-split0",
-        "predictions-densenet161-resnet152-mlp-split1",
+        "predictions-averaged-split0",
+        "predictions-averaged-split1",
+        "predictions-mlp-split0",
+        "predictions-mlp-split1",
     ]
     assert manifest.group_names == ["unlabeled-features", "unlabeled-predictions"]
     labeled = manifest.part("labeled-images")
@@ -165,18 +166,21 @@ def test_config_init_refuses_to_overwrite(config_path: Path) -> None:
     assert run_cli("config", "init", "--force").exit_code == 0
 
 
-def test_part_records_survive_a_rewrite(config_path: Path) -> None:
+def test_part_records_survive_a_rewrite(config_path: Path, data_dir: Path) -> None:
     store = ConfigStore(config_path)
     store.set_setting("retries", "4")
-    store.update_part("segmented-images", size=10, sha256="a" * 64, sha256_source="manifest")
-    store.update_part("segmented-images", etag='"x"')
-    config = store.read()
-    assert config.settings["retries"] == 4
-    record = config.parts["segmented-images"]
+    records = record_store(data_dir)
+    records.update_part("segmented-images", size=10, sha256="a" * 64, sha256_source="manifest")
+    records.update_part("segmented-images", etag='"x"')
+    store.set_setting("retries", "5")
+    assert store.read().settings["retries"] == 5
+    record = records.read()["segmented-images"]
     assert (record.size, record.etag, record.sha256_source) == (10, '"x"', "manifest")
-    # The config file and its lock file, which stays (as the data folder's lock does).
-    leftovers = [p for p in config_path.parent.iterdir() if p.name != "config.yaml"]
-    assert [p.name for p in leftovers] in ([], [".config.yaml.lock"])
+    # The records file and its lock file, which stays (as the data folder's lock does).
+    assert sorted(p.name for p in data_dir.iterdir()) == [
+        ".hyperkvasir-records.yaml",
+        ".hyperkvasir-records.yaml.lock",
+    ]
 
 
 def test_global_options_work_before_and_after_the_command(tmp_path: Path) -> None:
@@ -186,11 +190,11 @@ def test_global_options_work_before_and_after_the_command(tmp_path: Path) -> Non
     assert after["data_dir"] == str(tmp_path / "b")
 
 
-def test_config_init_force_keeps_part_records_and_repairs_a_broken_file(
+def test_config_init_force_keeps_old_part_records_and_repairs_a_broken_file(
     config_path: Path,
 ) -> None:
-    store = ConfigStore(config_path)
-    store.update_part("segmented-images", size=10, sha256="b" * 64, sha256_source="manifest")
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text(OLD_CONFIG)
     assert run_cli("config", "init", "--force").exit_code == 0
     assert ConfigStore(config_path).read().parts["segmented-images"].size == 10
     config_path.write_text("data_dir: [broken\n")
@@ -200,14 +204,22 @@ def test_config_init_force_keeps_part_records_and_repairs_a_broken_file(
     assert ConfigStore(config_path).read().parts == {}
 
 
-def test_timestamps_are_utc_seconds_with_z(config_path: Path) -> None:
+OLD_CONFIG = """\
+parts:
+  segmented-images:
+    archive: /elsewhere/archives/hyper-kvasir-segmented-images.zip
+    size: 10
+"""
+
+
+def test_timestamps_are_utc_seconds_with_z(data_dir: Path) -> None:
     from datetime import datetime, timezone
 
-    store = ConfigStore(config_path)
+    store = record_store(data_dir)
     store.update_part(
         "labeled-images", verified_at=datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
     )
-    assert "verified_at: '2026-05-01T12:00:00Z'" in config_path.read_text()
+    assert "verified_at: '2026-05-01T12:00:00Z'" in store.path.read_text()
 
 
 def test_a_bad_value_on_the_command_line_is_a_usage_error_naming_the_option(
@@ -277,16 +289,15 @@ def test_values_typed_on_the_command_line_are_usage_errors(config_path: Path) ->
     assert option.exit_code == 2 and "option --ca-bundle" in option.stderr
 
 
-def test_two_runs_sharing_one_config_keep_both_records(tmp_path: Path) -> None:
-    """Two data folders, one config file: each run's records survive the other's writes."""
+def test_two_runs_writing_one_data_folders_records_keep_both(tmp_path: Path) -> None:
+    """Two runs, one data folder (one waiting for the data lock, or `checksum` beside a
+    download): each run's records survive the other's writes."""
     import threading
 
-    from hyperkvasir_cli.core.config import ConfigStore
-
-    path = tmp_path / "shared" / "config.yaml"
+    folder = tmp_path / "shared"
 
     def record(prefix: str) -> None:
-        store = ConfigStore(path)  # each run has its own store, as two processes would
+        store = record_store(folder)  # each run has its own store, as two processes would
         for index in range(15):
             store.update_part(f"{prefix}{index}", size=index)
 
@@ -295,5 +306,5 @@ def test_two_runs_sharing_one_config_keep_both_records(tmp_path: Path) -> None:
         run.start()
     for run in runs:
         run.join()
-    parts = ConfigStore(path).read().parts
+    parts = records_of(folder)
     assert sorted(parts) == sorted(f"{p}{i}" for p in "ab" for i in range(15))

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from hyperkvasir_cli.core.lock import data_lock
 from tests.cli import Result, run_cli
@@ -18,6 +17,7 @@ from tests.downloads import (
     leftovers,
     part_entry,
     random_bytes,
+    raw_records,
     write_manifest,
     zip_bytes,
 )
@@ -98,7 +98,7 @@ def scene(
     return made
 
 
-def test_clean_download_is_byte_identical_and_recorded(scene: Scene, config_path: Path) -> None:
+def test_clean_download_is_byte_identical_and_recorded(scene: Scene, data_dir: Path) -> None:
     result = scene.download("--json")
     assert result.exit_code == 0, result.stderr
     assert scene.has(scene.content)
@@ -108,7 +108,7 @@ def test_clean_download_is_byte_identical_and_recorded(scene: Scene, config_path
     (outcome,) = document["parts"]
     assert outcome["sha256"] == hashlib.sha256(scene.content).hexdigest()
     assert (outcome["sha256_source"], outcome["size"]) == ("manifest", SIZE)
-    record = yaml.safe_load(config_path.read_text())["parts"][PART]
+    record = raw_records(data_dir)[PART]
     assert record["size"] == SIZE and record["etag"] and record["verified_at"]
     assert scene.state() == "verified"
 
@@ -300,12 +300,12 @@ def test_resume_with_nothing_to_resume_is_success() -> None:
     assert "nothing to resume" in result.stderr
 
 
-def test_unpublished_checksum_is_recorded_and_said(scene: Scene, config_path: Path) -> None:
+def test_unpublished_checksum_is_recorded_and_said(scene: Scene, data_dir: Path) -> None:
     scene.describe(pin_sha=False)
     result = scene.download()
     assert result.exit_code == 0, result.stderr
     assert "no checksum" in result.stderr
-    record = yaml.safe_load(config_path.read_text())["parts"][PART]
+    record = raw_records(data_dir)[PART]
     assert record["sha256"] == hashlib.sha256(scene.content).hexdigest()
     assert record["sha256_source"] == "recorded"
 
@@ -531,17 +531,11 @@ def test_without_a_published_checksum_the_first_mirror_that_serves_a_file_is_tak
 # A part without a published sha256: only a readable zip is recorded as first seen --------
 
 
-def record_of(config_path: Path) -> dict[str, object] | None:
-    if not config_path.exists():
-        return None
-    parts = (yaml.safe_load(config_path.read_text()) or {}).get("parts") or {}
-    record: dict[str, object] | None = parts.get(PART)
-    return record
+def record_of(data_dir: Path) -> dict[str, object] | None:
+    return raw_records(data_dir).get(PART)
 
 
-def test_an_html_page_for_a_part_without_published_values_is_never_recorded(
-    scene: Scene, config_path: Path
-) -> None:
+def test_an_html_page_for_a_part_without_published_values_is_never_recorded(scene: Scene) -> None:
     scene.describe(pin_size=False, pin_sha=False)
     scene.faults.html_instead = True  # 200, text/html, 66 bytes
     result = scene.download("--json")
@@ -552,12 +546,12 @@ def test_an_html_page_for_a_part_without_published_values_is_never_recorded(
     (kept,) = bad_copies(scene)
     assert kept in error["message"]
     assert leftovers(scene.data_dir) == [kept]  # nothing at the final name, no .part
-    assert record_of(config_path) is None
+    assert record_of(scene.data_dir) is None
     assert scene.state() == "absent"
     # sync says the same (not exit 6 on every later run), and records nothing either.
     synced = run_cli("sync", PART, "--manifest", str(scene.manifest))
     assert synced.exit_code == 4, synced.stderr
-    assert record_of(config_path) is None
+    assert record_of(scene.data_dir) is None
     # Once the server serves the file, a plain download fetches it: nothing was recorded.
     scene.faults.html_instead = False
     again = scene.download("--json")
@@ -567,9 +561,7 @@ def test_an_html_page_for_a_part_without_published_values_is_never_recorded(
     assert scene.has(scene.content)
 
 
-def test_without_published_values_an_html_mirror_is_passed_over_for_the_zip(
-    scene: Scene, config_path: Path
-) -> None:
+def test_without_published_values_an_html_mirror_is_passed_over_for_the_zip(scene: Scene) -> None:
     scene.describe(pin_size=False, pin_sha=False)
     lab = scene.html_mirror("lab/")
     result = scene.download("--mirror", lab, "--json")
@@ -580,7 +572,7 @@ def test_without_published_values_an_html_mirror_is_passed_over_for_the_zip(
     (kept,) = bad_copies(scene)
     (said,) = [line for line in result.stderr.splitlines() if lab + FILE in line]
     assert "not a zip" in said and "HTML" in said and kept in said and "next URL" in said
-    record = record_of(config_path)
+    record = record_of(scene.data_dir)
     assert record is not None and record["sha256"] == hashlib.sha256(scene.content).hexdigest()
 
 
@@ -607,9 +599,7 @@ def test_a_readable_zip_labelled_text_html_is_still_suspect(tmp_path: Path) -> N
     assert truncated is not None and "not a readable zip" in truncated
 
 
-def test_a_truncated_zip_copied_in_by_hand_is_set_aside_and_fetched(
-    scene: Scene, config_path: Path
-) -> None:
+def test_a_truncated_zip_copied_in_by_hand_is_set_aside_and_fetched(scene: Scene) -> None:
     scene.describe(pin_size=False, pin_sha=False)
     scene.archive.parent.mkdir(parents=True)
     scene.archive.write_bytes(scene.content[: SIZE // 2])
@@ -620,7 +610,7 @@ def test_a_truncated_zip_copied_in_by_hand_is_set_aside_and_fetched(
     (kept,) = bad_copies(scene)
     assert (scene.data_dir / "archives" / kept).stat().st_size == SIZE // 2
     assert "not a zip" in result.stderr
-    record = record_of(config_path)
+    record = record_of(scene.data_dir)
     assert record is not None and record["size"] == SIZE
 
 
@@ -630,7 +620,7 @@ def test_a_truncated_zip_copied_in_by_hand_is_set_aside_and_fetched(
 @pytest.mark.parametrize("command", ["download", "sync"])
 @pytest.mark.parametrize("pinned", [True, False], ids=["manifest-sha256", "recorded-sha256"])
 def test_an_archive_that_fails_checksum_is_fetched_again_without_force(
-    scene: Scene, config_path: Path, command: str, pinned: bool
+    scene: Scene, command: str, pinned: bool
 ) -> None:
     from tests.checksum_homes import flip_byte
 
@@ -641,7 +631,7 @@ def test_an_archive_that_fails_checksum_is_fetched_again_without_force(
     checked = run_cli("checksum", PART, "--manifest", str(scene.manifest))
     assert checked.exit_code == 5, checked.stderr
     assert f"`hyperkvasir download {PART} --force`" in checked.stderr
-    record = record_of(config_path)
+    record = record_of(scene.data_dir)
     assert record is not None and "verified_at" not in record and record["sha256"]
     assert scene.state() == "downloaded"
     extra = ["--no-extract"] if command == "sync" else []

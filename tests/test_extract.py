@@ -20,9 +20,9 @@ from hyperkvasir_cli.archive.safety import Placement
 from hyperkvasir_cli.archive.selection import Selection
 from hyperkvasir_cli.archive.worker import write_error
 from hyperkvasir_cli.core.classes import LABELED_CLASSES
-from hyperkvasir_cli.core.config import ConfigStore
 from hyperkvasir_cli.core.lock import data_lock
 from tests.cli import Result, run_cli
+from tests.downloads import record_store, records_of
 from tests.hostile_zips import RawMember, deflated, raw_zip
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
 
@@ -31,6 +31,10 @@ LABELED_FILE = "hyper-kvasir-labeled-images.zip"
 SCALED_COUNTS = {c.name: 1 for c in LABELED_CLASSES} | {
     "cecum": 20, "polyps": 21, "bbps-2-3": 23, "z-line": 19, "ileum": 2, "hemorrhoids": 1,
 }  # fmt: skip
+
+# What a refused extraction may leave in the data folder: the lock, and the records of the
+# archive's check (its first-seen sha256, as download would record it).
+OWN_FILES = {".hyperkvasir.lock", ".hyperkvasir-records.yaml", ".hyperkvasir-records.yaml.lock"}
 
 
 class Workspace:
@@ -123,14 +127,14 @@ def test_files_get_the_archive_times_and_nothing_unfinished_remains(ws: Workspac
 
 
 def test_default_target_is_the_data_folder_and_the_config_records_it(
-    ws: Workspace, data_dir: Path, config_path: Path
+    ws: Workspace, data_dir: Path
 ) -> None:
     built = ws.labeled(per_class=1)
     assert ws.extract("labeled-images").exit_code == 0
     assert dataset_files(ws.files(data_dir / "labeled-images")) == {
         k.removeprefix("labeled-images/"): v for k, v in built.members.items()
     }
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert record.extracted_to == str(data_dir)
     assert record.extracted_at is not None
 
@@ -339,13 +343,7 @@ def test_unsafe_archives_exit_6_naming_the_member_and_write_nothing_anywhere(
     assert reason in error and "nothing was written" in error
     assert "hint:" in result.stderr and "Traceback" not in result.stderr
     # The lock, and the config recording the archive's first-seen sha256 (as download would).
-    lock_and_record = {
-        "data/.hyperkvasir.lock",
-        "home",
-        "home/hyperkvasir",
-        "home/hyperkvasir/config.yaml",
-        "home/hyperkvasir/.config.yaml.lock",
-    }
+    lock_and_record = {"data/" + name for name in OWN_FILES}
     assert snapshot(tmp_path) - before <= lock_and_record
     assert not ws.out.exists()
 
@@ -464,12 +462,10 @@ def test_stored_bzip2_and_lzma_members_extract(ws: Workspace, method: int) -> No
 # --- the command around the engine ------------------------------------------------------
 
 
-def test_delete_archive_after_a_verified_complete_extraction(
-    ws: Workspace, config_path: Path
-) -> None:
+def test_delete_archive_after_a_verified_complete_extraction(ws: Workspace, data_dir: Path) -> None:
     built = ws.labeled(per_class=1)
     digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
-    store = ConfigStore(config_path)
+    store = record_store(data_dir)
     store.update_part(  # as `download` leaves it
         "labeled-images",
         archive=str(built.path),
@@ -484,9 +480,9 @@ def test_delete_archive_after_a_verified_complete_extraction(
     assert result.json()["parts"][0]["archive_deleted"] is True
     assert not built.path.exists()
     assert dataset_files(ws.files()) == built.members
-    record = store.read().parts["labeled-images"]
+    record = store.read()["labeled-images"]
     assert record.archive is None and record.sha256 == digest
-    assert record.extracted_from_sha256 == digest
+    assert record.copies[str(ws.out)].extracted_from_sha256 == digest
 
 
 def test_a_missing_archive_is_downloaded_first(ws: Workspace, tmp_path: Path) -> None:
@@ -528,13 +524,13 @@ def test_jobs_must_be_positive(ws: Workspace) -> None:
 
 
 def test_a_partial_extraction_elsewhere_keeps_the_recorded_complete_tree(
-    ws: Workspace, data_dir: Path, config_path: Path
+    ws: Workspace, data_dir: Path
 ) -> None:
     ws.labeled()
     assert ws.extract("labeled-images").exit_code == 0
     partial = ws.extract("labeled-images", "--class", "polyp", "--to", str(ws.out))
     assert partial.exit_code == 0, partial.stderr
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert record.extracted_to == str(data_dir)
 
 
@@ -568,7 +564,7 @@ def test_a_member_outside_the_parts_folder_is_refused_before_anything_is_written
     assert f"member {stray!r} lies outside the part's folder labeled-images/" in error
     assert "nothing was written" in error and "hint:" in result.stderr
     assert built.path.read_bytes() == archive  # the verified archive is untouched
-    assert snapshot(data_dir) - before <= {".hyperkvasir.lock"}
+    assert snapshot(data_dir) - before <= OWN_FILES
 
 
 def test_the_refusal_counts_the_other_members_outside_the_folder(ws: Workspace) -> None:
@@ -612,6 +608,8 @@ def full_archive(ws: Workspace, extra: dict[str, bytes], folder: Path | None = N
         (".hyperkvasir.lock.info", "lock"),
         ("labeled-images/.hyperkvasir-extract.json/x.txt", "reserved for hyperkvasir"),
         ("labeled-images/x.jpg.hkx-tmp/y.jpg", "reserved for hyperkvasir"),
+        (".hyperkvasir-records.yaml", "records"),
+        (".hyperkvasir-records.yaml.lock", "records"),
     ],
 )
 def test_no_member_of_any_part_may_land_on_hyperkvasirs_own_files(
@@ -625,7 +623,7 @@ def test_no_member_of_any_part_may_land_on_hyperkvasirs_own_files(
     error = error_line(result)
     assert f"member {stray!r}" in error and words in error and "nothing was written" in error
     assert path.read_bytes() == archive
-    assert snapshot(data_dir) - before <= {".hyperkvasir.lock"}
+    assert snapshot(data_dir) - before <= OWN_FILES
 
 
 def test_a_folder_entry_for_the_archives_folder_is_refused_too(ws: Workspace) -> None:
@@ -641,11 +639,12 @@ def test_the_config_file_is_reserved_when_it_lies_in_the_target(
 ) -> None:
     config = data_dir / "config.yaml"
     monkeypatch.setenv("HYPERKVASIR_CONFIG", str(config))
+    assert run_cli("config", "set", "retries", "3").exit_code == 0
     full_archive(ws, {"config.yaml": b"data_dir: /somewhere/else\n"})
     result = ws.extract("full")
     assert result.exit_code == 6, result.stderr
     assert "member 'config.yaml'" in result.stderr and "config file" in result.stderr
-    assert b"/somewhere/else" not in config.read_bytes()  # the record of the check stays ours
+    assert b"/somewhere/else" not in config.read_bytes()  # the settings stay ours
 
 
 def test_the_same_names_are_ordinary_files_in_another_target(ws: Workspace) -> None:
@@ -684,7 +683,7 @@ def test_a_link_on_disk_leading_into_the_archives_folder_is_not_followed(
 
 
 def test_another_parts_archive_under_this_name_is_refused_with_exit_5(
-    ws: Workspace, tmp_path: Path, config_path: Path
+    ws: Workspace, tmp_path: Path, data_dir: Path
 ) -> None:
     real = build_labeled_images(tmp_path / "real" / LABELED_FILE, per_class=1)
     size, digest = real.path.stat().st_size, hashlib.sha256(real.path.read_bytes()).hexdigest()
@@ -698,12 +697,12 @@ def test_another_parts_archive_under_this_name_is_refused_with_exit_5(
     assert "hint:" in result.stderr
     assert path.read_bytes() == wrong  # left where it is, and not used
     assert not ws.out.exists()
-    record = ConfigStore(config_path).read().parts.get("labeled-images")
+    record = records_of(data_dir).get("labeled-images")
     assert record is None or record.verified_at is None
 
 
 def test_a_same_sized_archive_with_other_content_is_refused_by_its_sha256(
-    ws: Workspace, config_path: Path
+    ws: Workspace, data_dir: Path
 ) -> None:
     built = ws.labeled(per_class=1)
     good = built.path.read_bytes()
@@ -717,11 +716,11 @@ def test_a_same_sized_archive_with_other_content_is_refused_by_its_sha256(
     error = error_line(result)
     assert digest in error and hashlib.sha256(damaged).hexdigest() in error
     assert built.path.read_bytes() == bytes(damaged) and not ws.out.exists()
-    assert "labeled-images" not in ConfigStore(config_path).read().parts
+    assert "labeled-images" not in records_of(data_dir)
 
 
 def test_an_unrecorded_archive_matching_the_manifest_is_recorded_as_download_does(
-    ws: Workspace, config_path: Path
+    ws: Workspace, data_dir: Path
 ) -> None:
     built = ws.labeled(per_class=1)
     digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
@@ -729,20 +728,20 @@ def test_an_unrecorded_archive_matching_the_manifest_is_recorded_as_download_doe
     ws.add_part("labeled-images", LABELED_FILE, "labeled-images", size=size, sha256=digest)
     result = ws.extract("labeled-images", "--to", str(ws.out))
     assert result.exit_code == 0, result.stderr
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert (record.size, record.sha256, record.sha256_source) == (size, digest, "manifest")
     assert record.archive == str(built.path) and record.verified_at is not None
-    assert record.extracted_from_sha256 == digest
+    assert record.copies[str(ws.out)].extracted_from_sha256 == digest
 
 
 def test_without_a_published_sha256_the_first_seen_value_is_recorded_with_a_note(
-    ws: Workspace, config_path: Path
+    ws: Workspace, data_dir: Path
 ) -> None:
     built = ws.labeled(per_class=1)
     result = ws.extract("labeled-images", "--to", str(ws.out))
     assert result.exit_code == 0, result.stderr
     digest = hashlib.sha256(built.path.read_bytes()).hexdigest()
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert (record.sha256, record.sha256_source) == (digest, "recorded")
     assert record.size == built.path.stat().st_size and record.verified_at is not None
     assert f"recorded sha256 {digest}" in result.stderr and "first seen" in result.stderr
@@ -930,7 +929,7 @@ def test_parts_says_when_only_a_selection_was_extracted(ws: Workspace) -> None:
 
 @pytest.mark.parametrize("damage", ["truncated", "html"])
 def test_an_unpublished_archive_that_is_not_a_zip_is_not_recorded_by_extract(
-    ws: Workspace, config_path: Path, damage: str
+    ws: Workspace, data_dir: Path, damage: str
 ) -> None:
     built = ws.labeled(per_class=1)  # the manifest publishes neither size nor sha256
     good = built.path.read_bytes()
@@ -946,9 +945,9 @@ def test_an_unpublished_archive_that_is_not_a_zip_is_not_recorded_by_extract(
     assert "hyperkvasir download labeled-images --force" in result.stderr
     assert built.path.read_bytes() == wrong  # left where it is, and not used
     assert not ws.out.exists()
-    record = ConfigStore(config_path).read().parts.get("labeled-images")
+    record = records_of(data_dir).get("labeled-images")
     assert record is None or record.verified_at is None
     built.path.write_bytes(good)  # the right file put in its place is recorded
     assert ws.extract("labeled-images", "--to", str(ws.out)).exit_code == 0
-    record = ConfigStore(config_path).read().parts["labeled-images"]
+    record = records_of(data_dir)["labeled-images"]
     assert record.sha256 == hashlib.sha256(good).hexdigest() and record.verified_at

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hyperkvasir_cli.core.records import records_path
 from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import part_entry, write_manifest
@@ -122,7 +123,7 @@ def test_download_a_class_then_check_it_and_again_moves_nothing(
 
 
 def test_a_later_whole_download_completes_the_tree(
-    labeled: tuple[BuiltArchive, Path], data_dir: Path, config_path: Path
+    labeled: tuple[BuiltArchive, Path], data_dir: Path
 ) -> None:
     built, manifest = labeled
     args = ("--manifest", str(manifest))
@@ -130,7 +131,7 @@ def test_a_later_whole_download_completes_the_tree(
     whole = run_cli("download", "labeled-images", "--extract", *args)
     assert whole.exit_code == 0, whole.stderr
     assert _tree(data_dir) == built.members
-    assert "extracted_selection" not in config_path.read_text()
+    assert "extracted_selection" not in records_path(data_dir).read_text()
     checked = run_cli("checksum", "labeled-images", "--extracted", *args)
     assert checked.exit_code == 0, checked.stderr
 

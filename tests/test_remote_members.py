@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from hyperkvasir_cli.remote.cache import current_directory
 from hyperkvasir_cli.remote.directory import TAIL_BYTES
 from hyperkvasir_cli.remote.members import fetch_selection
 from hyperkvasir_cli.remote.ranges import RangesIgnored
+from tests.child import Child
 from tests.http_server import LocalServer
 from tests.remote_zips import (
     cache_for,
@@ -304,14 +301,6 @@ fetch_selection(remote, cache, target, options(classes=("polyps",)))
 """
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_killed_with_kill_9_then_run_again_fetches_little_twice(
     tmp_path: Path, server: LocalServer
 ) -> None:
@@ -324,22 +313,18 @@ def test_killed_with_kill_9_then_run_again_fetches_little_twice(
     faults = server.fault(NAME)
     faults.rate = 2_000_000  # a throttled server
     faults.pause_after = content.index(members[f"{POLYPS}0010.jpg"]) + 20_000
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, server.url(NAME), str(target)],
-        env=env,
-        stderr=(tmp_path / "child.err").open("wb"),
-    )
+    with (tmp_path / "child.err").open("wb") as errors:
+        child = Child(server.url(NAME), str(target), program=("-c", _CHILD), stderr=errors)
     polyp_folder = target / POLYPS
     try:
         assert faults.paused.wait(30)
-        _wait_until(
+        child.wait_for(
             lambda: polyp_folder.is_dir() and len(list(polyp_folder.glob("*.jpg"))) >= 10,
             "the first ten polyps on disk",
         )
+        child.kill()
     finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+        child.close()
     faults.rate = None
     faults.resume.set()
     kept = len(list(polyp_folder.glob("*.jpg")))
@@ -370,3 +355,54 @@ def test_a_later_whole_archive_completes_the_tree(tmp_path: Path, server: LocalS
     marker = json.loads((target / "labeled-images" / ".hyperkvasir-extract.json").read_text())
     assert marker["selection"] == {"include": [], "exclude": [], "classes": []}
     assert marker["version"] is None
+
+
+# --- members read as streams (stats --remote) ------------------------------------------
+
+
+def test_a_member_read_as_a_stream_costs_its_start_unless_read_to_the_end(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    from hyperkvasir_cli.remote.reader import FIRST_BYTES, MemberOpener
+
+    members = polyp_archive(polyps=3, member_size=300_000)
+    server.put(NAME, zip_of(members, compression=zipfile.ZIP_STORED))
+    remote = make_remote(server, NAME)
+    directory, _ = current_directory(remote, cache_for(tmp_path, NAME))
+    opener = MemberOpener(remote, directory)
+    wanted = f"{POLYPS}0001.jpg"
+    before = len(server.log)
+    with opener.open(wanted) as stream:
+        assert stream.read(16) == members[wanted][:16]
+    [header_only] = server.log[before:]
+    assert header_only.body_bytes <= FIRST_BYTES
+    with opener.open(wanted) as stream:
+        assert stream.read() == members[wanted]  # CRC-checked at the end
+    assert len(server.log[before:]) == 3  # the whole member: its start, then the rest
+
+
+def test_stats_remote_of_the_segmented_and_video_parts_match_the_archives(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    from hyperkvasir_cli.core.manifest import load_manifest
+    from hyperkvasir_cli.dataset.sources import DataSource
+    from hyperkvasir_cli.dataset.stats.compute import compute_stats
+    from tests.zips import build_labeled_videos, build_segmented_images
+
+    manifest = load_manifest()
+    for part_name, built in (
+        ("segmented-images", build_segmented_images(tmp_path / "s.zip", pairs=3)),
+        ("labeled-videos", build_labeled_videos(tmp_path / "v.zip")),
+    ):
+        part = manifest.part(part_name)
+        server.put(built.path.name, built.path.read_bytes())
+        remote = make_remote(server, built.path.name, part=part_name)
+        directory, _ = current_directory(remote, cache_for(tmp_path, built.path.name))
+        root = part.root or part.name
+        remote_source = DataSource("remote", tmp_path, root, (remote, directory))
+        local_source = DataSource("archive", built.path, root)
+        remote_stats = compute_stats(part, remote_source).as_json()
+        local_stats = compute_stats(part, local_source).as_json()
+        for document in (remote_stats, local_stats):
+            document.pop("source"), document.pop("path")
+        assert remote_stats == local_stats, part_name

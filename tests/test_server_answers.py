@@ -63,13 +63,14 @@ def test_403_on_every_url_fails_at_once_with_exit_4(
 
 
 def test_503_is_still_retried_on_the_same_url(
-    tmp_path: Path, http_server: LocalServer, fake_clock: FakeClock
+    tmp_path: Path, http_server: LocalServer, fake_clock: FakeClock, data_dir: Path
 ) -> None:
     http_server.put(FILE, CONTENT)
     http_server.fault(FILE).statuses = [(503, {})] * 2
     result = download(describe(tmp_path, [http_server.url(FILE)]))
     assert result.exit_code == 0, result.stderr
     assert len(fake_clock.sleeps) == 2
+    assert archive(data_dir, FILE).read_bytes() == CONTENT
 
 
 @pytest.mark.parametrize("pins", [{}, {"pin_size": False}, {"pin_size": False, "pin_sha": False}])
@@ -103,7 +104,7 @@ def test_a_real_checksum_mismatch_stays_exit_5(
 
 
 def test_a_web_page_on_one_mirror_and_a_bad_file_on_the_other_is_exit_5(
-    tmp_path: Path, http_server: LocalServer, fake_clock: FakeClock
+    tmp_path: Path, http_server: LocalServer, fake_clock: FakeClock, data_dir: Path
 ) -> None:
     page, bad = "portal/" + FILE, "old/" + FILE
     http_server.put(page, CONTENT)
@@ -112,3 +113,8 @@ def test_a_web_page_on_one_mirror_and_a_bad_file_on_the_other_is_exit_5(
     manifest = describe(tmp_path, [http_server.url(page), http_server.url(bad)])
     result = download(manifest)
     assert result.exit_code == 5, result.stderr  # a real mismatch outranks the page
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert (
+        len(error) == 1 and http_server.url(page) in error[0] and http_server.url(bad) in error[0]
+    )
+    assert not archive(data_dir, FILE).exists()

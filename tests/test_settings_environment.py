@@ -70,7 +70,14 @@ def test_the_default_config_missing_is_not_worth_a_word() -> None:
     assert result.exit_code == 0 and "warning" not in result.stderr
 
 
-def test_a_command_that_writes_the_named_config_creates_it_without_a_warning(
+def test_config_set_creates_the_named_config_without_a_warning(tmp_path: Path) -> None:
+    named = tmp_path / "lab" / "config.yaml"
+    result = run_cli("config", "set", "connections", "2", "--config", str(named))
+    assert result.exit_code == 0, result.stderr
+    assert named.exists() and "does not exist" not in result.stderr
+
+
+def test_a_download_only_reads_the_named_config_and_says_it_is_missing(
     tmp_path: Path, http_server: LocalServer, fake_clock: FakeClock, data_dir: Path
 ) -> None:
     content = zip_bytes(64 * 1024, seed=41)
@@ -81,8 +88,8 @@ def test_a_command_that_writes_the_named_config_creates_it_without_a_warning(
     named = tmp_path / "lab" / "config.yaml"
     result = run_cli("download", PART, "--manifest", str(manifest), "--config", str(named))
     assert result.exit_code == 0, result.stderr
-    assert named.exists() and "does not exist" not in result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert not named.exists() and f"the config file {named}" in result.stderr
+    assert archive(data_dir, FILE).read_bytes() == content  # recorded in the data folder
 
 
 def test_no_proxy_or_setting_of_the_machine_reaches_a_test() -> None:

@@ -14,9 +14,9 @@ import yaml
 from PIL import Image
 
 from hyperkvasir_cli.core.classes import LABELED_CLASSES
-from hyperkvasir_cli.core.config import ConfigStore
 from hyperkvasir_cli.core.manifest import load_manifest
 from tests.cli import Result, run_cli
+from tests.downloads import record_store
 from tests.zips import (
     BuiltArchive,
     build_labeled_images,
@@ -126,11 +126,11 @@ def test_the_archive_is_read_when_nothing_is_extracted(data_dir: Path) -> None:
     assert "not extracted" in result.stderr
 
 
-def test_the_tree_recorded_by_extract_is_found(tmp_path: Path, config_path: Path) -> None:
+def test_the_tree_recorded_by_extract_is_found(tmp_path: Path, data_dir: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     built = build_labeled_images(tmp_path / "l.zip", PER_CLASS)
     extract(built.path, elsewhere)
-    ConfigStore(config_path).update_part("labeled-images", extracted_to=str(elsewhere))
+    record_store(data_dir).update_part("labeled-images", extracted_to=str(elsewhere))
     doc = stats("labeled-images", "--json").json()
     assert doc["path"] == str(elsewhere / "labeled-images")
     assert doc["files"] == sum(PER_CLASS.values())

@@ -18,11 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.errors import ArchiveError, HyperkvasirError, IntegrityError
 from hyperkvasir_cli.core.hashing import FileDigest, hash_file
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.core.units import format_bytes
 from hyperkvasir_cli.core.worker_threads import SharedProgress, run_in_threads
 

@@ -34,11 +34,11 @@ from hyperkvasir_cli.check.integrity import (
 )
 from hyperkvasir_cli.check.members import verify_members
 from hyperkvasir_cli.check.tree import DirectoryEntry, member_folders, verify_tree
-from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.errors import HyperkvasirError
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.core.worker_threads import Background, SharedProgress
 
 
@@ -79,7 +79,7 @@ def archive_deleted(part: Part, layout: Layout, record: PartRecord | None) -> bo
     return (
         record is not None
         and record.archive is None
-        and record.extracted_to is not None
+        and (record.extracted_to is not None or bool(record.copies))
         and not layout.archive_path(part).exists()
     )
 
@@ -295,7 +295,12 @@ def _verify_extracted(
     recorded = record is not None and record.extracted_to is not None
     decision = tree_decision(place.present, recorded, named or options.to is not None)
     if decision == "skip":
-        report.notes.append(f"{part.name}: not extracted ({place.absent_note}); skipped")
+        note = f"{part.name}: not extracted ({place.absent_note}); skipped"
+        copies = [] if record is None or options.to is not None else list(record.copies)
+        if copies:
+            # Copies elsewhere are not the data folder's tree; they are checked when named.
+            note += f"; a copy extracted elsewhere is checked with --to {copies[0]}"
+        report.notes.append(note)
         return
     if decision == "missing":
         report.items.append(_missing_tree(part, place, layout))

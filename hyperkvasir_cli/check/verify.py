@@ -19,7 +19,7 @@ from hyperkvasir_cli.core.errors import HyperkvasirError
 from hyperkvasir_cli.core.units import format_bytes
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.core.config import PartRecord
+    from hyperkvasir_cli.core.records import PartRecord
 
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<?xml")
 NOT_A_ZIP_EXPECTED = "a readable zip archive"

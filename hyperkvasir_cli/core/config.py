@@ -1,4 +1,4 @@
-"""The config file: settings, and a record of every part downloaded or extracted.
+"""The config file: settings (the part records live in each data folder: records.py).
 
 Location: ``--config PATH``, else ``HYPERKVASIR_CONFIG``, else the platform's user config
 folder. Settings resolve as option > environment (``HYPERKVASIR_<KEY>``) > file > default.
@@ -12,9 +12,8 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import filelock
 import platformdirs
@@ -24,14 +23,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_serializer,
     field_validator,
 )
 
 from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.atomic import atomic_write_text
-from hyperkvasir_cli.core.clock import iso_utc
 from hyperkvasir_cli.core.errors import ConfigError, HyperkvasirError, UsageError
+from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.core.yaml_errors import describe_validation_error, load_yaml_mapping
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?(?:/s)?\s*$")
@@ -130,36 +128,9 @@ def setting_description(key: str) -> str:
     return Settings.model_fields[key].description or ""
 
 
-class PartRecord(BaseModel):
-    """What the program knows of one part on this machine."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    archive: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    sha256_source: Literal["manifest", "recorded"] | None = None
-    url: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    downloaded_at: datetime | None = None
-    verified_at: datetime | None = None
-    extracted_to: str | None = None
-    extracted_at: datetime | None = None
-    extracted_from_sha256: str | None = None
-    # The tree holds only a selection (--include/--exclude/--class), and where it came from
-    # when its members were fetched by range (`download PART --class ...`).
-    extracted_selection: dict[str, list[str]] | None = None
-    fetched_from: str | None = None
-    fetched_version: str | None = None
-
-    @field_serializer("downloaded_at", "verified_at", "extracted_at")
-    def _utc_seconds(self, moment: datetime | None) -> str | None:
-        return None if moment is None else iso_utc(moment)
-
-
 class ConfigFile(BaseModel):
-    """The file's shape: any settings (all optional) and the part records."""
+    """The file's shape: any settings (all optional) and, in files written before records
+    moved into the data folders (see records.py), the part records of every data folder."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -214,8 +185,8 @@ def missing_config_note(path: Path, named_by: str | None) -> str | None:
     if named_by is None or path.exists():
         return None
     return (
-        f"the config file {path} (named by {named_by}) does not exist: no settings or "
-        "records were read from it"
+        f"the config file {path} (named by {named_by}) does not exist: no settings were "
+        "read from it"
     )
 
 
@@ -312,54 +283,6 @@ class ConfigStore:
             yield
         finally:
             lock.release()
-
-    def update_part(self, name: str, **fields: Any) -> PartRecord:
-        """Merge ``fields`` into the part's record (re-reading the file first) and save."""
-        with self.updating():
-            config = self.read()
-            record = config.parts.get(name, PartRecord())
-            merged = PartRecord.model_validate({**record.model_dump(), **fields})
-            config.parts[name] = merged
-            self.write(config)
-        return merged
-
-    def record_verified(
-        self,
-        name: str,
-        archive: Path,
-        size: int,
-        sha256: str,
-        sha256_source: str,
-        moment: datetime,
-        *,
-        url: str | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-    ) -> PartRecord:
-        """Record an archive found whole and right at ``moment``; a download also records
-        where it came from and the server's validators."""
-        fields: dict[str, Any] = {
-            "archive": str(archive),
-            "size": size,
-            "sha256": sha256,
-            "sha256_source": sha256_source,
-            "verified_at": moment,
-        }
-        if url is not None:
-            fields.update(url=url, etag=etag, last_modified=last_modified, downloaded_at=moment)
-        return self.update_part(name, **fields)
-
-    def forget_part_fields(self, name: str, *fields: str) -> None:
-        with self.updating():
-            config = self.read()
-            record = config.parts.get(name)
-            if record is None:
-                return
-            data = record.model_dump()
-            for field in fields:
-                data[field] = None
-            config.parts[name] = PartRecord.model_validate(data)
-            self.write(config)
 
     def unset_setting(self, key: str) -> bool:
         """Remove one setting from the file, so that its default applies again; False when

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hyperkvasir_cli.core.config import Settings
 from hyperkvasir_cli.core.manifest import Part
+from hyperkvasir_cli.core.records import records_path
 
 LOCK_FILE_NAME = ".hyperkvasir.lock"
 
@@ -29,6 +30,16 @@ class Layout:
     @property
     def lock_path(self) -> Path:
         return self.data_dir / LOCK_FILE_NAME
+
+    @property
+    def records_path(self) -> Path:
+        """The data folder's part records (see records.py)."""
+        return records_path(self.data_dir)
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        """Every folder this layout writes parts to."""
+        return tuple(dict.fromkeys((self.data_dir, self.archives_dir, self.extract_dir)))
 
     def archive_path(self, part: Part) -> Path:
         return self.archives_dir / part.file

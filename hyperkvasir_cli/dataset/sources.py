@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from hyperkvasir_cli.archive.selection import is_platform_junk
-from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.errors import ArchiveError, UsageError
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
+from hyperkvasir_cli.core.records import PartRecord
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.archive.index import ZipMember

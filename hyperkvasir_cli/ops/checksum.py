@@ -184,11 +184,11 @@ def record_results(session: Session, result: ChecksumResult) -> None:
             for item in pending:
                 fields = verification_fields(item, records.get(item.part or ""), moment)
                 if item.part and fields:
-                    session.store.update_part(item.part, **fields)
+                    session.record_store.update_part(item.part, **fields)
             for name in damaged:
                 record = records.get(name)
                 if record is not None and record.verified_at == seen[name].verified_at:
-                    session.store.forget_part_fields(name, "verified_at")
+                    session.record_store.forget_part_fields(name, "verified_at")
                     session.info(
                         f"{name}: the archive is no longer recorded as verified; "
                         f"`hyperkvasir download {name}` (or `sync`) checks it again, sets it "

@@ -31,13 +31,13 @@ from hyperkvasir_cli.check.verify import (
 )
 from hyperkvasir_cli.core.atomic import fsync_directory
 from hyperkvasir_cli.core.clock import Clock
-from hyperkvasir_cli.core.config import ConfigStore, PartRecord
 from hyperkvasir_cli.core.diskspace import ensure_room_for_file
 from hyperkvasir_cli.core.errors import DiskSpaceError, IntegrityError, NetworkError
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter
+from hyperkvasir_cli.core.records import PartRecord, RecordStore
 from hyperkvasir_cli.transfer.engine import EngineOptions, FetchResult, TransferEngine
 from hyperkvasir_cli.transfer.http_client import INCOMPLETE_CHAIN_HINT
 from hyperkvasir_cli.transfer.partial import PartialFile
@@ -143,12 +143,12 @@ class PlannedDownload:
 
 
 class PartDownloader:
-    """Downloads parts into a layout and records them in the config store."""
+    """Downloads parts into a layout and records them in the data folder's records."""
 
     def __init__(
         self,
         layout: Layout,
-        store: ConfigStore,
+        store: RecordStore,
         client_factory: Callable[[], httpx.Client],
         clock: Clock,
         progress: ProgressReporter,

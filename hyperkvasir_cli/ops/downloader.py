@@ -53,5 +53,5 @@ def make_downloader(session: Session) -> PartDownloader:
         )
 
     return PartDownloader(
-        session.layout, session.store, client, session.clock, session.task_progress()
+        session.layout, session.record_store, client, session.clock, session.task_progress()
     )

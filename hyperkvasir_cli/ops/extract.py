@@ -21,9 +21,9 @@ from hyperkvasir_cli.archive.extract import (
     extract_archive,
 )
 from hyperkvasir_cli.archive.selection import Selection
-from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.manifest import Part
+from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.core.units import format_bytes, format_duration
 from hyperkvasir_cli.ops.fetch import ensure_archive, ensure_verified
 from hyperkvasir_cli.ops.session import Session
@@ -55,13 +55,15 @@ def known_archive_sha256(part: Part, record: PartRecord | None, archive: Path) -
 def own_files(session: Session) -> OwnFiles:
     """hyperkvasir's own files, which no member may overwrite when they lie in the target:
     the archives folder (every part's archive, `.part`, `.part.json`, `.bad-*`), the data
-    folder's lock (and its `.info`, named after it) and the config file."""
+    folder's lock (and its `.info`, named after it), its records (and their lock) and the
+    config file."""
     layout = session.layout
     return OwnFiles(
         archives_dir=layout.archives_dir,
         archive_files=tuple(part.file for part in session.manifest.parts),
         files=(
             (layout.lock_path, "the data folder's lock"),
+            (layout.records_path, "the data folder's records"),
             (session.config_path, "the config file"),
         ),
     )
@@ -87,18 +89,34 @@ def check_request(parts: list[Part], request: ExtractRequest) -> None:
 def should_record(
     record: PartRecord | None, target: str, selection: Selection, result: ExtractResult
 ) -> bool:
-    """Whether this extraction becomes the part's recorded tree.
-
-    A partial extraction (--include, --exclude, --class) into another folder must not
-    take the place of a complete tree recorded earlier: stats, split and checksum read
-    the recorded one.
-    """
+    """Whether this extraction into the data folder's own tree is recorded as it: always,
+    unless it found everything already there as recorded."""
     if result.marker is None:
         return False
     recorded = record.extracted_to if record is not None else None
-    if recorded == target:
-        return not result.nothing_to_do
-    return recorded is None or selection.is_everything
+    return not (recorded == target and result.nothing_to_do)
+
+
+def record_extraction(
+    session: Session,
+    part: Part,
+    target: Path,
+    fields: dict[str, object],
+) -> None:
+    """Record a tree: as the part's own when ``target`` is the data folder's extraction
+    folder (what `parts`, `stats`, `split` and `checksum --extracted` look at), else as a
+    copy beside it, which changes none of that. ``fields`` are the tree's record fields
+    (``extracted_at``, ``extracted_from_sha256``, ``extracted_selection``, ...)."""
+    from hyperkvasir_cli.core.records import CopyRecord
+
+    if target == session.layout.extract_dir:
+        session.record_store.update_part(part.name, extracted_to=str(target), **fields)
+        return
+    copy = CopyRecord.model_validate({k: v for k, v in fields.items() if k in COPY_FIELDS})
+    session.record_store.record_copy(part.name, target, copy)
+
+
+COPY_FIELDS = ("extracted_at", "extracted_from_sha256", "extracted_selection")
 
 
 def extract_part(
@@ -127,21 +145,24 @@ def extract_part(
         own_files=own_files(session),
     )
     if should_record(record, str(target), request.selection, result):
-        session.store.update_part(
-            part.name,
-            extracted_to=str(target),
-            extracted_at=datetime.now(timezone.utc),
-            extracted_from_sha256=sha256,
-            extracted_selection=None
-            if request.selection.is_everything
-            else request.selection.as_json(),
-            fetched_from=None,
-            fetched_version=None,
+        record_extraction(
+            session,
+            part,
+            target,
+            {
+                "extracted_at": datetime.now(timezone.utc),
+                "extracted_from_sha256": sha256,
+                "extracted_selection": None
+                if request.selection.is_everything
+                else request.selection.as_json(),
+                "fetched_from": None,
+                "fetched_version": None,
+            },
         )
     if request.delete_archive:
         delete_extracted_archive(result, request.selection)
         # The record keeps size and sha256, so later checks still know what it was.
-        session.store.forget_part_fields(part.name, "archive")
+        session.record_store.forget_part_fields(part.name, "archive")
     return result
 
 

@@ -92,7 +92,7 @@ def ensure_verified(session: Session, part: Part, path: Path) -> None:
             f"{digest} as first seen: later checks prove only that the file has not changed "
             "since now"
         )
-    session.store.record_verified(
+    session.record_store.record_verified(
         part.name, path, size, digest, part.sha256_source, session.clock.now()
     )
     session.records(fresh=True)

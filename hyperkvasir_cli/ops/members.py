@@ -333,20 +333,23 @@ def record_selection(
     session: Session, part: Part, target: Path, selection: Selection, result: SelectionResult
 ) -> None:
     """Record where the selection went, which one it was, and the version it came from;
-    a selection into another folder does not take the place of a tree recorded before."""
+    a selection into another folder than the data folder's tree is a copy, recorded beside
+    the tree (see :func:`~hyperkvasir_cli.ops.extract.record_extraction`)."""
     if result.marker is None:
         return
-    record = session.record(part, fresh=True)
-    recorded = record.extracted_to if record is not None else None
-    if recorded not in (None, str(target)):
-        return
-    session.store.update_part(
-        part.name,
-        extracted_to=str(target),
-        extracted_at=datetime.now(timezone.utc),
-        extracted_selection=selection.as_json(),
-        fetched_from=result.url,
-        fetched_version=result.version,
+    from hyperkvasir_cli.ops.extract import record_extraction
+
+    # Into another folder than the data folder's tree: a copy, recorded beside the tree.
+    record_extraction(
+        session,
+        part,
+        target,
+        {
+            "extracted_at": datetime.now(timezone.utc),
+            "extracted_selection": selection.as_json(),
+            "fetched_from": result.url,
+            "fetched_version": result.version,
+        },
     )
 
 

@@ -22,9 +22,10 @@ from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress, Unit
 
 if TYPE_CHECKING:
-    from hyperkvasir_cli.core.config import ConfigFile, ConfigStore, PartRecord, Settings
+    from hyperkvasir_cli.core.config import ConfigFile, ConfigStore, Settings
     from hyperkvasir_cli.core.layout import Layout
     from hyperkvasir_cli.core.manifest import Manifest, Part
+    from hyperkvasir_cli.core.records import PartRecord, RecordStore
 
 
 def usable_cores() -> int:
@@ -58,6 +59,7 @@ class Session:
     task_reporters: Callable[[Unit], ProgressReporter] | None = None
     _manifest: Manifest | None = None
     _config_file: ConfigFile | None = None
+    _records: dict[str, PartRecord] | None = None
     _settings: Settings | None = None
     _sources: dict[str, str] | None = None
 
@@ -95,13 +97,30 @@ class Session:
             self._config_file = self.store.read()
         return self._config_file
 
+    @property
+    def record_store(self) -> RecordStore:
+        """The data folder's records (see core/records.py): where every record is written.
+        Until the data folder has its records file, an old config file's records of this
+        data folder are read as its records."""
+        from hyperkvasir_cli.core.records import RecordStore, legacy_records_for
+
+        layout = self.layout
+        return RecordStore(
+            layout.records_path,
+            legacy=lambda: legacy_records_for(
+                self.config_file.parts, layout.folders, layout.extract_dir
+            ),
+        )
+
     def records(self, *, fresh: bool = False) -> Mapping[str, PartRecord]:
-        """The part records, by part name: the one place they are read. ``fresh`` reads
-        the file again (another run, or this one's store, may have written it); else the
-        copy read first is used."""
-        if fresh:
-            self._config_file = None
-        return self.config_file.parts
+        """The part records of this data folder, by part name: the one place they are read.
+        ``fresh`` reads them again (another run, or this one, may have written them); else
+        the copy read first is used."""
+        if fresh or self._records is None:
+            if fresh:
+                self._config_file = None
+            self._records = self.record_store.read()
+        return self._records
 
     def record(self, part: Part | str, *, fresh: bool = False) -> PartRecord | None:
         """One part's record, None when nothing was recorded for it."""
@@ -115,6 +134,7 @@ class Session:
         None leaves a setting to the environment, the config file or its default."""
         self.setting_overrides.update({k: v for k, v in values.items() if v is not None})
         self._settings = None
+        self._records = None  # the data folder may have changed
 
     def _resolve(self) -> tuple[Settings, dict[str, str]]:
         if self._settings is None or self._sources is None:

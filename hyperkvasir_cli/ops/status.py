@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from hyperkvasir_cli.archive.marker import marker_path, read_marker
 from hyperkvasir_cli.check.verify import record_matches_file
 from hyperkvasir_cli.core.clock import iso_utc
-from hyperkvasir_cli.core.config import PartRecord
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
+from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.transfer.sidecar import load_sidecar
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ class PartStatus:
     verified_at: str | None
     # With a selection (--include/--exclude/--class) only some members were extracted.
     extracted_selection: dict[str, list[str]] | None = None
+    # Copies extracted outside the data folder (`extract --to DIR`), never checked here.
+    copies: tuple[Path, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -49,6 +51,7 @@ class PartStatus:
             "sha256": self.sha256,
             "verified_at": self.verified_at,
             "extracted_selection": self.extracted_selection,
+            "copies": [str(copy) for copy in self.copies],
         }
 
 
@@ -99,6 +102,7 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
         sha256=(record.sha256 if record else None) or part.sha256,
         verified_at=iso_utc(record.verified_at) if record and record.verified_at else None,
         extracted_selection=selection,
+        copies=tuple(Path(copy) for copy in record.copies) if record else (),
     )
 
 
@@ -109,12 +113,18 @@ class PartsReport:
     manifest: str
     data_dir: Path
     parts: list[PartStatus] = field(default_factory=list)
+    # Names that stand for several parts: (name, its parts, description).
+    groups: list[tuple[str, list[str], str | None]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
             "manifest": self.manifest,
             "data_dir": str(self.data_dir),
             "parts": [status.as_json() for status in self.parts],
+            "groups": [
+                {"name": name, "parts": parts, "description": description}
+                for name, parts, description in self.groups
+            ],
         }
 
 
@@ -126,6 +136,7 @@ def list_parts(session: Session) -> PartsReport:
         manifest=session.manifest.source,
         data_dir=layout.data_dir,
         parts=[part_status(p, layout, records.get(p.name)) for p in session.manifest.parts],
+        groups=[(g.name, list(g.parts), g.description) for g in session.manifest.groups],
     )
 
 

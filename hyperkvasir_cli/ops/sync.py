@@ -61,7 +61,7 @@ def archive_was_deleted(session: Session, part: Part) -> bool:
     return (
         record is not None
         and record.archive is None
-        and record.extracted_to is not None
+        and (record.extracted_to is not None or bool(record.copies))
         and not session.layout.archive_path(part).exists()
     )
 

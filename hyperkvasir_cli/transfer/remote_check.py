@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from hyperkvasir_cli.core.config import PartRecord
+from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.transfer.http_client import is_certificate_error, request_url
 from hyperkvasir_cli.transfer.range_request import describe_http_error
 from hyperkvasir_cli.transfer.validators import Validators

@@ -50,8 +50,9 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
                     key: {"value": _plain(getattr(settings, key)), "source": sources[key]}
                     for key in SETTING_KEYS
                 },
+                "records_path": str(rt.session.layout.records_path),
                 "parts": {
-                    name: record.model_dump(mode="json", exclude_none=True)
+                    name: record.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
                     for name, record in rt.session.records().items()
                 },
             }
@@ -71,7 +72,10 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
         rt.console.out(
             f"{name}: "
             + ", ".join(
-                f"{k}={v}" for k, v in record.model_dump(mode="json", exclude_none=True).items()
+                f"{k}={', '.join(v) if k == 'copies' else v}"
+                for k, v in record.model_dump(
+                    mode="json", exclude_none=True, exclude_defaults=True
+                ).items()
             )
         )
 

@@ -120,8 +120,10 @@ def download(
     to: ToOption = None,
 ) -> None:
     """Fetch parts into the data folder: resume, verify, record. A verified part is not
-    fetched again. With --class, --include or --exclude, fetch only those members of one
-    zip part, by range, straight into the extracted tree (CRC-checked, resumable)."""
+    fetched again.
+
+    With --class, --include or --exclude: fetch only those members of one zip part, by
+    range, straight into the extracted tree (CRC-checked, resumable)."""
     from hyperkvasir_cli.ops.downloader import download_options
     from hyperkvasir_cli.ops.downloads import parts_to_download, plan_downloads
 

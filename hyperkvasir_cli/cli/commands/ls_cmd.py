@@ -51,9 +51,12 @@ def ls(
     ca_bundle: CaBundleOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List a part's members: path, size, compressed size, CRC-32 and whether the extracted
-    tree has it. From the downloaded archive, or with --remote from the server's copy
-    without downloading it (listing again costs one conditional request)."""
+    """List a zip part's members, from the archive or, with --remote, from the server.
+
+    Each member's path, size, compressed size, CRC-32 and whether the extracted tree has
+    it. From the downloaded archive, or with --remote from the server's copy without
+    downloading it: only its end records and central directory, fetched by range and
+    kept, so listing again costs one conditional request."""
     from hyperkvasir_cli.ops.members import list_members
 
     session = rt.session
