@@ -246,6 +246,13 @@ class Sample:
     def peak_memory(self) -> int:
         return max(run.peak_memory for run in self.runs)
 
+    def spread_text(self) -> str | None:
+        """``min-max s`` over the runs (None for fewer than two)."""
+        if len(self.runs) < 2:
+            return None
+        times = [run.seconds for run in self.runs]
+        return f"{min(times):.2f}-{max(times):.2f} s"
+
     @property
     def pool_note(self) -> str | None:
         """Says so when a worker pool made the tree's sum the larger memory figure."""
@@ -284,14 +291,14 @@ class Contender:
 
 
 def measure_round_robin(
-    contenders: Mapping[str, Contender], *, repeat: int, budget: float
+    contenders: Mapping[str, Contender], *, repeat: int, budget: float, min_rounds: int = 1
 ) -> dict[str, Sample]:
     """Run every contender once per round, in turn, so a pair shares the machine's state.
 
     Each round starts with the next contender, so none always runs first (right after the
     previous round's writes) or always last. Rounds stop after ``repeat`` or once
-    ``budget`` seconds are spent (always at least one). A contender that fails is not run
-    again; its sample carries the reason.
+    ``budget`` seconds are spent, but not before ``min_rounds``. A contender that fails is
+    not run again; its sample carries the reason.
     """
     runs: dict[str, list[Run]] = {name: [] for name in contenders}
     failures: dict[str, str] = {}
@@ -308,7 +315,9 @@ def measure_round_robin(
                 failures[name] = problem
             else:
                 runs[name].append(run)
-        if time.perf_counter() - started >= budget or len(failures) == len(contenders):
+        if len(failures) == len(contenders):
+            break
+        if time.perf_counter() - started >= budget and round_number + 1 >= min_rounds:
             break
     return {
         name: unavailable(failures[name]) if name in failures else Sample(tuple(runs[name]))

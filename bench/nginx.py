@@ -1,4 +1,4 @@
-"""A private nginx on 127.0.0.1: one port unlimited, one throttled per connection.
+"""A private nginx on 127.0.0.1: one port unlimited, others throttled per connection.
 
 Everything nginx writes (pid, logs, temp folders) stays in its own folder. The access log
 records, per request, the port, path, status, `$body_bytes_sent` and `$http_range`, so the
@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 STATUS_PATH = "/nginx-status"
@@ -56,12 +56,14 @@ http {{
         }}
     }}
 
+{throttled_servers}}}
+"""
+THROTTLED_SERVER = """\
     server {{
-        listen 127.0.0.1:{slow_port};
+        listen 127.0.0.1:{port};
         root {root};
         limit_rate {rate};
     }}
-}}
 """
 
 _LOG_LINE = re.compile(
@@ -130,15 +132,17 @@ class Nginx:
 
     folder: Path
     fast_port: int
-    slow_port: int
+    slow_port: int  # throttled at the first rate given to serve()
     process: subprocess.Popen[bytes]
+    rate_ports: dict[str, int] = field(default_factory=dict)  # every throttled port by rate
 
     @property
     def access_log(self) -> Path:
         return self.folder / "access.log"
 
-    def url(self, file_name: str, *, throttled: bool = False) -> str:
-        port = self.slow_port if throttled else self.fast_port
+    def url(self, file_name: str, *, throttled: bool = False, rate: str | None = None) -> str:
+        """The file's URL: unlimited, throttled at the first rate, or at ``rate``."""
+        port = self.rate_ports[rate] if rate else self.slow_port if throttled else self.fast_port
         return f"http://127.0.0.1:{port}/{file_name}"
 
     def log_mark(self) -> int:
@@ -171,7 +175,7 @@ class Nginx:
         return False
 
 
-def write_config(folder: Path, root: Path, fast_port: int, slow_port: int, rate: str) -> Path:
+def write_config(folder: Path, root: Path, fast_port: int, rate_ports: dict[str, int]) -> Path:
     for temp in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (folder / "temp" / temp).mkdir(parents=True, exist_ok=True)
     # As root, nginx would hand its workers to `nobody`, who may not read the work folder.
@@ -183,8 +187,10 @@ def write_config(folder: Path, root: Path, fast_port: int, slow_port: int, rate:
             folder=folder,
             root=root,
             fast_port=fast_port,
-            slow_port=slow_port,
-            rate=rate,
+            throttled_servers="".join(
+                THROTTLED_SERVER.format(port=port, root=root, rate=rate)
+                for rate, port in rate_ports.items()
+            ),
             status_path=STATUS_PATH,
         )
     )
@@ -196,7 +202,7 @@ def _wait_started(server: Nginx) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             break
-        if _accepts(server.fast_port) and _accepts(server.slow_port):
+        if all(_accepts(port) for port in (server.fast_port, *server.rate_ports.values())):
             return
         time.sleep(0.05)
     log = server.folder / "error.log"
@@ -215,13 +221,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def serve(nginx: str, folder: Path, root: Path, rate: str) -> Iterator[Nginx]:
-    """Start nginx serving ``root``; stop it on exit, also on error or Ctrl-C."""
+def serve(nginx: str, folder: Path, root: Path, rate: str, *more_rates: str) -> Iterator[Nginx]:
+    """Start nginx serving ``root`` unlimited and throttled at ``rate`` (and ``more_rates``,
+    each on a port of its own); stop it on exit, also on error or Ctrl-C."""
     folder.mkdir(parents=True, exist_ok=True)
-    fast_port = slow_port = free_port()
-    while slow_port == fast_port:
-        slow_port = free_port()
-    config = write_config(folder, root, fast_port, slow_port, rate)
+    ports: set[int] = set()
+    while len(ports) < 2 + len(more_rates):
+        ports.add(free_port())
+    fast_port, *throttled = sorted(ports)
+    rate_ports = dict(zip(dict.fromkeys((rate, *more_rates)), throttled, strict=False))
+    config = write_config(folder, root, fast_port, rate_ports)
     with (folder / "stderr.log").open("wb") as stderr:
         process = subprocess.Popen(
             [nginx, "-p", str(folder), "-c", str(config)],
@@ -229,7 +238,7 @@ def serve(nginx: str, folder: Path, root: Path, rate: str) -> Iterator[Nginx]:
             stdout=stderr,
             stderr=stderr,
         )
-    server = Nginx(folder, fast_port, slow_port, process)
+    server = Nginx(folder, fast_port, rate_ports[rate], process, rate_ports)
     try:
         _wait_started(server)
         yield server

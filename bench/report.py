@@ -22,6 +22,7 @@ COLUMNS = (
     "ok",
     "peak memory hyperkvasir (MB)",
     "peak memory peer (MB)",
+    "connections / workers (hyperkvasir; peer)",
     "notes",
 )
 
@@ -69,6 +70,7 @@ class Row:
     value: float | None = None
     value_text: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    sides: str = "—"  # how many connections or workers each side used
 
     @property
     def ratio(self) -> float | None:
@@ -110,6 +112,14 @@ class Row:
                 notes.append("memory over 100 MB")
             if pool := self.ours.pool_note:
                 notes.append(pool)
+            spreads = [
+                f"{who} {text}"
+                for who, sample in (("hyperkvasir", self.ours), ("peer", self.peer))
+                if sample is not None and sample.available and (text := sample.spread_text())
+            ]
+            if spreads:
+                runs = len(self.ours.runs)
+                notes.append(f"median of {runs} rounds; range " + ", ".join(spreads))
         return notes
 
 
@@ -153,6 +163,7 @@ def render_row(row: Row) -> list[str]:
         ok,
         _megabytes(row.ours),
         _megabytes(row.peer),
+        row.sides,
         "; ".join(row.all_notes()),
     ]
 

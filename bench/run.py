@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.measure import memory_floor
 from bench.nginx import Nginx, NginxError, serve
 from bench.report import MEMORY_LIMIT, Row, failed_row, machine_line, markdown_table
-from bench.rows import GROUPS
+from bench.rows import groups
 from bench.workspace import LABELED_IMAGES, Settings, Workspace, human, log
 from hyperkvasir_cli import __version__
 
+GROUPS = groups()
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "latest.md"
 WORK_FOLDERS = ("www", "runs", "nginx", "manifests")
@@ -56,6 +57,8 @@ QUICK = dataclasses.replace(
     repeat=3,
     budget=5.0,
     work=REPO / "bench" / "work" / "quick",  # a quick run must not replace the full data
+    lan_size=32 * 10**6,
+    real_members=200,
 )
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMG]?)i?B?$", re.IGNORECASE)
 _NGINX_RATE = re.compile(r"^\d+[km]?$", re.IGNORECASE)
@@ -86,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--size", type=parse_size, help="random file for the unlimited download (default 1G)")
     add("--throttled-size", type=parse_size, help="file for the throttled rows (default 64M)")
     add("--rate", type=nginx_rate, help="nginx limit_rate per connection (default 1m)")
+    add("--lan-size", type=parse_size, help="file for the lab-mirror rows (default 400 MB)")
+    add("--lan-rate", type=nginx_rate, help="limit_rate of the lab mirror (default 20m)")
     add("--zip-size", type=parse_size, help="size of the labeled-images zip (default 1G)")
+    add("--real-members", type=int, help="members of the real-size zip (default 2000)")
+    add("--real-member-size", type=parse_size, help="their average size (default 370000)")
     add("--images", type=int, help="images in the tree for `stats --images` (default 100000)")
     add("--repeat", type=int, help="runs per row at most, median reported (default 5)")
     add("--budget", type=float, help="seconds after which a row starts no new round (default 45)")
@@ -126,7 +133,13 @@ def nginx_server(settings: Settings) -> Iterator[tuple[Nginx | None, str]]:
     with contextlib.ExitStack() as stack:
         try:
             server = stack.enter_context(
-                serve(binary, settings.work / "nginx", settings.work / "www", settings.rate)
+                serve(
+                    binary,
+                    settings.work / "nginx",
+                    settings.work / "www",
+                    settings.rate,
+                    settings.lan_rate,
+                )
             )
         except NginxError as exc:
             yield None, f"skipped: {exc}"
@@ -154,9 +167,13 @@ def describe(settings: Settings, floor: int, load: float) -> str:
             machine_line(REPO, __version__, load),
             "",
             f"Data: a {human(settings.size)} random file (unlimited download); "
+            f"a {human(settings.lan_size)} random file served at {settings.lan_rate_text} "
+            "per connection (a lab mirror on a LAN); "
             f"a {human(settings.throttled_size)} random file served at {settings.rate_text} "
             f"per connection (throttled rows); a labeled-images zip of {LABELED_IMAGES:,} "
-            f"deflated JPEG-like members (~{human(settings.zip_size)}); "
+            f"deflated JPEG-like members (~{human(settings.zip_size)}) and one of "
+            f"{settings.real_members:,} members of ~{human(settings.real_member_size)} (the "
+            "real zip's average), their bulk deflating as JPEG scan data does; "
             f"{settings.images:,} tiny JPEGs for `stats --images` at scale.",
             "",
             f"Times: median of up to {settings.repeat} rounds per row, rounds stop after "

@@ -89,10 +89,18 @@ class Settings:
     budget: float
     jobs: int
     work: Path
+    lan_size: int = 400 * 10**6  # the file for the lab-mirror rows
+    lan_rate: str = "20m"  # nginx limit_rate per connection of a lab mirror on a LAN
+    real_members: int = 2_000  # members of the zip of real-size images
+    real_member_size: int = 370_000  # their average size (the real zip's is 368 KB)
 
     @property
     def rate_text(self) -> str:
         return f"{human(rate_bytes(self.rate))}/s"
+
+    @property
+    def lan_rate_text(self) -> str:
+        return f"{human(rate_bytes(self.lan_rate))}/s"
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,14 @@ class Cli:
         return self.data_dir / "archives" / file.path.name
 
     def environ(self) -> dict[str, str]:
-        # The user's own HYPERKVASIR_* settings must not leak into the measurement.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("HYPERKVASIR_")}
+        # The user's own HYPERKVASIR_* settings must not leak into the measurement, nor
+        # PYTHONDONTWRITEBYTECODE (some sandboxes set it): a user's installed package has
+        # its compiled modules, and without them every run would compile them anew.
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("HYPERKVASIR_") and k != "PYTHONDONTWRITEBYTECODE"
+        }
         return {**inherited, "HYPERKVASIR_CONFIG": str(self.home / "config.yaml")}
 
     def argv(self, *args: str) -> list[str]:
@@ -167,32 +181,60 @@ class Workspace:
         )
 
     @cached_property
+    def lan_file(self) -> data.DataFile:
+        log(f"making a {human(self.settings.lan_size)} random file")
+        return data.random_file(self.www / "bench-lan.bin", self.settings.lan_size)
+
+    @cached_property
+    def real_counts(self) -> dict[str, int]:
+        """The published per-class proportions, scaled to the real-size zip's members."""
+        return data.scaled_counts(PUBLISHED_COUNTS, self.settings.real_members)
+
+    @cached_property
+    def real_zip(self) -> data.DataFile:
+        """A labeled zip whose members have the real average size (~370 KB)."""
+        size = self.settings.real_member_size
+        log(f"making a labeled-images zip: {self.settings.real_members} members of ~{human(size)}")
+        return data.labeled_zip(self.www / "real-size-labeled-images.zip", self.real_counts, size)
+
+    @cached_property
     def tiny_zip(self) -> data.DataFile:
         counts = data.scaled_counts(PUBLISHED_COUNTS, self.settings.images)
         log(f"making a labeled-images zip of {self.settings.images} tiny JPEGs")
         return data.tiny_labeled_zip(self.www / "tiny-labeled-images.zip", counts)
 
-    def url(self, file: data.DataFile, *, throttled: bool = False) -> str:
+    def url(self, file: data.DataFile, *, throttled: bool = False, rate: str | None = None) -> str:
         if self.server is None:
             return f"http://127.0.0.1:9/{file.path.name}"  # the discard port: never answers
-        return self.server.url(file.path.name, throttled=throttled)
+        return self.server.url(file.path.name, throttled=throttled, rate=rate)
 
-    def manifest(self, name: str, file: data.DataFile, *, throttled: bool = False) -> Path:
-        """A one-part manifest for ``file``, served by the local nginx."""
+    def manifest(
+        self,
+        name: str,
+        file: data.DataFile,
+        *,
+        throttled: bool = False,
+        rate: str | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> Path:
+        """A one-part manifest for ``file``, served by the local nginx (``counts``: the
+        labeled part's per-class counts, the published ones by default)."""
         part: dict[str, Any] = {
             "name": name,
             "file": file.path.name,
-            "urls": [self.url(file, throttled=throttled)],
+            "urls": [self.url(file, throttled=throttled, rate=rate)],
             "size": file.size,
             "sha256": file.sha256,
         }
         if name == LABELED:
+            classes = counts or PUBLISHED_COUNTS
             part |= {
                 "kind": "zip",
                 "root": LABELED,
-                "expected": {"files": LABELED_IMAGES, "classes": PUBLISHED_COUNTS},
+                "expected": {"files": sum(classes.values()), "classes": classes},
             }
-        path = self.settings.work / "manifests" / f"{file.path.stem}.yaml"
+        port = f"-{rate}" if rate else "-throttled" if throttled else ""
+        path = self.settings.work / "manifests" / f"{file.path.stem}{port}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": [part]}))
         return path
@@ -234,3 +276,10 @@ class Workspace:
         """A home holding the labeled zip, shared by the checksum, extract and stats rows."""
         cli = self.cli("labeled", self.manifest(LABELED, self.labeled_zip))
         return cli, self.install_archive(cli, LABELED, self.labeled_zip)
+
+    @cached_property
+    def real_home(self) -> tuple[Cli, list[str]]:
+        """A home holding the zip of real-size members (the extract rows)."""
+        manifest = self.manifest(LABELED, self.real_zip, counts=self.real_counts)
+        cli = self.cli("real-size", manifest)
+        return cli, self.install_archive(cli, LABELED, self.real_zip)

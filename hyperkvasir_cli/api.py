@@ -27,12 +27,13 @@ from hyperkvasir_cli.ops.session import Session, SessionOptions
 if TYPE_CHECKING:
     from hyperkvasir_cli.core.config import Settings
     from hyperkvasir_cli.core.manifest import Manifest, Part
-    from hyperkvasir_cli.dataset.stats.base import PartStats
+    from hyperkvasir_cli.export.features import TableExport
     from hyperkvasir_cli.ops.checksum import ChecksumResult
     from hyperkvasir_cli.ops.export import ExportOutcome
     from hyperkvasir_cli.ops.members import MemberListing
     from hyperkvasir_cli.ops.push import PushResult
     from hyperkvasir_cli.ops.split import Ratios, SplitResult
+    from hyperkvasir_cli.ops.stats import Counted
     from hyperkvasir_cli.ops.status import PartStatus
     from hyperkvasir_cli.ops.sync import SyncReport
     from hyperkvasir_cli.remote.members import SelectionResult
@@ -111,9 +112,9 @@ class HyperKvasir:
         return self._session().manifest
 
     def _part(self, session: Session, name: str) -> Part:
-        """The part called ``name``; an unknown name is a UsageError (exit 2) listing the
-        valid ones."""
-        return session.select_parts([name])[0]
+        """The part called ``name``; an unknown name, or a group's (which stands for
+        several parts), is a UsageError (exit 2) listing the valid ones."""
+        return session.manifest.part(name)
 
     # the workflows ----------------------------------------------------------------------
 
@@ -304,12 +305,15 @@ class HyperKvasir:
         images: bool = False,
         jobs: int | None = None,
         remote: bool = False,
-    ) -> PartStats:
+        video_headers: bool = False,
+    ) -> Counted:
         """The part's counts per class, organ and category beside the published ones
         (``differences()`` lists what differs), from its extracted tree, else its archive,
         or with ``remote`` from the server's copy (its central directory; no archive
         needed); what `hyperkvasir stats PART --json` prints. ``images`` also reads image
-        sizes."""
+        sizes. The side files are read when here (the video metadata for the videos'
+        durations, the image metadata with ``images``); ``"unlabeled-features"`` and
+        ``"unlabeled-predictions"`` count the features and the predicted labels."""
         from hyperkvasir_cli.ops.stats import count_parts
 
         report = count_parts(
@@ -319,6 +323,7 @@ class HyperKvasir:
             images=images,
             jobs=jobs,
             remote=remote,
+            video_headers=video_headers,
         )
         return report.parts[0]
 
@@ -335,6 +340,8 @@ class HyperKvasir:
         part: str = "labeled-images",
         from_archive: bool = False,
         force: bool = False,
+        from_predictions: str | Sequence[str] | None = None,
+        min_confidence: float = 0.0,
     ) -> SplitResult:
         """Write a reproducible split into ``out`` (None:
         ``<data_dir>/splits/<part>-<strategy>``) and return it (``split.items``, each with
@@ -345,9 +352,15 @@ class HyperKvasir:
         or text (default 0.7, 0.15, 0.15); or ``folds``: K folds. ``seed`` defaults to 0.
         ``format``: ``"csv"``, ``"json"`` or ``"imagefolder"`` (with ``link``
         ``"symlink"``, ``"hardlink"`` or ``"copy"``). The same images, options and seed
-        give byte-identical files on any machine."""
+        give byte-identical files on any machine. ``from_predictions``: a model's part of
+        ``unlabeled-predictions`` (several must agree; ``"all"``): a pseudo-labelled split
+        of the unlabeled images those models labelled alike with at least
+        ``min_confidence``."""
         from hyperkvasir_cli.ops.split import split_images
 
+        models = from_predictions
+        if models is not None and not isinstance(models, str):
+            models = ",".join(models)
         return split_images(
             self._session(),
             strategy=strategy,
@@ -360,7 +373,19 @@ class HyperKvasir:
             part_name=part,
             from_archive=from_archive,
             force=force,
+            from_predictions=models,
+            min_confidence=min_confidence,
         )
+
+    def export_features(self, to: PathLike, *, format: str = "csv") -> TableExport:
+        """The unlabeled images' features (the ARFF, downloaded when missing) joined with
+        their cluster and each downloaded model's predicted label, written as one CSV or
+        Parquet file (``format``) and ``export.json`` into the folder ``to`` (or an
+        ``s3://`` prefix); what `hyperkvasir export unlabeled-features` writes."""
+        from hyperkvasir_cli.ops.export_tables import export_features
+
+        target = str(to) if str(to).startswith("s3://") else str(Path(to).expanduser())
+        return export_features(self._session(), output_format=format, to=target)
 
     def sync(
         self,
@@ -412,7 +437,8 @@ class HyperKvasir:
         ``"webdataset"``) into the folder or ``s3://`` prefix ``to``, one folder per split
         of the ``split`` output folder ``split`` (else ``all/``), with ``export.json``
         listing every shard; ``as_json()`` is what `export --json` prints. Parquet needs
-        ``pip install 'hyperkvasir[export]'``."""
+        ``pip install 'hyperkvasir[export]'``. ``"unlabeled-features"`` (``format``
+        ``"csv"`` or ``"parquet"``) writes the features table (see :meth:`export_features`)."""
         from hyperkvasir_cli.ops.export import export_part
 
         target = to if isinstance(to, str) and to.startswith("s3://") else str(_path(to))

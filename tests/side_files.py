@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,3 +109,65 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode("utf-8"))
     return path
+
+
+def small_side_files(
+    labeled: Mapping[str, bytes], unlabeled: Mapping[str, bytes], videos: Mapping[str, bytes]
+) -> dict[str, tuple[bytes, dict[str, object]]]:
+    """The side files of a small copy of the dataset, true to the members given: part name ->
+    (content, manifest entry without URLs), named as in the bundled manifest."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from hyperkvasir_cli.core.manifest import load_manifest
+
+    video_rows = []
+    for path, data in sorted(videos.items()):
+        if path.endswith(".avi"):
+            micro, _, _, _, frames, _, _, _, width, height = struct.unpack_from("<10I", data, 32)
+            name = path.rsplit("/", 1)[-1]
+            video_rows.append(
+                VideoRow(name, "polyp", width, height, frames, 1_000_000 // micro, len(data))
+            )
+        elif path.endswith(".mpg"):  # no header to read: only the metadata knows its length
+            video_rows.append(
+                VideoRow(path.rsplit("/", 1)[-1], "None", 576, 576, 415, 25, len(data))
+            )
+    image_rows = []
+    for path, data in sorted(labeled.items()):
+        if path.endswith(".jpg"):
+            width, height = Image.open(io.BytesIO(data)).size
+            image_rows.append(
+                (path.rsplit("/", 1)[-1], path.split("/")[3], width, height, len(data))
+            )
+    names = sorted(p.rsplit("/", 1)[-1] for p in unlabeled if p.endswith(".jpg"))
+    features = [
+        (n, [i / 3, 1.0 - i / 10, float(i)], f"cluster{i % 2}") for i, n in enumerate(names)
+    ]
+    contents: dict[str, bytes] = {
+        "video-metadata": video_metadata_text(video_rows).encode(),
+        "image-metadata": image_metadata_text(image_rows).encode(),
+        "unlabeled-features-arff": arff_text(features).encode(),
+        "unlabeled-clusters": clusters_text([(n, c) for n, _, c in features]).encode(),
+    }
+    bundled = load_manifest()
+    group = bundled.find_group("unlabeled-predictions")
+    assert group is not None
+    for seed, model in enumerate(group.parts):
+        # Every model says polyps for the first images; they part ways on the last one.
+        rows = [(n, class_index("polyps"), 0.9) for n in names[:-1]]
+        rows.append((names[-1], seed, 0.6))
+        contents[model] = inference_text(rows, seed).encode()
+    side = {}
+    for name, content in contents.items():
+        part = bundled.part(name)
+        side[name] = (content, {"name": name, "file": part.file, "kind": part.archive_kind})
+    return side
+
+
+def bundled_groups() -> list[dict[str, object]]:
+    from hyperkvasir_cli.core.manifest import load_manifest
+
+    return [{"name": g.name, "parts": list(g.parts)} for g in load_manifest().groups]

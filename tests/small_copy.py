@@ -3,7 +3,8 @@
 The README's transcripts (tests/readme_transcripts.py) and its CI and cron examples run
 against it. Every zip has the real file name and folder layout: two images per class of the
 labeled images, four image/mask pairs, five unlabeled images, six videos, the full archive
-holding them all, and the two official split files. Nothing here depends on the machine:
+holding them all, the two official split files, and the side files (metadata, features,
+clusters, predicted labels) true to those images and videos. Nothing here depends on the machine:
 the images are small JPEGs kept in tests/data/readme (each copy tagged by a JPEG comment, so
 no two are alike), the names come from seeded generators, and the zips are stored, not
 deflated (zlib builds differ in what they write).
@@ -30,6 +31,7 @@ import yaml
 
 from hyperkvasir_cli.core.classes import CLASS_ALIASES, LABELED_CLASSES
 from tests.http_server import LocalServer
+from tests.side_files import small_side_files
 from tests.zips import LICENSE_TEXT, ORGAN_LABEL, build_labeled_videos, stable_uuid, write_zip
 
 IMAGES = Path(__file__).resolve().parent / "data" / "readme"
@@ -120,6 +122,8 @@ def small_copy(folder: Path) -> dict[str, tuple[bytes, dict[str, Any]]]:
     }
     parts["official-splits"] = (official_split(labeled, 2), {})
     parts["official-splits-5fold"] = (official_split(labeled, 5), {})
+    for name, (content, _) in small_side_files(labeled, unlabeled, videos).items():
+        parts[name] = (content, {})
     return parts
 
 

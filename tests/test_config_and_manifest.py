@@ -30,10 +30,10 @@ def test_bundled_manifest_lists_every_part_with_published_counts() -> None:
         "unlabeled-clusters",
         "predictions-densenet161-split0",
         "predictions-densenet161-split1",
-        "predictions-resnet152-densenet161-averaged-split0",
-        "predictions-resnet152-densenet161-averaged-split1",
-        "predictions-densenet161-resnet152-mlp-split0",
-        "predictions-densenet161-resnet152-mlp-split1",
+        "predictions-averaged-split0",
+        "predictions-averaged-split1",
+        "predictions-mlp-split0",
+        "predictions-mlp-split1",
     ]
     assert manifest.group_names == ["unlabeled-features", "unlabeled-predictions"]
     labeled = manifest.part("labeled-images")

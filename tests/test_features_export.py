@@ -19,6 +19,7 @@ from hyperkvasir_cli.dataset.split.writers import Provenance, write_split_files
 from hyperkvasir_cli.dataset.tables.joined import joined_features
 from hyperkvasir_cli.dataset.tables.predictions import ModelFile
 from hyperkvasir_cli.export import features as export_features
+from hyperkvasir_cli.export.destination import FolderDestination
 from hyperkvasir_cli.export.features import export_table
 from tests.side_files import arff_text, class_index, clusters_text, inference_text, write
 
@@ -41,12 +42,11 @@ def inputs(tmp_path: Path) -> tuple[Path, Path, list[ModelFile]]:
     return arff, clusters, models
 
 
-def export(
-    inputs: tuple[Path, Path, list[ModelFile]], out: Path, output: str, **options: bool
-) -> dict[str, object]:
+def export(inputs: tuple[Path, Path, list[ModelFile]], out: Path, output: str) -> dict[str, object]:
     arff, clusters, models = inputs
     with joined_features(arff, clusters, models) as table:
-        result = export_table(table, out, output, subject="unlabeled-features", **options)  # type: ignore[arg-type]
+        destination = FolderDestination(out)
+        result = export_table(table, destination, output, subject="unlabeled-features")  # type: ignore[arg-type]
     return result.as_json()
 
 
@@ -115,13 +115,13 @@ def test_the_same_inputs_give_the_same_bytes(
         assert first["files"] == second["files"]  # type: ignore[index]
 
 
-def test_existing_output_is_kept_without_force(
+def test_an_earlier_export_is_replaced_in_place(
     inputs: tuple[Path, Path, list[ModelFile]], tmp_path: Path
 ) -> None:
-    export(inputs, tmp_path / "out", "csv")
-    with pytest.raises(UsageError, match="already exists"):
-        export(inputs, tmp_path / "out", "csv")
-    assert export(inputs, tmp_path / "out", "csv", force=True)["rows"] == 50
+    first = export(inputs, tmp_path / "out", "csv")
+    again = export(inputs, tmp_path / "out", "csv")
+    assert again["files"] == first["files"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["export.json", "unlabeled-features.csv"]
 
 
 def test_a_value_that_is_not_a_number_stops_the_export_and_leaves_nothing(
@@ -133,7 +133,9 @@ def test_a_value_that_is_not_a_number_stops_the_export_and_leaves_nothing(
         pytest.raises(ArchiveError, match="line 12: JCD_0: expected a number, found 'abc'"),
         joined_features(arff) as table,
     ):
-        export_table(table, tmp_path / "out", "parquet", subject="unlabeled-features")
+        export_table(
+            table, FolderDestination(tmp_path / "out"), "parquet", subject="unlabeled-features"
+        )
     assert os.listdir(tmp_path / "out") == []
 
 
@@ -145,8 +147,7 @@ def test_exported_files_honour_the_umask(
         export(inputs, tmp_path / "out", "csv")
     finally:
         os.umask(old)
-    for name in ("unlabeled-features.csv", "export.json"):
-        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "out" / "unlabeled-features.csv").stat().st_mode & 0o777 == 0o640
 
 
 # ---- pseudo-labelled splits -----------------------------------------------------------

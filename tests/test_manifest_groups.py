@@ -26,8 +26,8 @@ RAW = f"https://raw.githubusercontent.com/simula/hyper-kvasir/{COMMIT}/"
 # part -> file in clustering_experiments/labels_predicted_from_pre_trainend_models/
 _MODELS = {
     "densenet161": "02_medico_2018_method_3_densenet161_split_{}",
-    "resnet152-densenet161-averaged": "030_fine_tuned_medico_2018_method_4_split_{}",
-    "densenet161-resnet152-mlp": "040_fine_tuned_medico_2018_method_5_split_{}",
+    "averaged": "030_fine_tuned_medico_2018_method_4_split_{}",
+    "mlp": "040_fine_tuned_medico_2018_method_5_split_{}",
 }
 PREDICTION_FILES = {
     f"predictions-{model}-split{split}": pattern.format(

@@ -225,3 +225,25 @@ def test_the_directory_is_kept_beside_the_archives(
         hashlib.sha256(kept.read_bytes()).hexdigest()
         in kept.with_suffix(".directory.json").read_text()
     )
+
+
+def test_download_to_another_folder_and_ls_says_what_is_present(
+    labeled: tuple[BuiltArchive, Path], tmp_path: Path, data_dir: Path
+) -> None:
+    built, manifest = labeled
+    args = ("--manifest", str(manifest))
+    elsewhere = tmp_path / "elsewhere"
+    result = run_cli(
+        "download", "labeled-images", "-i", "*/cecum/*", "-t", str(elsewhere), "--json", *args
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["target"] == str(elsewhere)
+    cecum = {k: v for k, v in built.members.items() if "/cecum/" in k}
+    assert _tree(elsewhere) == cecum and not (data_dir / "labeled-images").exists()
+    assert run_cli("download", "labeled-images", "-k", "z-line", *args).exit_code == 0
+    assert run_cli("download", "labeled-images", *args).exit_code == 0  # the whole archive
+    listing = run_cli("ls", "labeled-images", "-k", "z-line", "-k", "cecum", "--json", *args)
+    document = listing.json()
+    assert document["source"] == "archive" and document["count"] == 8
+    present = {m["path"].split("/")[3] for m in document["members"] if m["present"]}
+    assert present == {"z-line"}  # cecum went to the other folder

@@ -355,3 +355,54 @@ def test_a_later_whole_archive_completes_the_tree(tmp_path: Path, server: LocalS
     marker = json.loads((target / "labeled-images" / ".hyperkvasir-extract.json").read_text())
     assert marker["selection"] == {"include": [], "exclude": [], "classes": []}
     assert marker["version"] is None
+
+
+# --- members read as streams (stats --remote) ------------------------------------------
+
+
+def test_a_member_read_as_a_stream_costs_its_start_unless_read_to_the_end(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    from hyperkvasir_cli.remote.reader import FIRST_BYTES, MemberOpener
+
+    members = polyp_archive(polyps=3, member_size=300_000)
+    server.put(NAME, zip_of(members, compression=zipfile.ZIP_STORED))
+    remote = make_remote(server, NAME)
+    directory, _ = current_directory(remote, cache_for(tmp_path, NAME))
+    opener = MemberOpener(remote, directory)
+    wanted = f"{POLYPS}0001.jpg"
+    before = len(server.log)
+    with opener.open(wanted) as stream:
+        assert stream.read(16) == members[wanted][:16]
+    [header_only] = server.log[before:]
+    assert header_only.body_bytes <= FIRST_BYTES
+    with opener.open(wanted) as stream:
+        assert stream.read() == members[wanted]  # CRC-checked at the end
+    assert len(server.log[before:]) == 3  # the whole member: its start, then the rest
+
+
+def test_stats_remote_of_the_segmented_and_video_parts_match_the_archives(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    from hyperkvasir_cli.core.manifest import load_manifest
+    from hyperkvasir_cli.dataset.sources import DataSource
+    from hyperkvasir_cli.dataset.stats.compute import compute_stats
+    from tests.zips import build_labeled_videos, build_segmented_images
+
+    manifest = load_manifest()
+    for part_name, built in (
+        ("segmented-images", build_segmented_images(tmp_path / "s.zip", pairs=3)),
+        ("labeled-videos", build_labeled_videos(tmp_path / "v.zip")),
+    ):
+        part = manifest.part(part_name)
+        server.put(built.path.name, built.path.read_bytes())
+        remote = make_remote(server, built.path.name, part=part_name)
+        directory, _ = current_directory(remote, cache_for(tmp_path, built.path.name))
+        root = part.root or part.name
+        remote_source = DataSource("remote", tmp_path, root, (remote, directory))
+        local_source = DataSource("archive", built.path, root)
+        remote_stats = compute_stats(part, remote_source).as_json()
+        local_stats = compute_stats(part, local_source).as_json()
+        for document in (remote_stats, local_stats):
+            document.pop("source"), document.pop("path")
+        assert remote_stats == local_stats, part_name

@@ -74,7 +74,7 @@ WaitLockOption = Annotated[
 
 
 def complete_part_names(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    """Shell completion: the part names (with descriptions) of the manifest in effect.
+    """Shell completion: the part and group names (with descriptions) of the manifest in effect.
 
     Runs on every Tab press, so it reads the manifest's YAML without validating it and
     returns no names, rather than an error, when the manifest cannot be read.
@@ -92,8 +92,12 @@ def complete_part_names(ctx: typer.Context, incomplete: str) -> list[tuple[str, 
         else:
             bundled = resources.files("hyperkvasir_cli").joinpath("data/manifest.yaml")
             text = bundled.read_text(encoding="utf-8")
-        parts = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["parts"]
-        named = [(str(p["name"]), str(p.get("description") or p["file"])) for p in parts]
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        named = [(str(p["name"]), str(p.get("description") or p["file"])) for p in data["parts"]]
+        named += [
+            (str(g["name"]), str(g.get("description") or "group: " + ", ".join(g["parts"])))
+            for g in data.get("groups") or []
+        ]
     except (OSError, ValueError, yaml.YAMLError, TypeError, KeyError):
         return []
     chosen = set(ctx.params.get("parts") or ())

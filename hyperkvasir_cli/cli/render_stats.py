@@ -10,12 +10,16 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.core.units import format_bytes, format_duration
 from hyperkvasir_cli.dataset.stats.base import ImageSizes, PartStats
 from hyperkvasir_cli.dataset.stats.compute import LabeledStats
 from hyperkvasir_cli.dataset.stats.segmentation import SegmentedStats
 from hyperkvasir_cli.dataset.stats.videos import VideoStats
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.ops.table_stats import TableStats
 
 BAR_WIDTH = 16  # with the other columns, the class table fits 80 columns
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -37,11 +41,11 @@ def signed(difference: int | None) -> str:
     return f"{difference:+,d}" if difference else "0"
 
 
-def _plural(count: int, one: str, many: str) -> str:
+def plural(count: int, one: str, many: str) -> str:
     return f"{count:,} {one if count == 1 else many}"
 
 
-def _number(value: int | None) -> str:
+def number(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
@@ -74,18 +78,27 @@ def heading(stats: PartStats) -> str:
     )
 
 
-def part_report(stats: PartStats) -> PartReport:
+def part_report(stats: PartStats | TableStats) -> PartReport:
+    from hyperkvasir_cli.cli import render_tables
+
+    if not hasattr(stats, "overview"):
+        return render_tables.table_report(stats)
     if isinstance(stats, LabeledStats):
         sections = labeled_sections(stats)
     elif isinstance(stats, SegmentedStats):
         sections = segmented_sections(stats)
     elif isinstance(stats, VideoStats):
         sections = video_sections(stats)
+        if stats.metadata is not None:
+            sections += render_tables.video_metadata_sections(stats.metadata)
     else:
         sections = []
     images = getattr(stats, "images", None)
     if isinstance(images, ImageSizes):
         sections.append(size_section(images))
+    checked = getattr(stats, "image_metadata", None)
+    if checked is not None:
+        sections += render_tables.image_metadata_sections(checked)
     return PartReport(heading(stats), sections, stats.differences())
 
 
@@ -99,8 +112,8 @@ def labeled_sections(stats: LabeledStats) -> list[Section]:
                 c.name,
                 c.organ or "",
                 c.category or "",
-                _number(c.count),
-                _number(c.published),
+                number(c.count),
+                number(c.published),
                 signed(c.difference),
                 bar(c.count, largest),
             )
@@ -114,7 +127,7 @@ def labeled_sections(stats: LabeledStats) -> list[Section]:
     groups = []
     for title, counts in (("organs", stats.organs), ("categories", stats.categories)):
         rows = [
-            (name, _number(g.count), _number(g.published), signed(_diff(g.count, g.published)))
+            (name, number(g.count), number(g.published), signed(_diff(g.count, g.published)))
             for name, g in counts.items()
         ]
         flagged = [bool(_diff(g.count, g.published)) for g in counts.values()]
@@ -135,34 +148,34 @@ def _diff(count: int, published: int | None) -> int | None:
     return None if published is None else count - published
 
 
-def _key_values(title: str, pairs: Iterable[tuple[str, str]]) -> Section:
+def key_values(title: str, pairs: Iterable[tuple[str, str]]) -> Section:
     return Section(title, ("", "value"), [(k, v) for k, v in pairs], frozenset({"value"}))
 
 
 def segmented_sections(stats: SegmentedStats) -> list[Section]:
     pairing, boxes, area = stats.pairing, stats.boxes, stats.mask_area
     summary = [
-        ("image/mask pairs", _number(len(pairing.pairs))),
-        ("images without a mask", _number(len(pairing.images_without_mask))),
-        ("masks without an image", _number(len(pairing.masks_without_image))),
+        ("image/mask pairs", number(len(pairing.pairs))),
+        ("images without a mask", number(len(pairing.images_without_mask))),
+        ("masks without an image", number(len(pairing.masks_without_image))),
     ]
     if boxes.file is None:
         summary.append(("bounding boxes", "no bounding-boxes.json"))
     elif boxes.problem:
         summary.append(("bounding boxes", f"unreadable: {boxes.problem}"))
     else:
-        summary.append(("bounding boxes", _number(boxes.total)))
+        summary.append(("bounding boxes", number(boxes.total)))
         summary += [
-            (f"images with {_plural(int(n), 'box', 'boxes')}", _number(c))
+            (f"images with {plural(int(n), 'box', 'boxes')}", number(c))
             for n, c in (boxes.per_image or {}).items()
         ]
-        summary.append(("images without a box entry", _number(len(boxes.images_without_entry))))
+        summary.append(("images without a box entry", number(len(boxes.images_without_entry))))
     if area.mean is not None:
         spread = f"min {area.minimum:.3f}, mean {area.mean:.3f}, median {area.median:.3f}"
         summary.append(("polyp area of masks", f"{spread}, max {area.maximum:.3f}"))
     if area.unreadable:
-        summary.append(("unreadable masks", _number(len(area.unreadable))))
-    return [_key_values("segmentation", summary)]
+        summary.append(("unreadable masks", number(len(area.unreadable))))
+    return [key_values("segmentation", summary)]
 
 
 def video_sections(stats: VideoStats) -> list[Section]:
@@ -174,10 +187,10 @@ def video_sections(stats: VideoStats) -> list[Section]:
                 f.finding,
                 f.organ,
                 f.category,
-                _number(f.count),
+                number(f.count),
                 format_bytes(f.bytes),
                 format_duration(f.seconds) if f.count > f.unknown_duration else "unknown",
-                _number(f.unknown_duration),
+                number(f.unknown_duration),
             )
             for f in stats.findings
         ],
@@ -188,18 +201,20 @@ def video_sections(stats: VideoStats) -> list[Section]:
     organs = Section(
         "organs",
         ("organ", "videos", "size"),
-        [(o, _number(v["count"]), format_bytes(v["bytes"])) for o, v in stats.organs.items()],
+        [(o, number(v["count"]), format_bytes(v["bytes"])) for o, v in stats.organs.items()],
         frozenset({"videos", "size"}),
     )
     known = len(stats.videos) - stats.unknown_duration
-    total = _key_values(
+    sources = sorted({v.info_source for v in stats.videos if v.info_source != "none"})
+    said_by = " and ".join("AVI header" if s == "header" else "video metadata" for s in sources)
+    total = key_values(
         "duration",
         [
             (
-                "known (AVI header)",
-                f"{_plural(known, 'video', 'videos')}, {format_duration(stats.seconds)}",
+                f"known ({said_by or 'AVI header'})",
+                f"{plural(known, 'video', 'videos')}, {format_duration(stats.seconds)}",
             ),
-            ("unknown (other containers)", _plural(stats.unknown_duration, "video", "videos")),
+            ("unknown (other containers)", plural(stats.unknown_duration, "video", "videos")),
         ],
     )
     return [findings, organs, total]
@@ -213,7 +228,7 @@ def size_section(images: ImageSizes) -> Section:
     if images.unreadable:
         shown.append(("unreadable", len(images.unreadable)))
     largest = max((n for _, n in shown), default=0)
-    rows = [(size, _number(n), bar(n, largest)) for size, n in shown]
+    rows = [(size, number(n), bar(n, largest)) for size, n in shown]
     return Section(
         "image sizes (width x height)", ("size", "images", "share"), rows, frozenset({"images"})
     )
@@ -302,8 +317,12 @@ def _video_rows(stats: VideoStats) -> list[CsvRow]:
     return rows + [_row("organ", k, v["count"], size=v["bytes"]) for k, v in stats.organs.items()]
 
 
-def count_rows(stats: PartStats) -> list[tuple[object, ...]]:
+def count_rows(stats: PartStats | TableStats) -> list[tuple[object, ...]]:
     """Every count of ``stats`` as one CSV row (see :data:`CSV_COLUMNS`)."""
+    if not hasattr(stats, "overview"):
+        from hyperkvasir_cli.cli.render_tables import table_count_rows
+
+        return list(table_count_rows(stats))
     o = stats.overview
     rows = [_row("total", "data files", o.files, o.published_files, size=o.bytes)]
     if isinstance(stats, LabeledStats):
@@ -318,7 +337,7 @@ def count_rows(stats: PartStats) -> list[tuple[object, ...]]:
     return [(o.part, *row) for row in rows]
 
 
-def render_csv(all_stats: Sequence[PartStats]) -> str:
+def render_csv(all_stats: Sequence[PartStats | TableStats]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

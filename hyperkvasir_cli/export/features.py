@@ -1,20 +1,19 @@
 """The unlabeled images' features, joined (see :mod:`dataset.tables.joined`), as one CSV
 or one Parquet file, beside an ``export.json`` naming it with its rows and sha256.
 
-Written to a hidden temporary file in the output folder and renamed into place only when
-every row is written, so a failed or interrupted export leaves no half file; the same
-inputs give the same bytes (CSV: the files' own text, LF line ends; Parquet: the same
-pyarrow version, fixed row-group size). Files honour the umask. An existing output is
-replaced only with ``force``. Parquet needs pyarrow (``pip install 'hyperkvasir[export]'``).
+The file is written to the destination's staging file (a hidden file in the folder, or a
+local file for an ``s3://`` prefix) and published whole only when every row is written,
+so a failed or interrupted export leaves no half file; ``export.json`` comes last. The
+same inputs give the same bytes (CSV: the files' own text, LF line ends; Parquet: the same
+pyarrow version, fixed row-group size). The data file honours the umask. Parquet needs
+pyarrow (``pip install 'hyperkvasir[export]'``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import dataclasses
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -23,6 +22,7 @@ from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
 from hyperkvasir_cli.dataset.tables.joined import Column, FeatureTable
+from hyperkvasir_cli.export.destination import Destination
 
 TableFormat = Literal["csv", "parquet"]
 EXPORT_JSON = "export.json"
@@ -33,16 +33,20 @@ VALUES_PER_BATCH = 1_000_000  # Parquet rows are buffered up to this many values
 class TableExport:
     subject: str
     format: TableFormat
-    path: Path
+    file: str  # relative to the destination
+    destination: str
     rows: int
     bytes: int
     sha256: str
     columns: tuple[Column, ...]
     joined: dict[str, object]
+    # Every table file the folder's export.json lists: this one, and an earlier export's
+    # other format beside it.
+    listed: tuple[dict[str, object], ...] = ()
 
     def file_entry(self) -> dict[str, object]:
         return {
-            "file": self.path.name,
+            "file": self.file,
             "format": self.format,
             "rows": self.rows,
             "bytes": self.bytes,
@@ -51,92 +55,76 @@ class TableExport:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "subject": self.subject,
+            "part": self.subject,
+            "to": self.destination,
             "rows": self.rows,
             "columns": [{"name": c.name, "type": c.type, "from": c.source} for c in self.columns],
             "joined": self.joined,
-            "files": [self.file_entry()],
+            "files": list(self.listed) or [self.file_entry()],
         }
 
 
 def export_table(
     table: FeatureTable,
-    out: Path,
+    destination: Destination,
     output: TableFormat,
     *,
     subject: str,
-    force: bool = False,
     progress: ProgressReporter | None = None,
 ) -> TableExport:
-    """Write ``table`` to ``out/<subject>.<csv|parquet>`` and ``out/export.json``.
+    """Write ``table`` as ``<subject>.<csv|parquet>`` and ``export.json`` to ``destination``,
+    replacing an earlier export of the same name.
 
-    UsageError (exit 2) when the file exists and ``force`` is not given, or when Parquet
-    is asked for without pyarrow; ArchiveError (exit 6) for a value the ARFF declares
-    numeric that is not a number (the line is named). Nothing is left half written.
+    UsageError (exit 2) when Parquet is asked for without pyarrow; ArchiveError (exit 6)
+    for a value the ARFF declares numeric that is not a number (the line is named).
+    Nothing is left half written.
     """
     progress = progress or SilentProgress()
-    target = out / f"{subject}.{output}"
-    if not force and target.exists():
-        raise UsageError(
-            f"{target} already exists", hint="pass --force to replace it, or --to another folder"
-        )
-    writer = _write_parquet if output == "parquet" else _write_csv
     if output == "parquet":
         _require_pyarrow()
-    out.mkdir(parents=True, exist_ok=True)
+    name = f"{subject}.{output}"
+    staged = destination.staging_path(name)
+    staged.unlink(missing_ok=True)
     progress.start(f"exporting {subject}", None)
     try:
-        with _temporary(target) as temporary:
-            writer(table, temporary, progress)
-            os.replace(temporary, target)
+        (_write_parquet if output == "parquet" else _write_csv)(table, staged, progress)
+        size, digest = staged.stat().st_size, sha256_file(staged)
+        destination.publish(name, staged)
     finally:
+        staged.unlink(missing_ok=True)
         progress.finish()
     result = TableExport(
         subject=subject,
         format=output,
-        path=target,
+        file=name,
+        destination=destination.display,
         rows=table.counts.rows,
-        bytes=target.stat().st_size,
-        sha256=sha256_file(target),
+        bytes=size,
+        sha256=digest,
         columns=table.columns,
         joined=table.counts.as_json(),
     )
-    document = json.dumps(_listing(out, result), indent=2, ensure_ascii=False) + "\n"
-    with _temporary(out / EXPORT_JSON) as temporary:
-        temporary.write_text(document, encoding="utf-8")
-        os.replace(temporary, out / EXPORT_JSON)
+    listed = _listed(destination.read_bytes(EXPORT_JSON), result)
+    result = dataclasses.replace(result, listed=tuple(listed))
+    listing = result.as_json()
+    del listing["to"]  # the listing is the same wherever the files go
+    destination.write_bytes(EXPORT_JSON, (json.dumps(listing, indent=2) + "\n").encode())
     return result
 
 
-def _listing(out: Path, result: TableExport) -> dict[str, object]:
-    """This export's document, still listing the other formats of the same subject whose
-    files are in the folder (a CSV and a Parquet export can share a folder)."""
-    document = result.as_json()
+def _listed(earlier_bytes: bytes | None, result: TableExport) -> list[dict[str, object]]:
+    """This export's file, and the other formats of the same subject that an earlier
+    export's listing names (a CSV and a Parquet export can share a folder)."""
     try:
-        earlier = json.loads((out / EXPORT_JSON).read_text(encoding="utf-8"))
+        earlier = json.loads(earlier_bytes or b"{}")
         kept = [
             entry
             for entry in earlier.get("files", [])
-            if earlier.get("subject") == result.subject
-            and entry.get("file") != result.path.name
-            and (out / str(entry.get("file"))).is_file()
+            if earlier.get("part") == result.subject and entry.get("file") != result.file
         ]
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError):
         kept = []  # no listing yet, or one this program did not write
-    document["files"] = sorted([*kept, result.file_entry()], key=lambda e: str(e.get("file")))
-    return document
-
-
-@contextlib.contextmanager
-def _temporary(target: Path) -> Iterator[Path]:
-    """A hidden file beside ``target`` (created with the umask's mode), removed unless
-    the caller renamed it."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
-    try:
-        yield temporary
-    finally:
-        temporary.unlink(missing_ok=True)
+    return sorted([*kept, result.file_entry()], key=lambda e: str(e.get("file")))
 
 
 def _write_csv(table: FeatureTable, path: Path, progress: ProgressReporter) -> None:

@@ -71,10 +71,22 @@ def export_image_shards(session: Session, part: Part, request: ExportRequest) ->
         destination.close()
 
 
+def export_feature_table(session: Session, part: Part, request: ExportRequest) -> ExportOutcome:
+    from hyperkvasir_cli.ops.export_tables import export_features
+
+    if request.split_dir is not None:
+        raise UsageError(
+            "--split applies to image shards; the features are exported as one table",
+            hint="leave out --split",
+        )
+    return export_features(session, output_format=request.shard_format, to=request.to)
+
+
 # Part kind -> (formats, exporter). A new kind of part adds its line here.
 EXPORTERS: dict[str, tuple[tuple[str, ...], Exporter]] = {
     "labeled-images": (("parquet", "webdataset"), export_image_shards),
     "segmented-images": (("parquet", "webdataset"), export_image_shards),
+    "unlabeled-features": (("csv", "parquet"), export_feature_table),
 }
 
 
@@ -96,9 +108,11 @@ def export_part(
     """
     from hyperkvasir_cli.dataset.paths import part_kind
     from hyperkvasir_cli.export.plan import parse_size
+    from hyperkvasir_cli.ops.export_tables import table_kind
 
-    part = session.manifest.part(part_name)
-    kind = part_kind(part) or part.name
+    table = table_kind(session.manifest, part_name)  # a name of the features (a group)
+    part = session.manifest.part(table[0] if table else part_name)
+    kind = table[1] if table else part_kind(part) or part.name
     if kind not in EXPORTERS:
         raise UsageError(
             f"export does not know {part.name}",
@@ -107,7 +121,7 @@ def export_part(
     formats, exporter = EXPORTERS[kind]
     if shard_format not in formats:
         raise UsageError(
-            f"{part.name} exports as {' or '.join(formats)}, not {shard_format}",
+            f"{part_name} exports as {' or '.join(formats)}, not {shard_format}",
             hint=f"pass --format {formats[0]}",
         )
     try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from hyperkvasir_cli.core.about import __version__
 from hyperkvasir_cli.core.errors import UsageError
-from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, SEGMENTED_IMAGES
+from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, SEGMENTED_IMAGES, UNLABELED_IMAGES
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
@@ -45,6 +45,7 @@ class SplitResult:
     split: Split
     written: WriteResult
     check: Reconciliation | None = None
+    pseudo_labels: dict[str, object] | None = None  # --from-predictions: what was kept
     images_extracted: bool = True
 
     @property
@@ -73,6 +74,7 @@ class SplitResult:
             "total": len(self.split.items),
             "not_linked": list(self.written.missing),
             "official_vs_local": against_local,
+            "pseudo_labels": self.pseudo_labels,
             "images_extracted": self.images_extracted,
         }
 
@@ -99,26 +101,57 @@ def split_images(
     from_archive: bool = False,
     force: bool = False,
     wait_lock: float | None = None,
+    from_predictions: str | None = None,
+    min_confidence: float = 0.0,
 ) -> SplitResult:
     """Make the split and write it into ``out`` (default
     ``<data_dir>/splits/<part>-<strategy>``, official: ``<part>-official-<K>fold``).
 
     official: the published 2-fold split (5-fold with ``folds=5``), downloaded when missing
     and checked against its sha256. stratified: each class split on its own. random: the
-    whole set at once. ``ratios`` default to 0.7,0.15,0.15, ``seed`` to 0. Combinations
-    that make no sense are usage errors (exit 2) raised before anything is read. Output in
-    the data folder is written under its lock.
+    whole set at once. ``ratios`` default to 0.7,0.15,0.15, ``seed`` to 0.
+    ``from_predictions`` (models, comma-separated, or ``all``): the unlabeled images those
+    models labelled alike with at least ``min_confidence``, instead of a part's images (see
+    :mod:`ops.pseudo_split`). Combinations that make no sense are usage errors (exit 2)
+    raised before anything is read. Output in the data folder is written under its lock.
     """
     from hyperkvasir_cli.dataset.paths import part_kind
     from hyperkvasir_cli.dataset.sources import locate_source
     from hyperkvasir_cli.dataset.split.writers import Provenance
 
     text = ratios_text(ratios)
+    if from_predictions is not None:
+        part_name = _pseudo_part(part_name, strategy)
     part = session.manifest.part(part_name)
-    check_options(strategy, folds, text, seed, output_format, link, part_kind(part))
+    check_options(
+        strategy,
+        folds,
+        text,
+        seed,
+        output_format,
+        link,
+        part_kind(part),
+        pseudo=bool(from_predictions),
+    )
     official: Official | None = None
     source: DataSource | None
-    if strategy == "official":
+    pseudo = None
+    if from_predictions is not None:
+        from hyperkvasir_cli.ops.pseudo_split import pseudo_split
+
+        chosen: Literal["stratified", "random"] = "random" if strategy == "random" else "stratified"
+        pseudo = pseudo_split(
+            session,
+            from_predictions,
+            min_confidence,
+            strategy=chosen,
+            folds=folds,
+            ratios=text,
+            seed=seed or 0,
+            from_archive=from_archive,
+        )
+        result, source = pseudo.split, pseudo.local
+    elif strategy == "official":
         official = official_split(session, folds or 2, from_archive)
         result, source = official.split, official.local
     else:
@@ -147,14 +180,22 @@ def split_images(
         tool_version=__version__,
         official_file=official.file if official else None,
         official_sha256=official.sha256 if official else None,
+        pseudo_labels=pseudo.provenance if pseudo else None,
     )
     data_dir = session.layout.data_dir
-    target = out or data_dir / "splits" / default_folder(part.name, strategy, folds)
+    folder = default_folder(part.name, strategy, folds, pseudo=pseudo is not None)
+    target = out or data_dir / "splits" / folder
     # Output in the data folder is written under its lock, like every other writer there.
     inside = target.resolve().is_relative_to(data_dir.resolve())
     with session.locked(wait_lock) if inside else contextlib.nullcontext():
         written = _write(session, target, result, provenance, output_format, link, source, force)
-    return SplitResult(result, written, official.check if official else None, extracted)
+    return SplitResult(
+        result,
+        written,
+        official.check if official else None,
+        pseudo.labels.as_json() if pseudo else None,
+        extracted,
+    )
 
 
 def tree_present(session: Session, part: Part) -> bool:
@@ -165,6 +206,23 @@ def tree_present(session: Session, part: Part) -> bool:
     return any((t / root).is_dir() for t in tree_candidates(session.layout, session.record(part)))
 
 
+def _pseudo_part(part_name: str, strategy: str) -> str:
+    """A pseudo-labelled split is one of the unlabeled images, never the official one."""
+    from hyperkvasir_cli.dataset.paths import UNLABELED_IMAGES
+
+    if part_name not in (LABELED_IMAGES, UNLABELED_IMAGES):
+        raise UsageError(
+            f"--from-predictions splits the unlabeled images, not {part_name}",
+            hint="leave out --part",
+        )
+    if strategy == "official":
+        raise UsageError(
+            "--from-predictions makes its own split: --strategy official does not apply",
+            hint="use --strategy stratified (the default) or random",
+        )
+    return UNLABELED_IMAGES
+
+
 def check_options(
     strategy: str,
     folds: int | None,
@@ -173,8 +231,11 @@ def check_options(
     output_format: str,
     link: str | None,
     kind: str | None,
+    *,
+    pseudo: bool = False,
 ) -> None:
-    """Refuse combinations that make no sense, before anything is read (exit 2)."""
+    """Refuse combinations that make no sense, before anything is read (exit 2). ``pseudo``:
+    the unlabeled images are split, by the labels models predicted for them."""
     for name, value, allowed in (
         ("strategy", strategy, STRATEGIES),
         ("format", output_format, FORMATS),
@@ -183,10 +244,11 @@ def check_options(
         if value not in allowed:
             choices = ", ".join(a for a in allowed if a)
             raise UsageError(f"--{name} must be one of {choices}, not {value!r}")
-    if kind not in SPLITTABLE:
+    if kind not in SPLITTABLE and not (pseudo and kind == UNLABELED_IMAGES):
         raise UsageError(
             f"split works on {' or '.join(SPLITTABLE)}, not {kind or 'this part'}",
-            hint="pass --part labeled-images or --part segmented-images",
+            hint="pass --part labeled-images or --part segmented-images; the unlabeled images "
+            "split by predicted labels with --from-predictions",
         )
     if folds is not None and ratios is not None:
         raise UsageError("pass --folds or --ratios, not both")
@@ -202,10 +264,10 @@ def check_options(
             )
 
 
-def default_folder(part: str, strategy: str, folds: int | None) -> str:
+def default_folder(part: str, strategy: str, folds: int | None, pseudo: bool = False) -> str:
     if strategy == "official":
         return f"{part}-official-{folds or 2}fold"
-    return f"{part}-{strategy}"
+    return f"{part}-pseudo-{strategy}" if pseudo else f"{part}-{strategy}"
 
 
 def _manifest_name(source: str) -> str:

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
     from hyperkvasir_cli.dataset.stats.base import PartStats
     from hyperkvasir_cli.ops.session import Session
+    from hyperkvasir_cli.ops.table_stats import TableStats
+
+    Counted = PartStats | TableStats
 
 
 def parts_to_count(session: Session, names: list[str], from_archive: bool) -> list[Part]:
@@ -57,14 +60,18 @@ def count_part(
     images: bool = False,
     jobs: int,
     remote: bool = False,
+    video_headers: bool = False,
 ) -> PartStats:
     """One part's counts, from its extracted tree (else, saying so, its archive), or from
     the archive with ``from_archive``, or from the server's copy with ``remote`` (its
     directory; the few files a part's stats read, such as masks or video headers, by
-    range); ``images`` also reads every image's size."""
+    range); ``images`` also reads every image's size. The published metadata is used when
+    it is here: the videos' stands in for their headers (``video_headers`` reads and
+    compares them too), the images' is compared with them."""
     from hyperkvasir_cli.dataset.sources import DataSource, locate_source
     from hyperkvasir_cli.dataset.stats.base import StatsOptions
     from hyperkvasir_cli.dataset.stats.compute import compute_stats
+    from hyperkvasir_cli.ops.table_stats import metadata_options
 
     if remote:
         from hyperkvasir_cli.ops.members import remote_directory
@@ -74,7 +81,8 @@ def count_part(
         source = DataSource("remote", location, part.root or part.name, (client, directory))
         try:
             # One connection, in this process: the server's copy is read politely.
-            options = StatsOptions(images=images, jobs=1)
+            side = metadata_options(session, part, images=images, video_headers=video_headers)
+            options = StatsOptions(images=images, jobs=1, **side)
             return compute_stats(part, source, options, session.task_progress("files"))
         finally:
             client.client.close()
@@ -86,7 +94,8 @@ def count_part(
         session.warn(warning)
     if source.kind == "archive" and not from_archive:
         session.info(f"{part.name}: not extracted; reading {source.location}")
-    options = StatsOptions(images=images, jobs=jobs)
+    side = metadata_options(session, part, images=images, video_headers=video_headers)
+    options = StatsOptions(images=images, jobs=jobs, **side)
     return compute_stats(part, source, options, session.task_progress("files"))
 
 
@@ -95,7 +104,7 @@ class StatsReport:
     """The counts of each part asked for; ``one_named``: one part was named, so the JSON
     document is that part's own, not ``{"parts": [...]}``."""
 
-    parts: list[PartStats]
+    parts: list[Counted]
     one_named: bool = False
 
     def as_json(self) -> dict[str, Any]:
@@ -109,7 +118,7 @@ class StatsReport:
 
     def differences(self) -> list[tuple[str, str]]:
         """(part, what differs) for every count that differs from the published one."""
-        return [(r.overview.part, d) for r in self.parts for d in r.differences()]
+        return [(counted_name(r), d) for r in self.parts for d in r.differences()]
 
     def difference_error(self) -> IntegrityError | None:
         """`--strict`: the error (exit 5) naming the first differences; None when every
@@ -135,6 +144,12 @@ class StatsReport:
         )
 
 
+def counted_name(result: Counted) -> str:
+    """The part (or group) a result counts."""
+    overview = getattr(result, "overview", None)
+    return overview.part if overview is not None else str(getattr(result, "part", ""))
+
+
 def _counts_differ(count: int) -> str:
     return "1 count differs" if count == 1 else f"{count} counts differ"
 
@@ -147,11 +162,16 @@ def count_parts(
     images: bool = False,
     jobs: int | None = None,
     remote: bool = False,
+    video_headers: bool = False,
 ) -> StatsReport:
     """The counts of the named data parts, else of every one present (see
-    :func:`parts_to_count`); with ``remote``, of the named parts' copies on the server.
-    Reads only (but for the server's directory, kept in the archives folder); differences
-    are reported, not raised."""
+    :func:`parts_to_count`); with ``remote``, of the named parts' copies on the server;
+    then of the features and predicted labels when named (``unlabeled-features``,
+    ``unlabeled-predictions`` or one model's part). Reads only (but for the server's
+    directory, kept in the archives folder); differences are reported, not raised."""
+    from hyperkvasir_cli.ops.table_stats import table_stats
+    from hyperkvasir_cli.ops.tables import is_table_subject
+
     if remote and (from_archive or images):
         option = "--from-archive" if from_archive else "--images"
         raise UsageError(
@@ -164,12 +184,23 @@ def count_parts(
             "name the parts to count on the server with --remote",
             hint="for example `hyperkvasir stats labeled-images --remote`",
         )
-    chosen = parts_to_count(session, names, from_archive)
-    workers = session.jobs(jobs)
-    results = [
-        count_part(
-            session, part, from_archive=from_archive, images=images, jobs=workers, remote=remote
-        )
-        for part in chosen
-    ]
+    subjects = [n for n in names if is_table_subject(session.manifest, n)]
+    data_names = [n for n in names if n not in subjects]
+    results: list[Counted] = []
+    if data_names or not subjects:
+        chosen = parts_to_count(session, data_names, from_archive)
+        workers = session.jobs(jobs)
+        results += [
+            count_part(
+                session,
+                part,
+                from_archive=from_archive,
+                images=images,
+                jobs=workers,
+                remote=remote,
+                video_headers=video_headers,
+            )
+            for part in chosen
+        ]
+    results += table_stats(session, subjects)
     return StatsReport(results, one_named=len(names) == 1)

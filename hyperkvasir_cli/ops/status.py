@@ -113,12 +113,18 @@ class PartsReport:
     manifest: str
     data_dir: Path
     parts: list[PartStatus] = field(default_factory=list)
+    # Names that stand for several parts: (name, its parts, description).
+    groups: list[tuple[str, list[str], str | None]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
             "manifest": self.manifest,
             "data_dir": str(self.data_dir),
             "parts": [status.as_json() for status in self.parts],
+            "groups": [
+                {"name": name, "parts": parts, "description": description}
+                for name, parts, description in self.groups
+            ],
         }
 
 
@@ -130,6 +136,7 @@ def list_parts(session: Session) -> PartsReport:
         manifest=session.manifest.source,
         data_dir=layout.data_dir,
         parts=[part_status(p, layout, records.get(p.name)) for p in session.manifest.parts],
+        groups=[(g.name, list(g.parts), g.description) for g in session.manifest.groups],
     )
 
 

@@ -109,6 +109,9 @@ def s3_filesystem(environ: Mapping[str, str] | None = None) -> S3FileSystem:
             skip_instance_cache=True,
             config_kwargs={
                 "max_pool_connections": MAX_POOL_CONNECTIONS,
+                # Completing a multipart upload of gigabytes can take minutes on some
+                # stores; a shorter wait would retry a completion that is under way.
+                "read_timeout": 600,
                 # Content-MD5 is sent by us where it matters (upload parts); the newer
                 # default CRC checksums are not understood by every S3-compatible store.
                 "request_checksum_calculation": "when_required",

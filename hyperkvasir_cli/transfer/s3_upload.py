@@ -241,9 +241,9 @@ def upload_archive(
     finally:
         os.close(fd)
         progress.finish()
-    md5s = [digest for _, digest, _ in done]
-    _complete(fs, location, pending.upload_id, [(n, etag) for n, _, etag in done])
-    etag = _check_object(fs, location, sha256, size, multipart_etag(md5s))
+    expected_etag = multipart_etag([digest for _, digest, _ in done])
+    _complete(fs, location, pending.upload_id, [(n, etag) for n, _, etag in done], expected_etag)
+    etag = _check_object(fs, location, sha256, size, expected_etag)
     state_path.unlink(missing_ok=True)
     action: UploadAction = "resumed" if upload.kept else "uploaded"
     return UploadResult(
@@ -405,8 +405,14 @@ class _FileHasher:
 
 
 def _complete(
-    fs: S3FileSystem, location: S3Location, upload_id: str, parts: list[tuple[int, str]]
+    fs: S3FileSystem,
+    location: S3Location,
+    upload_id: str,
+    parts: list[tuple[int, str]],
+    expected_etag: str,
 ) -> None:
+    """Complete the upload. A completion whose answer was lost (a timeout, a retry that
+    finds the upload already gone) is recognised by the object it left: these bytes."""
     try:
         call(
             fs,
@@ -417,7 +423,12 @@ def _complete(
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
         )
     except Exception as exc:
-        raise _refusal(location.url, exc) from exc
+        try:
+            answer = head_object(fs, location)
+        except Exception:
+            answer = None
+        if answer is None or answer.get("ETag") != expected_etag:
+            raise _refusal(location.url, exc) from exc
 
 
 def _check_object(

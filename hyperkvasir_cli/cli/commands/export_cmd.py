@@ -1,4 +1,5 @@
-"""`hyperkvasir export`: a part as training-ready shards (Parquet, WebDataset)."""
+"""`hyperkvasir export`: a part as training-ready shards (Parquet, WebDataset), or the
+unlabeled images' features as one table (CSV, Parquet)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hyperkvasir_cli.core.units import format_bytes
 class ExportFormat(str, Enum):
     parquet = "parquet"
     webdataset = "webdataset"
+    csv = "csv"
 
 
 @command
@@ -24,7 +26,7 @@ def export(
     part: Annotated[
         str,
         typer.Argument(
-            help="labeled-images or segmented-images.",
+            help="labeled-images or segmented-images; unlabeled-features (a table).",
             metavar="PART",
             show_default=False,
             autocompletion=complete_part_names,
@@ -36,7 +38,8 @@ def export(
             "--format",
             "-F",
             help="parquet (Hugging Face datasets layout; needs hyperkvasir\\[export]) or "
-            "webdataset (tar shards of <key>.jpg + <key>.json).",
+            "webdataset (tar shards of <key>.jpg + <key>.json); unlabeled-features: csv or "
+            "parquet.",
             show_default=False,
         ),
     ],
@@ -85,6 +88,10 @@ def export(
     label (canonical class), organ, category, sha256, split; segmented images add the
     mask and the boxes. Parquet row groups hold about 100 MB; a shard closes past
     --shard-size. The same input gives byte-identical shards.
+
+    unlabeled-features: the ARFF's rows (downloaded when missing) as one CSV or Parquet
+    file, each with its image, every feature, its cluster from clusters.csv and each
+    downloaded model's predicted label.
     """
     from hyperkvasir_cli.ops.export import export_part
 
@@ -107,6 +114,21 @@ def export(
 def _render(rt: Runtime, document: dict[str, Any]) -> None:
     from rich import box
     from rich.table import Table
+
+    if "splits" not in document:  # a table: the features, one file
+        for entry in document.get("files", []):
+            rt.console.out(
+                f"{entry['file']}: {entry['rows']:,} rows, {format_bytes(entry['bytes'])}, "
+                f"sha256 {entry['sha256']}"
+            )
+        joined = document.get("joined", {})
+        with_prediction = joined.get("with_prediction", {})
+        rt.console.info(
+            f"{joined.get('rows', 0):,} rows; {joined.get('with_cluster', 0):,} with a cluster "
+            f"from clusters.csv; predicted labels of {len(with_prediction)} models"
+        )
+        rt.console.info(f"the table and export.json in {document.get('to')}")
+        return
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for name in ("split", "rows", "shards", "bytes"):

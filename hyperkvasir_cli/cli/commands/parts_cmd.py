@@ -9,7 +9,8 @@ from hyperkvasir_cli.core.units import format_bytes
 
 @command
 def parts(rt: Runtime, json_output: JsonOption = False) -> None:
-    """List every part of the manifest with its size, local state and paths."""
+    """List every part of the manifest with its size, local state and paths, then the
+    groups: names that stand for several parts (`download unlabeled-predictions`)."""
     from hyperkvasir_cli.ops.status import list_parts
 
     report = list_parts(rt.session)
@@ -32,3 +33,5 @@ def parts(rt: Runtime, json_output: JsonOption = False) -> None:
         path = status.extracted or status.archive or status.partial
         table.add_row(status.name, status.file, format_bytes(status.size), state, str(path or ""))
     rt.console.render(table)
+    for name, members, _ in report.groups:
+        rt.console.out(f"group {name}: {', '.join(members)}")

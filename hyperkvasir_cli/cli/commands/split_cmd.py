@@ -117,6 +117,30 @@ def split(
     ] = False,
     wait_lock: WaitLockOption = None,
     json_output: JsonOption = False,
+    from_predictions: Annotated[
+        str | None,
+        typer.Option(
+            "--from-predictions",
+            "-P",
+            metavar="MODEL",
+            help="Split the unlabeled images by the labels MODEL predicted (a part of "
+            "unlabeled-predictions, the predictions- prefix optional; several separated by "
+            "commas must agree; all: every model).",
+            show_default=False,
+        ),
+    ] = None,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            "--min-confidence",
+            "-M",
+            min=0.0,
+            max=1.0,
+            metavar="P",
+            help="With --from-predictions: keep images whose predicted class scored at "
+            "least P (0 to 1) in every model named.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Write reproducible splits of the labeled (or segmented) images and print the counts.
 
@@ -127,7 +151,10 @@ def split(
     and seed give byte-identical files on any machine: CSV `path,class,organ,category,split`
     sorted by path (segmented images add a `mask` column), one file per split, plus
     split.json. Output that already holds exactly this split is left as is; other output
-    is replaced only with --force.
+    is replaced only with --force. --from-predictions: a pseudo-labelled split of the
+    unlabeled images (paths unlabeled-images/images/<file>, the predicted class), the
+    models' inference files downloaded when missing; split.json records the models,
+    their files' sha256 and the threshold.
     """
     from hyperkvasir_cli.ops.split import split_images
 
@@ -144,6 +171,8 @@ def split(
         from_archive=from_archive,
         force=force,
         wait_lock=wait_lock,
+        from_predictions=from_predictions,
+        min_confidence=min_confidence,
     )
     _report(rt, result, json_output)
 

@@ -16,8 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from hyperkvasir_cli.cli.render_stats import Section
-    from hyperkvasir_cli.dataset.stats.base import PartStats
-    from hyperkvasir_cli.ops.stats import StatsReport
+    from hyperkvasir_cli.ops.stats import Counted, StatsReport
 
 
 class StatsFormat(str, Enum):
@@ -45,6 +44,15 @@ FormatOption = Annotated[
 StrictOption = Annotated[
     bool,
     typer.Option("--strict", "-s", help="Exit 5 when any count differs from the published one."),
+]
+VideoHeadersOption = Annotated[
+    bool,
+    typer.Option(
+        "--video-headers",
+        "-H",
+        help="Read every AVI's header even where the video metadata has the video, and "
+        "compare the two.",
+    ),
 ]
 RemoteOption = Annotated[
     bool,
@@ -78,14 +86,20 @@ def stats(
     strict: StrictOption = False,
     plot: PlotOption = None,
     jobs: JobsOption = None,
+    video_headers: VideoHeadersOption = False,
 ) -> None:
     """Count each part's files per class, organ and category beside the published counts.
 
     With no PART, every data part that is extracted or downloaded here. Reads the
     extracted tree, or the zip with --from-archive (the same numbers, without extracting),
     or the server's copy with --remote (the same numbers again, without downloading).
-    Differences are flagged and exit 0; with --strict they exit 5. --json prints one
-    document: the part's own when one PART is named, else {"parts": [...]}.
+    With the video metadata downloaded, the videos' frames and durations come from it (no
+    video is opened) and where the two disagree is shown; with --images, the image
+    metadata's sizes are compared with the images. unlabeled-features counts the ARFF's
+    attributes, instances and clusters; unlabeled-predictions (or one model's part) the
+    images each model put in each class, and where the models agree. Differences are
+    flagged and exit 0; with --strict they exit 5. --json prints one document: the part's
+    own when one PART is named, else {"parts": [...]}.
     """
     from hyperkvasir_cli.dataset.plot import check_plot_path
     from hyperkvasir_cli.ops.stats import count_parts
@@ -100,6 +114,7 @@ def stats(
         from_archive=from_archive,
         images=images,
         jobs=jobs,
+        video_headers=video_headers,
         remote=remote,
     )
     _print(rt, report, json_output, output_format)
@@ -133,8 +148,9 @@ def _verdict(matches: object) -> str:
     return "matches the published counts" if matches else "differs from the published counts:"
 
 
-def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
+def _print_tables(rt: Runtime, results: list[Counted]) -> None:
     from hyperkvasir_cli.cli.render_stats import part_report
+    from hyperkvasir_cli.ops.stats import counted_name
 
     for result in results:
         report = part_report(result)
@@ -142,7 +158,7 @@ def _print_tables(rt: Runtime, results: list[PartStats]) -> None:
         for section in report.sections:
             rt.console.render(_table(section))
         matches = result.as_json()["matches_published"]
-        rt.console.out(f"{result.overview.part}: {_verdict(matches)}")
+        rt.console.out(f"{counted_name(result)}: {_verdict(matches)}")
         for note in report.notes:
             rt.console.out(f"  {note}")
         rt.console.out()
@@ -177,7 +193,7 @@ def _table(section: Section) -> Table:
     return table
 
 
-def _plot(rt: Runtime, path: Path, results: list[PartStats]) -> None:
+def _plot(rt: Runtime, path: Path, results: list[Counted]) -> None:
     from hyperkvasir_cli.dataset.plot import Bar, write_plot
     from hyperkvasir_cli.dataset.stats.compute import LabeledStats
 

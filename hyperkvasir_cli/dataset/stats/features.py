@@ -72,7 +72,7 @@ class ClustersFileCheck:
 
 @dataclass(frozen=True)
 class FeaturesStats:
-    subject: str
+    part: str  # the name counted: the group of the ARFF and the clusters file
     arff: str | None  # the ARFF read, if it is here
     relation: str | None
     attributes: tuple[ArffAttribute, ...]
@@ -96,8 +96,9 @@ class FeaturesStats:
 
     def as_json(self) -> dict[str, object]:
         types = Counter(a.type for a in self.attributes)
+        compared = self.arff is not None and self.clusters_file is not None
         return {
-            "subject": self.subject,
+            "part": self.part,
             "arff": self.arff,
             "relation": self.relation,
             "rows": self.rows,
@@ -112,6 +113,7 @@ class FeaturesStats:
             "missing_clusters": self.missing_clusters,
             "repeated_images": self.repeated_images,
             "clusters_file": self.clusters_file.as_json() if self.clusters_file else None,
+            "matches_published": (not self.differences()) if compared else None,
             "differences": self.differences(),
             "notes": self.notes,
         }
@@ -187,7 +189,7 @@ def features_stats(arff: Path | None, clusters: Path | None) -> FeaturesStats:
     from_arff = scan is not None and scan.cluster is not None
     sizes = ordered_sizes(scan.sizes) if from_arff and scan else (check.sizes if check else {})
     return FeaturesStats(
-        subject=FEATURES,
+        part=FEATURES,
         arff=str(arff) if arff else None,
         relation=scan.relation if scan else None,
         attributes=scan.attributes if scan else (),

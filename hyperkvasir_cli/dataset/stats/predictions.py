@@ -68,7 +68,7 @@ class PairAgreement:
 
 @dataclass(frozen=True)
 class PredictionStats:
-    subject: str
+    part: str  # the name counted: the group of the inference files
     models: list[ModelCounts]
     images: int  # distinct images any model labelled
     in_every_model: int
@@ -94,8 +94,9 @@ class PredictionStats:
         return found
 
     def as_json(self) -> dict[str, object]:
+        compared = self.published_images is not None
         return {
-            "subject": self.subject,
+            "part": self.part,
             "models": [m.as_json() for m in self.models],
             "absent_models": self.absent_models,
             "published_images": self.published_images,
@@ -106,6 +107,7 @@ class PredictionStats:
                 "unanimous_classes": self.unanimous_classes,
                 "pairs": [p.as_json() for p in self.pairs],
             },
+            "matches_published": (not self.differences()) if compared else None,
             "differences": self.differences(),
         }
 
@@ -127,7 +129,7 @@ def prediction_stats(
         agree = sum(1 for x, y in both if x == y)
         pairs.append(PairAgreement(sources[a].model, sources[b].model, len(both), agree))
     return PredictionStats(
-        subject=PREDICTIONS,
+        part=PREDICTIONS,
         models=models,
         images=len(labels),
         in_every_model=len(every),
