@@ -79,6 +79,7 @@ def scene(http_server: LocalServer, tmp_path: Path, data_dir: Path) -> Scene:
         "video-metadata": _video_metadata(built.members),
         "unlabeled-features-arff": arff_text(ARFF_ROWS).encode(),
         "unlabeled-clusters": clusters_text([(n, c) for n, _, c in ARFF_ROWS]).encode(),
+        "image-metadata": b"file-name;class-name;width;height;kilobytes\n",
     }
     for seed, (model, (labels, score)) in enumerate(LABELS.items()):
         rows = [(n, label, score) for n, label in zip(IMAGES, labels, strict=True)]
@@ -374,3 +375,44 @@ def test_the_api_export_takes_the_features_too(scene: Scene, tmp_path: Path) -> 
     outcome = hk.export("unlabeled-features", "parquet", tmp_path / "features")
     assert outcome.as_json()["rows"] == 12
     assert (tmp_path / "features" / "unlabeled-features.parquet").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("ls", "unlabeled-features"), "is a group of parts"),
+        (("ls", "unlabeled-clusters"), "not a zip but a csv file: it has no members"),
+        (("extract", "unlabeled-features-arff"), "not a zip but a arff file"),
+        (("stats", "video-metadata"), "read by `hyperkvasir stats labeled-videos`"),
+        (("stats", "image-metadata"), "stats labeled-images --images"),
+    ],
+)
+def test_side_files_where_a_zip_or_a_data_part_is_needed_exit_2(
+    scene: Scene, args: tuple[str, ...], says: str
+) -> None:
+    scene.download("unlabeled-features")
+    result = scene.run(*args)
+    assert result.exit_code == 2, result.stderr
+    assert says in result.stderr
+
+
+def test_remote_video_stats_read_no_header_when_the_metadata_is_here(
+    scene: Scene, fake_clock: object
+) -> None:
+    """`stats labeled-videos --remote` reads the server's directory; with the metadata
+    downloaded it needs no ranged read of a video header at all."""
+    file = "hyper-kvasir-videos.zip"
+    without = scene.run("stats", "labeled-videos", "--remote", "--json")
+    assert without.exit_code == 0, without.stderr
+    requests_without = len(scene.server.gets(file))
+    scene.download("video-metadata")
+    with_metadata = scene.run("stats", "labeled-videos", "--remote", "--json")
+    assert with_metadata.exit_code == 0, with_metadata.stderr
+    requests_with = len(scene.server.gets(file)) - requests_without
+    doc = with_metadata.json()
+    assert {v["info_source"] for v in doc["videos"]} == {"metadata", "none"}
+    assert doc["findings"] == without.json()["findings"]  # the same durations
+    # The second run finds the directory kept (at most a conditional check) and reads
+    # no header: fewer requests than the headers the first run read.
+    headers_read = sum(1 for v in without.json()["videos"] if v["info_source"] == "header")
+    assert headers_read == 5 and requests_with < headers_read

@@ -26,7 +26,7 @@ from hyperkvasir_cli.export.destination import Destination
 
 TableFormat = Literal["csv", "parquet"]
 EXPORT_JSON = "export.json"
-VALUES_PER_BATCH = 1_000_000  # Parquet rows are buffered up to this many values
+VALUES_PER_BATCH = 500_000  # values buffered per Parquet row group: memory stays flat
 
 
 @dataclass(frozen=True)

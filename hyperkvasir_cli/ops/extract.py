@@ -93,7 +93,7 @@ def check_request(parts: list[Part], request: ExtractRequest) -> None:
     for part in parts:
         if part.archive_kind != "zip":
             raise UsageError(
-                f"{part.name} is a {part.archive_kind} file, not a zip: nothing to extract",
+                f"{part.name} is not a zip but a {part.archive_kind} file: nothing to extract",
                 hint=f"its file is used as downloaded; run `hyperkvasir download {part.name}`",
             )
     if request.delete_archive and not request.selection.is_everything:

@@ -37,10 +37,10 @@ def plural(count: int, noun: str) -> str:
 
 def zip_part(session: Session, name: str) -> Part:
     """The named part, which must be a zip (members are a zip's)."""
-    [part] = session.select_parts([name])
+    part = session.manifest.part(name)  # a group's name is refused: one part is needed
     if part.archive_kind != "zip":
         raise UsageError(
-            f"{part.name} is a {part.archive_kind} file, not a zip: it has no members",
+            f"{part.name} is not a zip but a {part.archive_kind} file: it has no members",
             hint=f"fetch it whole: `hyperkvasir download {part.name}`",
         )
     return part

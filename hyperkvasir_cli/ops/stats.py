@@ -27,8 +27,9 @@ def parts_to_count(session: Session, names: list[str], from_archive: bool) -> li
         for part in chosen:
             if part_kind(part) is None:
                 raise UsageError(
-                    f"stats counts the data parts ({', '.join(PART_KINDS)}), not {part.name!r}",
-                    hint="name one of those parts, or none for every one present",
+                    f"stats counts the data parts ({', '.join(PART_KINDS)}), "
+                    f"unlabeled-features and unlabeled-predictions, not {part.name!r}",
+                    hint=_not_counted_hint(part.name),
                 )
         return chosen
     present = [
@@ -41,6 +42,16 @@ def parts_to_count(session: Session, names: list[str], from_archive: bool) -> li
             hint="run `hyperkvasir download labeled-images --extract`, or pass --data-dir",
         )
     return present
+
+
+def _not_counted_hint(name: str) -> str:
+    from hyperkvasir_cli.dataset.tables.parts import IMAGE_METADATA, VIDEO_METADATA
+
+    if name == VIDEO_METADATA:
+        return "the video metadata is read by `hyperkvasir stats labeled-videos`"
+    if name == IMAGE_METADATA:
+        return "the image metadata is compared by `hyperkvasir stats labeled-images --images`"
+    return "name one of those parts, or none for every one present"
 
 
 def _is_present(session: Session, part: Part, from_archive: bool) -> bool:

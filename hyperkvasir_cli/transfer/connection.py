@@ -67,6 +67,8 @@ class ConnectionJob:
     progress: ProgressReporter
     label: str
     ensure_space: Callable[[int], None]
+    # Starts that many more connections (each with a piece reserved for it).
+    add_connections: Callable[[int], None]
 
 
 @dataclass
@@ -86,7 +88,10 @@ class SharedState:
     fetched: int = 0
     active: int = 0
     allowed: int = 1
-    peak: int = 0
+    used: int = 0  # connections that fetched at least one piece
+    # A first piece for each connection about to join, taken off the front when the server
+    # confirmed ranges: a fast first connection cannot take every piece before they start.
+    reserved: list[Segment] = field(default_factory=list)
     # Bytes per second of the last piece any connection finished (0: none yet).
     piece_rate: float = 0.0
 
@@ -101,14 +106,19 @@ class SharedState:
 class ConnectionWorker:
     """One connection: claims a piece, fetches it, retries passing failures, repeats."""
 
-    def __init__(self, job: ConnectionJob, shared: SharedState, probe: bool) -> None:
+    def __init__(
+        self, job: ConnectionJob, shared: SharedState, probe: bool, joiner: bool = False
+    ) -> None:
+        """``probe``: the first connection of a fresh download; ``joiner``: one of those
+        started once the server confirmed ranges (each has a piece reserved)."""
         self.job, self.s, self.probe = job, shared, probe
+        self.joiner = joiner
         self.buffer = bytearray(CHUNK_SIZE)
+        self.used = False
 
     def run(self) -> None:
         with self.s.lock:
             self.s.active += 1
-            self.s.peak = max(self.s.peak, self.s.active)
         try:
             self._loop()
         except BaseException as exc:  # handed to the coordinator, which raises it
@@ -119,7 +129,11 @@ class ConnectionWorker:
         finally:
             with self.s.lock:
                 self.s.active -= 1
+                if self.joiner and self.s.reserved:
+                    # Leaving without taking its reserved piece: give one back.
+                    self.s.busy.discard(id(self.s.reserved.pop()))
             self.s.wake.set()
+            self.s.released.set()
 
     def _claim(self) -> Segment | None:
         """The next piece to fetch, or None when nothing is left or this connection must
@@ -129,6 +143,10 @@ class ConnectionWorker:
             with self.s.lock:
                 if self.s.stop.is_set() or self.s.active > self.s.allowed:
                     return None
+                if self.joiner:
+                    self.joiner = False
+                    if self.s.reserved:
+                        return self._count_use(self.s.reserved.pop(0))
                 sidecar = self.s.sidecar
                 segments = sidecar.segments
                 merge_finished(segments, self.s.busy)
@@ -140,11 +158,36 @@ class ConnectionWorker:
                 segment = claim_piece(segments, self.s.busy, max(size, 1))
                 if segment is not None:
                     self.s.busy.add(id(segment))
-                    return segment
+                    return self._count_use(segment)
                 if is_finished(segments) or not self.s.busy:
                     return None
             self.s.released.wait(IDLE_WAIT)
             self.s.released.clear()
+
+    def _count_use(self, segment: Segment) -> Segment:
+        """``segment``, after counting this connection as used (the caller holds the lock)."""
+        if not self.used:
+            self.used = True
+            self.s.used += 1
+        return segment
+
+    def _prepare_joiners(self) -> int:
+        """Once the server confirms ranges (of a file of known size): how many more
+        connections to start, each with a first piece reserved, so that a fast first
+        connection cannot take every piece before they start. The caller holds the lock."""
+        count = self.job.connections - 1
+        if count <= 0 or self.s.sidecar.size is None:
+            return 0
+        self.s.allowed = self.job.connections
+        segments = self.s.sidecar.segments
+        for _ in range(count):
+            size = piece_size(unclaimed_bytes(segments, self.s.busy), self.job.connections)
+            piece = claim_piece(segments, self.s.busy, size)
+            if piece is None:
+                break
+            self.s.busy.add(id(piece))
+            self.s.reserved.append(piece)
+        return count
 
     def _loop(self) -> None:
         attempt = 0
@@ -252,42 +295,49 @@ class ConnectionWorker:
             self.s.piece_rate = rate
 
     def _accept(self, opened: OpenedRange) -> None:
-        """The first answer fixes the file's size and version; later ones only confirm."""
+        """The first answer fixes the file's size and version; later ones only confirm.
+        The first 206 also starts the other connections."""
         answer = opened.answer
-        total = opened.judgement.total
+        snapshot = None
         with self.s.lock:
             sidecar = self.s.sidecar
+            first_confirmation = answer.status == 206 and not self.s.confirmed
             if answer.status == 206:
                 sidecar.accepts_ranges = True
                 self.s.confirmed = True
-            if not self.probe:
-                return
-            self.probe = False
-            wrong = unexpected_size(opened, self.job.expected_size)
-            if wrong is not None:
-                raise wrong
-            sidecar.etag = answer.validators.etag
-            sidecar.last_modified = answer.validators.last_modified
-            sidecar.size = total if total is not None else self.job.expected_size
-            first = sidecar.segments[0]
-            if sidecar.size is not None:
-                # With ranges and several connections, the rest is asked for piece by
-                # piece; a lone connection keeps one segment from 0 (a `.part` that grows
-                # in order, trusted up to its length), and a server without ranges sends
-                # everything to this one request.
-                split = sidecar.accepts_ranges and self.job.connections > 1
-                first.end = min(PROBE_BYTES, sidecar.size) if split else sidecar.size
-                rest = (
-                    [Segment(start=first.end, end=sidecar.size)] if first.end < sidecar.size else []
-                )
-                sidecar.segments = [first, *rest]
-            size = sidecar.size
-            snapshot = sidecar.model_copy(deep=True)
-        if size is not None:
-            self.job.ensure_space(size)
-            if len(snapshot.segments) > 1:
-                preallocate(self.job.fd, size)
-        self.job.partial.save(snapshot)
+            if self.probe:
+                self.probe = False
+                self._learn_the_file(opened)
+                snapshot = sidecar.model_copy(deep=True)
+            joiners = self._prepare_joiners() if first_confirmation else 0
+        if snapshot is not None:
+            if snapshot.size is not None:
+                self.job.ensure_space(snapshot.size)
+                if len(snapshot.segments) > 1:
+                    preallocate(self.job.fd, snapshot.size)
+            self.job.partial.save(snapshot)
+        self.job.add_connections(joiners)
+
+    def _learn_the_file(self, opened: OpenedRange) -> None:
+        """The probe's answer: the file's version and size, and how to ask for the rest
+        (the caller holds the lock)."""
+        wrong = unexpected_size(opened, self.job.expected_size)
+        if wrong is not None:
+            raise wrong
+        sidecar, answer, total = self.s.sidecar, opened.answer, opened.judgement.total
+        sidecar.etag = answer.validators.etag
+        sidecar.last_modified = answer.validators.last_modified
+        sidecar.size = total if total is not None else self.job.expected_size
+        first = sidecar.segments[0]
+        if sidecar.size is not None:
+            # With ranges and several connections, the rest is asked for piece by piece;
+            # a lone connection keeps one segment from 0 (a `.part` that grows in order,
+            # trusted up to its length), and a server without ranges sends everything to
+            # this one request.
+            split = sidecar.accepts_ranges and self.job.connections > 1
+            first.end = min(PROBE_BYTES, sidecar.size) if split else sidecar.size
+            rest = [Segment(start=first.end, end=sidecar.size)] if first.end < sidecar.size else []
+            sidecar.segments = [first, *rest]
 
 
 def unexpected_size(opened: OpenedRange, expected: int | None) -> UrlFailed | None:

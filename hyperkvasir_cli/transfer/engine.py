@@ -151,7 +151,9 @@ class TransferEngine:
                 self.partial.save(sidecar)
             else:
                 self.ensure_space(sidecar.size or 0)
-            result = self._coordinate(self._job(url, fd), shared, fresh)
+            crew = _Crew(shared)
+            crew.job = self._job(url, fd, crew.add)
+            result = self._coordinate(crew, fresh)
             return dataclasses.replace(result, resumed_from=kept)
         finally:
             shared.stop.set()
@@ -159,7 +161,7 @@ class TransferEngine:
             with shared.lock:
                 self.bytes_received += shared.fetched
 
-    def _job(self, url: str, fd: int) -> ConnectionJob:
+    def _job(self, url: str, fd: int, add_connections: Callable[[int], None]) -> ConnectionJob:
         options = self.options
         return ConnectionJob(
             client=self.client,
@@ -174,43 +176,37 @@ class TransferEngine:
             progress=self.progress,
             label=self.label,
             ensure_space=self.ensure_space,
+            add_connections=add_connections,
         )
 
     # coordinator ------------------------------------------------------------------
-    def _coordinate(self, job: ConnectionJob, shared: SharedState, fresh: bool) -> FetchResult:
-        sidecar, fd = shared.sidecar, job.fd
+    def _coordinate(self, crew: _Crew, fresh: bool) -> FetchResult:
+        shared = crew.shared
+        sidecar, fd = shared.sidecar, crew.fd
         shown = _ShownProgress(self.progress, self.label, shared)
         hasher = PrefixHasher(fd, shared)
         hasher_thread = threading.Thread(target=hasher.run, daemon=True)
         hasher_thread.start()
-        threads: list[threading.Thread] = []
         last_checkpoint = last_durable = self.clock.monotonic()
-        spawned_all = False
         try:
-            threads.append(self._spawn(job, shared, fresh))
+            # The first connection asks; once the server confirms ranges, it starts the
+            # others itself (so that nothing here, however slow, holds them up).
+            crew.start(probe=fresh)
             while True:
                 shared.wake.wait(0.25)
                 shared.wake.clear()
                 with shared.lock:
                     failure = shared.failure
-                    ranges_ok = shared.confirmed and sidecar.size is not None
                 shown.update()
                 if failure is not None:
                     raise failure
-                if not spawned_all and ranges_ok:
-                    spawned_all = True
-                    with shared.lock:
-                        shared.allowed = self.options.connections
-                    threads += [
-                        self._spawn(job, shared, False) for _ in range(self.options.connections - 1)
-                    ]
                 now = self.clock.monotonic()
                 if now - last_checkpoint >= self.options.checkpoint_interval:
                     durable = now - last_durable >= self.options.durable_interval
                     last_checkpoint = now
                     last_durable = now if durable else last_durable
                     self._checkpoint(fd, shared, durable)
-                if not any(t.is_alive() for t in threads):
+                if not crew.alive():
                     break
             with shared.lock:
                 finished = is_finished(sidecar.segments)
@@ -223,12 +219,11 @@ class TransferEngine:
             # The durable checkpoint below syncs the data before the caller renames it.
             total = sidecar.segments[-1].end or 0
             return FetchResult(
-                sidecar, hasher.hexdigest(), total, shared.fetched, 0, max(shared.peak, 1)
+                sidecar, hasher.hexdigest(), total, shared.fetched, 0, max(shared.used, 1)
             )
         finally:
             shared.stop.set()
-            for thread in threads:
-                thread.join(timeout=2.0)
+            crew.join(timeout=2.0)
             hasher_thread.join(timeout=2.0)
             self._checkpoint(fd, shared, durable=True)
             # Bytes the connections wrote after the last look: the task ends where the
@@ -250,11 +245,44 @@ class TransferEngine:
         snapshot.updated_at = self.clock.now()
         self.partial.save(snapshot, durable=durable)
 
-    def _spawn(self, job: ConnectionJob, shared: SharedState, probe: bool) -> threading.Thread:
-        worker = ConnectionWorker(job, shared, probe)
+
+class _Crew:
+    """The connection threads of one fetch. The first is started by the coordinator; the
+    others by a connection, through ``ConnectionJob.add_connections``, once the server has
+    confirmed that it serves ranges."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+        self.job: ConnectionJob | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    @property
+    def fd(self) -> int:
+        assert self.job is not None
+        return self.job.fd
+
+    def start(self, probe: bool, joiner: bool = False) -> None:
+        assert self.job is not None
+        worker = ConnectionWorker(self.job, self.shared, probe, joiner)
         thread = threading.Thread(target=worker.run, daemon=True, name="hyperkvasir-fetch")
+        with self._lock:
+            self._threads.append(thread)
         thread.start()
-        return thread
+
+    def add(self, count: int) -> None:
+        for _ in range(count):
+            self.start(probe=False, joiner=True)
+
+    def alive(self) -> bool:
+        with self._lock:
+            return any(thread.is_alive() for thread in self._threads)
+
+    def join(self, timeout: float) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=timeout)
 
 
 class _ShownProgress:
