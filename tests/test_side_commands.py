@@ -394,3 +394,25 @@ def test_side_files_where_a_zip_or_a_data_part_is_needed_exit_2(
     result = scene.run(*args)
     assert result.exit_code == 2, result.stderr
     assert says in result.stderr
+
+
+def test_remote_video_stats_read_no_header_when_the_metadata_is_here(
+    scene: Scene, fake_clock: object
+) -> None:
+    """`stats labeled-videos --remote` reads the server's directory; with the metadata
+    downloaded it needs no ranged read of a video header at all."""
+    file = "hyper-kvasir-videos.zip"
+    without = scene.run("stats", "labeled-videos", "--remote", "--json")
+    assert without.exit_code == 0, without.stderr
+    requests_without = len(scene.server.gets(file))
+    scene.download("video-metadata")
+    with_metadata = scene.run("stats", "labeled-videos", "--remote", "--json")
+    assert with_metadata.exit_code == 0, with_metadata.stderr
+    requests_with = len(scene.server.gets(file)) - requests_without
+    doc = with_metadata.json()
+    assert {v["info_source"] for v in doc["videos"]} == {"metadata", "none"}
+    assert doc["findings"] == without.json()["findings"]  # the same durations
+    # The second run finds the directory kept (at most a conditional check) and reads
+    # no header: fewer requests than the headers the first run read.
+    headers_read = sum(1 for v in without.json()["videos"] if v["info_source"] == "header")
+    assert headers_read == 5 and requests_with < headers_read

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import traceback
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from hyperkvasir_cli.core.clock import Clock, SystemClock, iso_utc
@@ -72,6 +73,20 @@ class Console:
 
     def emit_json(self, document: Any) -> None:
         self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        self.stdout.flush()
+        self.json_emitted = True
+
+    def emit_json_list(self, document: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+        """One JSON document: ``document`` with ``key`` holding ``items``, written one item
+        a line as they come, so a list of 100,000 entries is never held as one string."""
+        head = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+        opening = head[:-1].rstrip() + ("," if document else "") + f'\n  "{key}": ['
+        self.stdout.write(opening)
+        separator = "\n    "
+        for item in items:
+            self.stdout.write(separator + json.dumps(item, ensure_ascii=False, default=str))
+            separator = ",\n    "
+        self.stdout.write("\n  ]\n}\n")
         self.stdout.flush()
         self.json_emitted = True
 

@@ -207,7 +207,7 @@ def fetch_tail(remote: Remote, conditional: dict[str, str] | None = None) -> Tai
     return with_retries(remote.policy, remote.clock, by_offset_once)
 
 
-def fetch_span(remote: Remote, first: int, end: int, pin: Pin) -> bytes:
+def fetch_span(remote: Remote, first: int, end: int, pin: Pin) -> bytearray:
     """Bytes ``[first, end)`` of the pinned version (retried when the connection drops)."""
     got = bytearray()
 
@@ -224,7 +224,7 @@ def fetch_span(remote: Remote, first: int, end: int, pin: Pin) -> bytes:
             raise Transient(f"the body ended at byte {first + len(got)}, expected {end}")
 
     with_retries(remote.policy, remote.clock, once)
-    return bytes(got)
+    return got
 
 
 def split_span(first: int, end: int, pieces: int) -> list[tuple[int, int]]:
@@ -236,14 +236,15 @@ def split_span(first: int, end: int, pieces: int) -> list[tuple[int, int]]:
     return [(cuts[i], cuts[i + 1]) for i in range(pieces) if cuts[i] < cuts[i + 1]]
 
 
-def fetch_spans(remote: Remote, spans: list[tuple[int, int]], pin: Pin) -> bytes:
+def fetch_spans(remote: Remote, spans: list[tuple[int, int]], pin: Pin) -> list[bytearray]:
     """The bytes of ``spans`` (neighbours, in order), fetched at once over as many
-    connections, joined."""
+    connections; the caller joins them once (a 13 MB directory is copied once, not
+    three times)."""
     if len(spans) == 1:
-        return fetch_span(remote, *spans[0], pin)
+        return [fetch_span(remote, *spans[0], pin)]
     with ThreadPoolExecutor(len(spans)) as pool:
         futures = [pool.submit(fetch_span, remote, first, end, pin) for first, end in spans]
-        return b"".join(future.result() for future in futures)
+        return [future.result() for future in futures]
 
 
 def directory_from_tail(remote: Remote, tail: Tail, name: str) -> RemoteDirectory:
@@ -256,18 +257,19 @@ def directory_from_tail(remote: Remote, tail: Tail, name: str) -> RemoteDirector
             return tail.data[offset - tail.start : end - tail.start]
         # A ZIP64 end record far from the end: one more request, rare.
         before = fetch_span(remote, offset, min(end, tail.start), tail.pin)
-        return before + tail.data[: max(0, end - tail.start)]
+        return bytes(before) + tail.data[: max(0, end - tail.start)]
 
     location = locate_directory(read, size, name)
     if location.size > MAX_DIRECTORY_BYTES:
         raise corrupt_archive(name, size, f"its central directory claims {location.size} B")
-    head = b""
+    pieces: list[bytearray] = []
     if location.offset < tail.start:
         end = min(location.end, tail.start)
         spans = split_span(location.offset, end, remote.connections)
-        head = fetch_spans(remote, spans, tail.pin)
+        pieces = fetch_spans(remote, spans, tail.pin)
     inside = tail.data[max(0, location.offset - tail.start) : max(0, location.end - tail.start)]
-    data = head + inside
+    data = b"".join([*pieces, inside])
+    del pieces
     if len(data) != location.size:
         raise corrupt_archive(name, size, "the central directory is cut off")
     return RemoteDirectory(remote.url, name, tail.pin, location, data, tail.sha256)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from hyperkvasir_cli.cli.options import (
     complete_part_names,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.ops.members import ListedMember
 
 PartArgument = Annotated[
     str,
@@ -71,13 +74,19 @@ def ls(
         mirrors=mirror or (),
     )
     if json_output:
-        rt.console.emit_json(listing.as_json())
+        documents = (member.as_json() for member in listing.members)
+        rt.console.emit_json_list(listing.summary_json(), "members", documents)
     else:
-        lines = [
-            f"{m.size:>12} {m.compressed_size:>12} {m.crc:08x} {'yes' if m.present else 'no':>3} "
-            f"{m.path}"
-            for m in listing.members
-        ]
-        if lines:
-            rt.console.out("\n".join(lines))
+        # In batches: 100,000 lines are never one string.
+        members = listing.members
+        for start in range(0, len(members), 1000):
+            rt.console.out("\n".join(_line(m) for m in members[start : start + 1000]))
     rt.console.info(listing.summary())
+
+
+def _line(member: ListedMember) -> str:
+    present = "yes" if member.present else "no"
+    return (
+        f"{member.size:>12} {member.compressed_size:>12} {member.crc:08x} {present:>3} "
+        f"{member.path}"
+    )
