@@ -8,6 +8,7 @@ is never recorded as the part.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,15 +37,31 @@ def record_matches_file(record: PartRecord | None, path: Path) -> bool:
         return False
 
 
+def bad_copies(final: Path) -> list[Path]:
+    """The copies of ``final`` set aside as bad (``<file>.bad-<time>``), oldest first."""
+    try:
+        found = [p for p in final.parent.iterdir() if p.name.startswith(f"{final.name}.bad-")]
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: p.name)
+
+
 def quarantine(path: Path, moment: datetime) -> Path:
-    """Move a bad file aside (never delete evidence); returns its new name."""
+    """Move a bad file aside as ``<file>.bad-<time>`` (for a look at what was served) and
+    return its new name. Only the newest bad copy of a file is kept: a cron job against a
+    server whose file keeps failing must not fill the disk with one copy a night."""
+    final = path.with_name(path.name.removesuffix(".part"))
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name.removesuffix('.part')}.bad-{stamp}")
+    target = final.with_name(f"{final.name}.bad-{stamp}")
     counter = 1
     while target.exists():
         counter += 1
-        target = target.with_name(f"{path.name.removesuffix('.part')}.bad-{stamp}-{counter}")
+        target = final.with_name(f"{final.name}.bad-{stamp}-{counter}")
+    older = bad_copies(final)
     os.replace(path, target)
+    for copy in older:
+        with contextlib.suppress(OSError):
+            copy.unlink()
     return target
 
 

@@ -50,22 +50,37 @@ class CopyRecord(BaseModel):
 
 
 class RejectedVersion(BaseModel):
-    """A version of the server's file that failed verification: not fetched again while
-    the server still offers it (same validators and size)."""
+    """A version of a URL's file that failed verification against what was expected then:
+    not fetched again while the URL still offers it (same validators and size) and the
+    same is expected (a manifest with the new size and sha256 makes it welcome)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str
     etag: str | None = None
     last_modified: str | None = None
     size: int | None = None
     sha256: str | None = None
+    expected_size: int | None = None
+    expected_sha256: str | None = None
     reason: str = ""
     at: datetime | None = None
 
     @field_serializer("at")
     def _utc_seconds(self, moment: datetime | None) -> str | None:
         return _utc(moment)
+
+    def expects(self, size: int | None, sha256: str | None) -> bool:
+        """Whether it was rejected against this expectation (the manifest's now)."""
+        return (self.expected_size, self.expected_sha256) == (size, sha256)
+
+    def same_version(self, etag: str | None, last_modified: str | None, size: int | None) -> bool:
+        """Whether a server's answer describes this version: the validators it gives agree
+        (at least one of them is given) and so does the size, when both are known."""
+        pairs = [(self.etag, etag), (self.last_modified, last_modified)]
+        compared = [(a, b) for a, b in pairs if a is not None and b is not None]
+        if not compared or any(a != b for a, b in compared):
+            return False
+        return self.size is None or size is None or self.size == size
 
 
 class Request(BaseModel):
@@ -109,7 +124,8 @@ class PartRecord(BaseModel):
     fetched_from: str | None = None
     fetched_version: str | None = None
     copies: dict[str, CopyRecord] = Field(default_factory=dict)
-    rejected: RejectedVersion | None = None
+    # By URL: the version each URL served that failed verification (see RejectedVersion).
+    rejected: dict[str, RejectedVersion] = Field(default_factory=dict)
     requested: Request | None = None
 
     @field_serializer("downloaded_at", "verified_at", "extracted_at")
@@ -259,6 +275,13 @@ class RecordStore:
             records[name] = merged = record.model_copy(update={"copies": copies})
         return merged
 
+    def reject_version(self, name: str, url: str, version: RejectedVersion) -> None:
+        """Remember that ``url`` served ``version`` and it failed verification."""
+        with self.updating() as records:
+            record = records.get(name, PartRecord())
+            rejected = {**record.rejected, url: version}
+            records[name] = record.model_copy(update={"rejected": rejected})
+
     def forget_part(self, name: str) -> bool:
         """Drop the part's whole record; False when there was none."""
         with self.updating() as records:
@@ -288,5 +311,5 @@ class RecordStore:
         }
         if url is not None:
             fields.update(url=url, etag=etag, last_modified=last_modified, downloaded_at=moment)
-            fields["rejected"] = None
+            fields["rejected"] = {}
         return self.update_part(name, **fields)

@@ -14,8 +14,9 @@ appears only after size and sha256 were verified, by an atomic rename.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
@@ -24,31 +25,27 @@ import httpx
 from hyperkvasir_cli.check.verify import (
     NOT_A_ZIP,
     Mismatch,
-    expectation,
     record_matches_file,
     set_aside_if_bad,
     set_aside_if_not_zip,
 )
 from hyperkvasir_cli.core.atomic import fsync_directory
-from hyperkvasir_cli.core.clock import Clock
+from hyperkvasir_cli.core.clock import Clock, iso_utc
 from hyperkvasir_cli.core.diskspace import ensure_room_for_file
 from hyperkvasir_cli.core.errors import DiskSpaceError, IntegrityError, NetworkError
 from hyperkvasir_cli.core.hashing import sha256_file
 from hyperkvasir_cli.core.layout import Layout
 from hyperkvasir_cli.core.manifest import Part
 from hyperkvasir_cli.core.progress import ProgressReporter
-from hyperkvasir_cli.core.records import PartRecord, RecordStore
+from hyperkvasir_cli.core.records import PartRecord, RecordStore, RejectedVersion
+from hyperkvasir_cli.ops.download_failures import failure_error
 from hyperkvasir_cli.transfer.engine import EngineOptions, FetchResult, TransferEngine
-from hyperkvasir_cli.transfer.http_client import INCOMPLETE_CHAIN_HINT
 from hyperkvasir_cli.transfer.partial import PartialFile
 from hyperkvasir_cli.transfer.range_request import UrlFailed
 
 # Rounds over the URLs that could not be reached at all (DNS, refused, no route): enough
 # to ride out a blip, few enough that a machine without network hears it within seconds.
 UNREACHABLE_ROUNDS = 3
-
-# Failures that mean a URL served bytes that are not the file (exit 5, integrity).
-MISMATCHES = frozenset({"wrong-file", "bad-content", "not-zip"})
 
 
 class Action(Enum):
@@ -218,7 +215,12 @@ class PartDownloader:
         # the server by the resume rules, and a changed file may have another size.
         try:
             fetched = self._fetch_from_mirrors(
-                part, partial, part.size, planned.urls, options.engine
+                part,
+                partial,
+                part.size,
+                planned.urls,
+                options.engine,
+                {} if options.force or record is None else record.rejected,
             )
         except DiskSpaceError:
             # The size was learned from the server only after the `.part` and its sidecar
@@ -285,11 +287,14 @@ class PartDownloader:
         expected_size: int | None,
         urls: list[str],
         engine_options: EngineOptions,
+        rejected: Mapping[str, RejectedVersion],
     ) -> Fetched:
         """Try each URL in order; unreachable ones get further rounds with backoff.
 
         A URL whose finished file does not match the manifest's size or sha256 (a broken
-        mirror) has its file set aside, and the next URL starts from zero.
+        mirror) has its file set aside, the version it served is remembered as rejected,
+        and the next URL starts from zero. A URL that still serves a version rejected
+        earlier (``rejected``, one HEAD tells) is passed over without fetching it.
         """
         policy = engine_options.policy
         zip_check = records_first_seen_zip(part)
@@ -313,6 +318,11 @@ class PartDownloader:
             while live:
                 rounds += 1
                 for index, url in enumerate(live):
+                    known_bad = self._still_rejected(client, part, url, rejected.get(url))
+                    if known_bad is not None:
+                        failures[url] = known_bad
+                        self.progress.note(f"{part.file}: {url} {known_bad.reason}")
+                        continue
                     try:
                         result = engine.fetch(url)
                     except UrlFailed as failure:
@@ -343,6 +353,8 @@ class PartDownloader:
                         return Fetched(result, url, set_aside, engine.bytes_received)
                     if bad.web_page:
                         kind, served = "web-page", "a web page (HTML) instead of the file"
+                    else:
+                        self._reject(part, url, result, bad, moment)
                     # Nothing can resume from the sidecar of a file that is not the one.
                     partial.discard()
                     set_aside += 1
@@ -358,6 +370,51 @@ class PartDownloader:
                 self.clock.sleep(policy.delay(rounds))
         raise self._give_up(part, partial, failures)
 
+    def _still_rejected(
+        self, client: httpx.Client, part: Part, url: str, version: RejectedVersion | None
+    ) -> UrlFailed | None:
+        """A failure for ``url`` when it still serves ``version``, rejected earlier against
+        what the manifest expects now; None when it may be fetched (also when the HEAD
+        fails: the fetch then says why)."""
+        if version is None or not version.expects(part.size, part.sha256):
+            return None
+        from hyperkvasir_cli.transfer.remote_check import head
+
+        try:
+            remote = head(client, url)
+        except httpx.HTTPError:
+            return None
+        if remote is None or not version.same_version(
+            remote.validators.etag, remote.validators.last_modified, remote.size
+        ):
+            return None
+        when = f" on {iso_utc(version.at)}" if version.at else ""
+        return UrlFailed(
+            "rejected",
+            f"still serves the version that failed verification{when} "
+            f"({version.reason}); not fetched again until it changes",
+        )
+
+    def _reject(
+        self, part: Part, url: str, result: FetchResult, bad: Mismatch, moment: datetime
+    ) -> None:
+        """Remember the version ``url`` served that failed verification."""
+        sidecar = result.sidecar
+        self.store.reject_version(
+            part.name,
+            url,
+            RejectedVersion(
+                etag=sidecar.etag,
+                last_modified=sidecar.last_modified,
+                size=result.size,
+                sha256=result.sha256,
+                expected_size=part.size,
+                expected_sha256=part.sha256,
+                reason=bad.cause,
+                at=moment,
+            ),
+        )
+
     def _give_up(
         self, part: Part, partial: PartialFile, failures: dict[str, UrlFailed]
     ) -> NetworkError | IntegrityError:
@@ -365,67 +422,7 @@ class PartDownloader:
         kept = sidecar.downloaded if sidecar else 0
         if kept == 0:
             partial.discard()
-        detail = "; ".join(f"{url}: {f.reason}" for url, f in failures.items())
-        kinds = {f.kind for f in failures.values()}
-        # A source that served other bytes than the manifest's is the finding that matters
-        # (exit 5), even when the other URLs could not be reached (a node off the internet
-        # syncing from a bucket whose object was overwritten).
-        served_other_bytes = "bad-content" in kinds and "certificate" not in kinds
-        if kinds & MISMATCHES and (kinds <= MISMATCHES | {"web-page"} or served_other_bytes):
-            hint = "every URL was tried"
-            if kinds & {"bad-content", "not-zip", "web-page"}:
-                hint += " (the bad copies are kept aside, never used)"
-            if kept:
-                hint += f"; the {kept} bytes fetched earlier stay in {partial.data_path}"
-            if "not-zip" in kinds:
-                # Nothing published to compare with, and what the servers sent is no zip.
-                return IntegrityError(
-                    f"{part.name}: no URL serves a zip archive; the server sent something "
-                    f"that is not a zip: {detail}",
-                    hint=f"{hint}; open the URL in a browser to see what it serves, or add "
-                    "a good source with --mirror URL",
-                )
-            return IntegrityError(
-                f"{part.name}: no URL serves the file the manifest describes "
-                f"(expected {expectation(part.size, part.sha256)}): {detail}",
-                hint=f"{hint}; the file may have been replaced upstream: check the manifest "
-                "(or pass --manifest with the new size and sha256), or add a good source "
-                "with --mirror URL",
-            )
-        if "web-page" in kinds:
-            # A maintenance or login page is the server's answer, not bad data (exit 4).
-            return NetworkError(
-                f"{part.name}: the server sent a web page instead of the file: {detail}",
-                hint="a web page (HTML) was served where the file should be: the server may "
-                "show a maintenance, error or login page; open the URL in a browser, try "
-                "again later, or add another source with --mirror URL"
-                + (
-                    f"; the {kept} bytes fetched earlier stay in {partial.data_path}"
-                    if kept
-                    else ""
-                ),
-            )
-        if "proxy" in kinds:
-            return NetworkError(
-                f"{part.name}: every URL failed: {detail}",
-                hint="the proxy named above could not be used: check it, or unset its "
-                "variable (or list the server's host in no_proxy) to connect directly",
-            )
-        if "certificate" in kinds:
-            return NetworkError(f"{part.name}: {detail}", hint=INCOMPLETE_CHAIN_HINT)
-        if kept:
-            hint = (
-                f"{kept} bytes are kept in {partial.data_path}; rerun `hyperkvasir download "
-                f"{part.name}` (or `resume`) to continue; --mirror URL adds another source"
-            )
-        elif kinds <= {"denied", "gone"} and "denied" in kinds:
-            hint = (
-                "the server refused access (HTTP 401/403; not retried): the file may need a "
-                "login, or be withdrawn; --mirror URL adds another source"
-            )
-        else:
-            hint = "check the network and the URLs; --mirror URL adds another source"
-        return NetworkError(f"{part.name}: every URL failed: {detail}", hint=hint)
+        return failure_error(part, failures, kept, partial.data_path)
 
     def _finish(
         self,

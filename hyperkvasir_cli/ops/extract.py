@@ -69,9 +69,27 @@ def own_files(session: Session) -> OwnFiles:
     )
 
 
+def check_target(target: Path | None) -> None:
+    """Refuse (exit 2), before anything is downloaded, a target that cannot be a folder: a
+    file at its path or at the path of a folder above it. A missing folder is made."""
+    if target is None:
+        return
+    wanted = Path(os.path.abspath(target.expanduser()))
+    place = wanted
+    while not place.exists() and place.parent != place:
+        place = place.parent
+    if not place.is_dir():
+        where = "is a file" if place == wanted else f"lies in {place}, which is a file"
+        raise UsageError(
+            f"--to {target}: the target {where}, not a folder",
+            hint="give a folder (a missing one is made), or move the file away",
+        )
+
+
 def check_request(parts: list[Part], request: ExtractRequest) -> None:
-    """Refuse, before any work, what cannot be done: parts that are not zips, and deleting
-    an archive that a selection extracts only partly."""
+    """Refuse, before any work, what cannot be done: parts that are not zips, a target
+    that is a file, and deleting an archive that a selection extracts only partly."""
+    check_target(request.target)
     for part in parts:
         if part.archive_kind != "zip":
             raise UsageError(
@@ -160,9 +178,14 @@ def extract_part(
             },
         )
     if request.delete_archive:
+        size = archive.stat().st_size
         delete_extracted_archive(result, request.selection)
         # The record keeps size and sha256, so later checks still know what it was.
         session.record_store.forget_part_fields(part.name, "archive")
+        session.info(
+            f"{part.name}: deleted the archive {archive} ({format_bytes(size)}) after "
+            f"checking every extracted file by CRC-32; its size and sha256 stay recorded"
+        )
     return result
 
 

@@ -20,6 +20,7 @@ from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.dataset.paths import LABELED_IMAGES, SEGMENTED_IMAGES, UNLABELED_IMAGES
 
 if TYPE_CHECKING:
+    from hyperkvasir_cli.core.manifest import Part
     from hyperkvasir_cli.dataset.sources import DataSource
     from hyperkvasir_cli.dataset.split.assign import Split, SplitItem
     from hyperkvasir_cli.dataset.split.official import Reconciliation
@@ -45,6 +46,7 @@ class SplitResult:
     written: WriteResult
     check: Reconciliation | None = None
     pseudo_labels: dict[str, object] | None = None  # --from-predictions: what was kept
+    images_extracted: bool = True
 
     @property
     def out(self) -> Path:
@@ -73,6 +75,7 @@ class SplitResult:
             "not_linked": list(self.written.missing),
             "official_vs_local": against_local,
             "pseudo_labels": self.pseudo_labels,
+            "images_extracted": self.images_extracted,
         }
 
 
@@ -161,7 +164,15 @@ def split_images(
         if warning is not None:
             session.warn(warning)
         result = computed_split(session, source, strategy, folds, text, seed or 0)
+    extracted = tree_present(session, part)
+    if not extracted:
+        session.warn(
+            f"{part.name} is not extracted in {session.layout.extract_dir}: the split names "
+            f"files that do not exist there yet (they were read from the archive); run "
+            f"`hyperkvasir extract {part.name}` before using it"
+        )
     provenance = Provenance(
+        images_extracted=extracted,
         part=part.name,
         manifest=_manifest_name(session.manifest.source),
         dataset=session.manifest.dataset,
@@ -183,7 +194,16 @@ def split_images(
         written,
         official.check if official else None,
         pseudo.labels.as_json() if pseudo else None,
+        extracted,
     )
+
+
+def tree_present(session: Session, part: Part) -> bool:
+    """Whether the files a split names exist: the part's tree in the data folder."""
+    from hyperkvasir_cli.dataset.sources import tree_candidates
+
+    root = part.root or part.name
+    return any((t / root).is_dir() for t in tree_candidates(session.layout, session.record(part)))
 
 
 def _pseudo_part(part_name: str, strategy: str) -> str:

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hyperkvasir_cli.core.clock import iso_utc
 from hyperkvasir_cli.core.errors import (
+    ArchiveError,
+    DiskSpaceError,
     HyperkvasirError,
     IntegrityError,
     NetworkError,
@@ -34,15 +37,33 @@ class SyncStep:
     download: str = "skipped"
     bytes_fetched: int = 0
     extract: dict[str, Any] | None = None
+    # Why this part could not be synced (the run went on with the other parts).
+    error: HyperkvasirError | None = None
 
     def as_json(self) -> dict[str, Any]:
+        error = self.error
         return {
             "part": self.part,
             "remote": self.remote,
             "download": self.download,
             "bytes_fetched": self.bytes_fetched,
             "extract": self.extract,
+            "error": None
+            if error is None
+            else error_json(error.exit_code, error.message, error.hint),
         }
+
+
+# A part that fails this way does not stop the others (each is its own download, check or
+# extraction); the run ends with the most severe of them: data that is wrong or unsafe
+# before a full disk, before a server that could not be reached.
+PART_FAILURES = (ArchiveError, IntegrityError, DiskSpaceError, NetworkError)
+
+
+def most_severe(errors: list[HyperkvasirError]) -> HyperkvasirError:
+    """The error a run that met ``errors`` ends with (the first of the most severe)."""
+    rank = {kind: len(PART_FAILURES) - i for i, kind in enumerate(PART_FAILURES)}
+    return max(errors, key=lambda e: next((r for k, r in rank.items() if isinstance(e, k)), 0))
 
 
 def parts_to_sync(session: Session, names: list[str] | None, all_parts: bool) -> list[Part]:
@@ -91,6 +112,25 @@ def refresh_if_changed(
     step.remote = "changed" if verdict.changed else "unchanged"
     if not verdict.changed:
         return False
+    remote = verdict.remote
+    rejected = record.rejected.get(remote.url)
+    if (
+        rejected is not None
+        and rejected.expects(part.size, part.sha256)
+        and rejected.same_version(
+            remote.validators.etag, remote.validators.last_modified, remote.size
+        )
+    ):
+        # The new version failed verification before: fetching it again every night
+        # would cost the whole archive each time to learn the same thing.
+        step.remote = "changed, rejected earlier"
+        when = f" on {iso_utc(rejected.at)}" if rejected.at else ""
+        raise IntegrityError(
+            f"{part.name}: {verdict.reason}, and that version failed verification{when} "
+            f"({rejected.reason}); it is not fetched again until the server's copy changes",
+            hint=f"your verified copy is kept at {session.layout.archive_path(part)}; to take "
+            "the new version, describe it in a manifest (--manifest) with its size and sha256",
+        )
     session.info(f"{part.name}: {verdict.reason}")
     new_size = verdict.remote.size
     if part.sha256 and part.size is not None and new_size not in (None, part.size):
@@ -109,13 +149,15 @@ def sync_part(
     options: DownloadOptions,
     check: bool,
     extract: ExtractRequest | None,
+    step: SyncStep | None = None,
 ) -> SyncStep:
-    """Bring one part up to date; the caller holds the lock."""
+    """Bring one part up to date, noting what was done in ``step``; the caller holds the
+    lock."""
     from hyperkvasir_cli.ops.download import DownloadOptions
     from hyperkvasir_cli.ops.downloader import make_downloader
     from hyperkvasir_cli.ops.extract import extract_part, summary
 
-    step = SyncStep(part.name)
+    step = SyncStep(part.name) if step is None else step
     deleted = archive_was_deleted(session, part)
     changed = check and refresh_if_changed(session, part, options, step)
     if deleted and not changed:
@@ -190,10 +232,12 @@ def sync_parts(
 ) -> SyncReport:
     """Download or resume, verify and (unless ``extract`` is False) extract each part, in
     order, under the lock: the named ones, else with ``all_parts`` the default ones, else
-    every part this machine has a record of. A part whose archive was deleted after its
+    every part the data folder has a record of. A part whose archive was deleted after its
     extraction is not fetched again unless the server's copy changed. Each part done is
-    appended to ``report`` at once (see :func:`hyperkvasir_cli.ops.downloads.download_parts`);
-    the first failure stops the run and is raised."""
+    appended to ``report`` at once (see :func:`hyperkvasir_cli.ops.downloads.download_parts`).
+    A part that fails (network, integrity, unsafe archive, disk space) is noted in its
+    step and does not stop the others; the most severe of those failures is raised at the
+    end (see :func:`most_severe`). Any other failure stops the run at once."""
     from hyperkvasir_cli.ops.downloader import download_options
     from hyperkvasir_cli.ops.extract import ExtractRequest
 
@@ -204,7 +248,18 @@ def sync_parts(
     options = download_options(session, mirrors=mirrors)
     request = ExtractRequest(jobs=jobs) if extract else None
     report.started = True
+    failed: list[HyperkvasirError] = []
     with session.locked(wait_lock):
-        for part in selected:
-            report.parts.append(sync_part(session, part, options, check_remote, request))
+        for index, part in enumerate(selected):
+            step = SyncStep(part.name)
+            try:
+                sync_part(session, part, options, check_remote, request, step)
+            except PART_FAILURES as exc:
+                step.error = exc
+                failed.append(exc)
+                if index + 1 < len(selected):
+                    session.warn(f"{exc.message}; going on with the other parts")
+            report.parts.append(step)
+    if failed:
+        raise most_severe(failed)
     return report

@@ -50,7 +50,7 @@ def sync(
     json_output: JsonOption = False,
 ) -> None:
     """Download or resume, verify and extract, in one run; nothing to do exits 0 having
-    sent no request (cron-safe). Default: the parts recorded in the config."""
+    sent no request (cron-safe). Default: the parts recorded in the data folder."""
     from hyperkvasir_cli.ops.sync import SyncReport, sync_parts
 
     rt.session.override(connections=connections, ca_bundle=ca_bundle, limit_rate=limit_rate)

@@ -43,6 +43,8 @@ class Provenance:
     official_sha256: str | None = None
     # A split of pseudo-labelled unlabeled images: which predictions, which threshold.
     pseudo_labels: Mapping[str, object] | None = None
+    # False when the part's tree is not extracted: the paths name files not there yet.
+    images_extracted: bool = True
 
 
 def columns_of(split: Split) -> tuple[str, ...]:
@@ -95,7 +97,7 @@ def metadata_document(
     official = None
     if provenance.official_file:
         official = {"file": provenance.official_file, "sha256": provenance.official_sha256}
-    return {
+    document: dict[str, object] = {
         "tool": "hyperkvasir",
         "tool_version": provenance.tool_version,
         "dataset": provenance.dataset,
@@ -123,6 +125,14 @@ def metadata_document(
             for name in split.names
         },
     }
+    if not provenance.images_extracted:
+        # Only then: a split of an extracted tree keeps the bytes it always had.
+        document["images_extracted"] = False
+        document["warning"] = (
+            f"{provenance.part} was not extracted when this split was made: its paths name "
+            f"files that do not exist until `hyperkvasir extract {provenance.part}` is run"
+        )
+    return document
 
 
 def render_metadata(
