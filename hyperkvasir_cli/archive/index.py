@@ -14,7 +14,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -215,7 +215,12 @@ def locate_directory(read: ReadAt, size: int, name: str) -> DirectoryLocation:
 def parse_directory(data: bytes, shift: int, name: str, size: int) -> list[ZipMember]:
     """The member records of the central directory ``data`` (all of it, as located);
     ArchiveError (exit 6) for an entry that is damaged or cut off."""
-    members = []
+    return list(iter_directory(data, shift, name, size))
+
+
+def iter_directory(data: bytes, shift: int, name: str, size: int) -> Iterator[ZipMember]:
+    """:func:`parse_directory` one record at a time (a caller that keeps less of each
+    record than all of it never holds 100,000 of them)."""
     position = 0
     while position + _CENTRAL.size <= len(data):
         entry = _CENTRAL.unpack_from(data, position)
@@ -243,21 +248,18 @@ def parse_directory(data: bytes, shift: int, name: str, size: int) -> list[ZipMe
             member_name = raw_name.decode("utf-8" if flags & _UTF8_FLAG else "cp437")
         except UnicodeDecodeError:
             raise corrupt_archive(name, size, f"a member name is not UTF-8: {raw_name!r}") from None
-        members.append(
-            ZipMember(
-                name=member_name,
-                file_size=original,
-                compress_size=compressed,
-                compress_type=method,
-                crc=crc,
-                header_offset=offset + shift,
-                flag_bits=flags,
-                external_attr=external_attr,
-                dos_time=date << 16 | clock,
-                unix_mtime=extended_mtime(extra) if extra else None,
-            )
+        yield ZipMember(
+            name=member_name,
+            file_size=original,
+            compress_size=compressed,
+            compress_type=method,
+            crc=crc,
+            header_offset=offset + shift,
+            flag_bits=flags,
+            external_attr=external_attr,
+            dos_time=date << 16 | clock,
+            unix_mtime=extended_mtime(extra) if extra else None,
         )
-    return members
 
 
 def read_members(archive: Path) -> ZipIndex:

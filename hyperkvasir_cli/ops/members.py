@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,7 +180,20 @@ def tree_target(session: Session, to: Path | None = None) -> Path:
     return Path(os.path.abspath((to or session.layout.extract_dir).expanduser()))
 
 
-def _listed(members: Sequence[ZipMember], selection: Selection, target: Path) -> list[ListedMember]:
+class _Counted:
+    """An iterator of members that counts what it has given."""
+
+    def __init__(self, members: Iterator[ZipMember]) -> None:
+        self._members = members
+        self.count = 0
+
+    def __iter__(self) -> Iterator[ZipMember]:
+        for member in self._members:
+            self.count += 1
+            yield member
+
+
+def _listed(members: Iterable[ZipMember], selection: Selection, target: Path) -> list[ListedMember]:
     from hyperkvasir_cli.archive.safety import ordinary_path, relative_path
 
     listed = []
@@ -245,16 +258,17 @@ def list_members(
         return MemberListing(part.name, "archive", str(archive), target, listed, len(members))
     client, directory, reused = remote_directory(session, part, mirrors)
     client.client.close()
-    members = directory.members
-    del directory  # its raw bytes (13 MB for the unlabeled zip) are not needed any more
-    listed = _listed(members, selection, target)
+    counted = _Counted(directory.iter_members())
+    # One record at a time: 100,000 members are never held whole beside their listing.
+    listed = _listed(counted, selection, target)
+    del directory
     return MemberListing(
         part.name,
         "remote",
         client.url,
         target,
         listed,
-        len(members),
+        counted.count,
         directory_reused=reused,
         requests=client.traffic.requests,
         bytes_received=client.traffic.body_bytes,

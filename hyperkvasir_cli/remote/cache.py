@@ -85,7 +85,6 @@ class DirectoryCache:
             "shift": directory.location.shift,
             "tail_sha256": directory.tail_sha256,
             "sha256": hashlib.sha256(directory.data).hexdigest(),
-            "members": len(directory.members),
             "fetched_at": iso_utc(datetime.now(timezone.utc)),
         }
         atomic_write_text(self.description_path, json.dumps(described, indent=2) + "\n")

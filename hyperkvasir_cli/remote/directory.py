@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +28,7 @@ from hyperkvasir_cli.archive.index import (
     ZipIndex,
     ZipMember,
     corrupt_archive,
+    iter_directory,
     locate_directory,
     parse_directory,
 )
@@ -157,6 +158,10 @@ class RemoteDirectory:
     @cached_property
     def members(self) -> list[ZipMember]:
         return parse_directory(self.data, self.location.shift, self.name, self.pin.size)
+
+    def iter_members(self) -> Iterator[ZipMember]:
+        """The members one at a time, none kept (for a listing that keeps less)."""
+        return iter_directory(self.data, self.location.shift, self.name, self.pin.size)
 
     def index(self) -> ZipIndex:
         """The directory as :func:`archive.index.read_members` gives a local one."""
