@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,20 @@ ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench"
 ZIP_NAME = "hyper-kvasir-labeled-images.zip"
 KEYS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret"}
+LABELED = "labeled-images"
+PUSH_ROW = "push of the labeled-images zip to S3 (moto) vs `aws s3 cp`"
+SYNC_ROW = "download from S3 on a fresh data folder vs `aws s3 cp` + `sha256sum`"
+EXPORT_ROW = "`export --format parquet` of the extracted tree"
+READ_ROW = "every image read back with `datasets`: Parquet shards vs `imagefolder` on the tree"
+# Every image's bytes: embedded in the shards, or read from the file the tree's rows point
+# at (what a training loop does either way before decoding).
+READ_EVERY_IMAGE = (
+    "import sys, datasets; kind, where = sys.argv[1:]; "
+    "ds = datasets.load_dataset(kind, data_dir=where, split='train')"
+    ".cast_column('image', datasets.Image(decode=False)); "
+    "print(sum(len(r['image']['bytes'] or open(r['image']['path'], 'rb').read()) "
+    "for r in ds))"
+)
 
 
 @dataclass
@@ -153,138 +167,71 @@ class Bench:
         code = f"import boto3; boto3.client('s3').delete_object(Bucket='{BUCKET}', Key='{key}')"
         checked(self.run([sys.executable, "-c", code]))
 
-    def push_row(self, archive: data.DataFile) -> Row:
-        row = Row("push 1 archive to S3 (moto) vs `aws s3 cp`", [], [], 1.1)
-        state = self.work / "data" / "archives" / f"{ZIP_NAME}.push.json"
-        for _ in range(self.args.repeat):
-            self.delete(f"hk/{ZIP_NAME}")
-            state.unlink(missing_ok=True)
-            row.ours.append(
-                checked(
-                    self.run(
-                        [
-                            self.hyperkvasir,
-                            "--manifest",
-                            str(self.manifest),
-                            "push",
-                            "labeled-images",
-                            "--to",
-                            f"s3://{BUCKET}/hk/",
-                        ]
-                    )
-                )
-            )
-            if self.aws:
-                self.delete(f"aws/{ZIP_NAME}")
-                row.peer.append(
-                    checked(
-                        self.run(
-                            [
-                                self.aws,
-                                "s3",
-                                "cp",
-                                "--only-show-errors",
-                                str(archive.path),
-                                f"s3://{BUCKET}/aws/{ZIP_NAME}",
-                            ]
-                        )
-                    )
-                )
-        return row
+    # One run each, its setup included (untimed): what a round of a row runs.
 
-    def sync_row(self) -> Row:
-        row = Row("download from S3 on a fresh data folder vs `aws s3 cp` + sha256sum", [], [], 0.8)
-        fresh = self.work / "node"
-        for _ in range(self.args.repeat):
-            shutil.rmtree(fresh, ignore_errors=True)
-            row.ours.append(
-                checked(
-                    self.run(
-                        [
-                            self.hyperkvasir,
-                            "--manifest",
-                            f"s3://{BUCKET}/hk/manifest.yaml",
-                            "download",
-                            "labeled-images",
-                        ],
-                        HYPERKVASIR_CONFIG=str(fresh / "config.yaml"),
-                        HYPERKVASIR_DATA_DIR=str(fresh),
-                    )
-                )
-            )
-            shutil.rmtree(fresh, ignore_errors=True)
-            if self.aws:
-                fresh.mkdir(parents=True)
-                target = fresh / ZIP_NAME
-                script = (
-                    f"'{self.aws}' s3 cp --only-show-errors s3://{BUCKET}/hk/{ZIP_NAME} "
-                    f"'{target}' && sha256sum '{target}'"
-                )
-                row.peer.append(checked(self.run(["sh", "-c", script])))
-        shutil.rmtree(fresh, ignore_errors=True)
-        return row
-
-    def export_row(self) -> tuple[Row, int]:
-        row = Row("export --format parquet of the extracted tree", [], [])
-        out = self.work / "shards"
-        for _ in range(self.args.repeat):
-            shutil.rmtree(out, ignore_errors=True)
-            row.ours.append(
-                checked(
-                    self.run(
-                        [
-                            self.hyperkvasir,
-                            "--manifest",
-                            str(self.manifest),
-                            "export",
-                            "labeled-images",
-                            "--format",
-                            "parquet",
-                            "--to",
-                            str(out),
-                            "--json",
-                        ]
-                    )
-                )
-            )
-        rows = int(json.loads(row.ours[-1].stdout)["rows"])
-        return row, rows
-
-    def read_row(self) -> Row:
-        row = Row("read every image back: datasets on the Parquet shards vs on the tree", [], [])
-        # Every image's bytes: embedded in the shards, or read from the file the tree's
-        # rows point at (what a training loop does either way before decoding).
-        read = (
-            "import sys, datasets; kind, where = sys.argv[1:]; "
-            "ds = datasets.load_dataset(kind, data_dir=where, split='train')"
-            ".cast_column('image', datasets.Image(decode=False)); "
-            "print(sum(len(r['image']['bytes'] or open(r['image']['path'], 'rb').read()) "
-            "for r in ds))"
+    def push_ours(self) -> Run:
+        self.delete(f"hk/{ZIP_NAME}")
+        (self.work / "data" / "archives" / f"{ZIP_NAME}.push.json").unlink(missing_ok=True)
+        to = f"s3://{BUCKET}/hk/"
+        return self.run(
+            [self.hyperkvasir, "--manifest", str(self.manifest), "push", LABELED, "--to", to]
         )
-        tree = str(self.work / "data" / "labeled-images")
-        for _ in range(self.args.repeat):
-            with tempfile.TemporaryDirectory() as cache:
-                row.ours.append(
-                    checked(
-                        self.run(
-                            [
-                                sys.executable,
-                                "-c",
-                                read,
-                                "parquet",
-                                str(self.work / "shards" / "all"),
-                            ],
-                            HF_HOME=cache,
-                        )
-                    )
-                )
-            with tempfile.TemporaryDirectory() as cache:
-                row.peer.append(
-                    checked(
-                        self.run([sys.executable, "-c", read, "imagefolder", tree], HF_HOME=cache)
-                    )
-                )
-        return row
+
+    def push_aws(self) -> Run:
+        self.delete(f"aws/{ZIP_NAME}")
+        source = str(self.work / "www" / ZIP_NAME)
+        target = f"s3://{BUCKET}/aws/{ZIP_NAME}"
+        return self.run([str(self.aws), "s3", "cp", "--only-show-errors", source, target])
+
+    def sync_ours(self) -> Run:
+        fresh = self.work / "node"
+        shutil.rmtree(fresh, ignore_errors=True)
+        manifest = f"s3://{BUCKET}/hk/manifest.yaml"
+        return self.run(
+            [self.hyperkvasir, "--manifest", manifest, "download", LABELED],
+            HYPERKVASIR_CONFIG=str(fresh / "config.yaml"),
+            HYPERKVASIR_DATA_DIR=str(fresh),
+        )
+
+    def sync_aws(self) -> Run:
+        fresh = self.work / "node"
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        target = fresh / ZIP_NAME
+        script = (
+            f"'{self.aws}' s3 cp --only-show-errors s3://{BUCKET}/hk/{ZIP_NAME} '{target}' "
+            f"&& sha256sum '{target}'"
+        )
+        return self.run(["sh", "-c", script])
+
+    def export_ours(self) -> Run:
+        out = self.work / "shards"
+        shutil.rmtree(out, ignore_errors=True)
+        return self.run(
+            [self.hyperkvasir, "--manifest", str(self.manifest), "export", LABELED,
+             "--format", "parquet", "--to", str(out), "--json"]
+        )  # fmt: skip
+
+    def read_with_datasets(self, kind: str, where: Path) -> Run:
+        with tempfile.TemporaryDirectory() as cache:
+            return self.run(
+                [sys.executable, "-c", READ_EVERY_IMAGE, kind, str(where)], HF_HOME=cache
+            )
+
+    def read_shards(self) -> Run:
+        return self.read_with_datasets("parquet", self.work / "shards" / "all")
+
+    def read_tree(self) -> Run:
+        return self.read_with_datasets("imagefolder", self.work / "data" / "labeled-images")
+
+
+def rounds(repeat: int, *tasks: Callable[[], Run]) -> list[list[Run]]:
+    """Each task once per round, in turn; a failed run stops the benchmark."""
+    runs: list[list[Run]] = [[] for _ in tasks]
+    for _ in range(repeat):
+        for found, task in zip(runs, tasks, strict=True):
+            found.append(checked(task()))
+    return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,17 +249,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = ["| row | hyperkvasir | peer | ratio | peak memory |", "|---|---|---|---|---|"]
     with moto_server(Path(args.work) / "moto.log") as endpoint:
         bench = Bench(args, endpoint)
-        archive = bench.prepare()
+        bench.prepare()
+        peers = bool(bench.aws)
         if "push" in only or "sync" in only:
-            lines.append(bench.push_row(archive).line())
+            ours, *theirs = rounds(
+                args.repeat, bench.push_ours, *([bench.push_aws] if peers else [])
+            )
+            lines.append(Row(PUSH_ROW, ours, theirs[0] if theirs else [], 1.1).line())
         if "sync" in only:
-            lines.append(bench.sync_row().line())
+            ours, *theirs = rounds(
+                args.repeat, bench.sync_ours, *([bench.sync_aws] if peers else [])
+            )
+            lines.append(Row(SYNC_ROW, ours, theirs[0] if theirs else [], 0.8).line())
         if "export" in only or "read" in only:
-            export, rows = bench.export_row()
-            seconds = statistics.median(r.seconds for r in export.ours)
-            lines.append(export.line() + f" {rows / seconds:,.0f} images/s")
+            (ours,) = rounds(args.repeat, bench.export_ours)
+            images = int(json.loads(ours[-1].stdout)["rows"])
+            seconds = statistics.median(r.seconds for r in ours)
+            lines.append(Row(EXPORT_ROW, ours, []).line() + f" {images / seconds:,.0f} images/s")
         if "read" in only:
-            lines.append(bench.read_row().line())
+            ours, theirs = rounds(args.repeat, bench.read_shards, bench.read_tree)
+            lines.append(Row(READ_ROW, ours, theirs).line())
     print("\n".join(lines))
     return 0
 

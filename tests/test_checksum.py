@@ -171,8 +171,16 @@ def test_a_held_lock_only_costs_the_record(home: Home, data_dir: Path) -> None:
 
 
 def test_json_lists_every_item_with_stable_keys(home: Home) -> None:
-    document = home.checksum("--json", "--deep").json()
-    assert set(document) == {"ok", "algorithm", "items", "notes", "summary"}
+    document = home.checksum("--json", "--deep", "--verbose").json()
+    assert set(document) == {
+        "ok",
+        "algorithm",
+        "items_listed",
+        "items",
+        "notes",
+        "parts",
+        "summary",
+    }
     assert document["ok"] is True
     archive, *members = document["items"]
     assert archive == {
@@ -291,7 +299,7 @@ def test_deep_on_an_unsupported_compression_method_exits_6_naming_the_member(
 
 def test_an_intact_extracted_tree_is_ok(home: Home) -> None:
     home.extract()
-    result = home.checksum("--extracted")
+    result = home.checksum("--extracted", "--verbose")
     assert result.exit_code == 0, result.stdout
     files = [line for line in result.stdout.splitlines() if " file " in line]
     assert len(files) == len(home.built.members)
@@ -351,7 +359,7 @@ def test_a_selective_extraction_expects_only_what_it_selected(home: Home) -> Non
     selection = Selection.build(classes=["polyp"])  # the split files' spelling
     marker = ExtractMarker.completed(LABELED_ZIP, None, len(polyps), 0, selection)
     write_marker(marker_path(home.data, "labeled-images", "labeled-images"), marker)
-    result = home.checksum("--extracted", "--json")
+    result = home.checksum("--extracted", "--json", "--verbose")
     assert result.exit_code == 0, result.stdout
     checked = [i["path"] for i in result.json()["items"] if i["kind"] == "extracted"]
     assert sorted(checked) == sorted(polyps)
@@ -516,7 +524,7 @@ def test_full_extracted_into_the_data_folder_is_checked_where_its_members_are(
     (full_home.data / "my-notes.txt").write_text("mine")
     (full_home.data / "my-experiments").mkdir()
     (full_home.data / "my-experiments" / "run.csv").write_text("a,b\n")
-    result = full_home.checksum("--extracted", "--json")
+    result = full_home.checksum("--extracted", "--json", "--verbose")
     assert result.exit_code == 0, result.stdout + result.stderr
     files = {i["path"]: i["result"] for i in result.json()["items"] if i["kind"] == "extracted"}
     assert files == dict.fromkeys(full_home.built.members, "ok")
@@ -540,7 +548,7 @@ def test_full_extracted_with_a_selection_honours_its_marker(full_home: Home) -> 
     result = full_home.run("extract", "full", "--include", "segmented-images/*")
     assert result.exit_code == 0, result.stderr
     assert (full_home.data / ".hyperkvasir-extract-full.json").exists()
-    checked = full_home.checksum("--extracted", "--json")
+    checked = full_home.checksum("--extracted", "--json", "--verbose")
     assert checked.exit_code == 0, checked.stdout
     paths = [i["path"] for i in checked.json()["items"] if i["kind"] == "extracted"]
     assert sorted(paths) == sorted(m for m in full_home.built.members if m.startswith("seg"))
@@ -597,7 +605,7 @@ def test_deep_names_a_member_whose_size_differs_and_exits_6(tmp_path: Path, data
         ],
     )
     home = Home(data_dir, write_manifest(tmp_path / "m.yaml", archive), BuiltArchive(archive))
-    result = home.checksum("--deep")
+    result = home.checksum("--deep", "--verbose")
     assert result.exit_code == 6
     assert (
         "labeled-images member labeled-images/a.jpg: FAILED (changed: size expected 120 B, "
@@ -648,7 +656,7 @@ def test_deep_refuses_every_member_extract_refuses_for_the_same_reason(
     extracted = home.run("extract", "labeled-images", "--to", str(tmp_path / "out"))
     assert extracted.exit_code == 6
     assert reason in extracted.stderr
-    result = home.checksum("--deep")
+    result = home.checksum("--deep", "--verbose")
     assert result.exit_code == 6, result.stdout
     line = next(
         x for x in result.stdout.splitlines() if x.startswith(f"labeled-images member {shown}:")
@@ -731,7 +739,7 @@ def test_after_delete_archive_the_extracted_files_are_unverifiable_not_ok(home: 
     assert deleted.exit_code == 0, deleted.stderr
     assert not home.archive.exists()
     for args in (("--extracted",), ("labeled-images", "--extracted")):
-        result = home.checksum(*args)
+        result = home.checksum(*args, "--verbose")
         assert result.exit_code == 0, result.stderr
         (line,) = result.stdout.splitlines()[:-1]
         assert line.startswith("labeled-images file labeled-images: NOT VERIFIED (")
@@ -775,7 +783,7 @@ def test_algorithm_digest_is_printed_in_the_plain_line(home: Home) -> None:
         in result.stdout
     )
     home.extract()
-    files = home.checksum("--extracted", "-A", "md5").stdout
+    files = home.checksum("--extracted", "-A", "md5", "--verbose").stdout
     image = home.image(0)
     digest = hashlib.md5(home.built.members[image]).hexdigest()
     assert f"labeled-images file {image}: OK (md5 {digest})" in files

@@ -119,7 +119,7 @@ def test_check_reads_what_coreutils_writes(tmp_path: Path) -> None:
         assert written.returncode == 0
         sums = folder / file_name
         sums.write_text(written.stdout)
-        result = run_cli("checksum", "--check", str(sums), "--json")
+        result = run_cli("checksum", "--check", str(sums), "--json", "--verbose")
         assert result.exit_code == 0, (tool, args, result.stdout, result.stderr)
         assert sorted(item["path"] for item in result.json()["items"]) == sorted(names)
 

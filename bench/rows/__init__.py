@@ -23,6 +23,7 @@ ROW_MODULES = (
     "bench.rows.checksum",
     "bench.rows.extract",
     "bench.rows.stats",
+    "bench.rows.s3",
     "bench.rows.members",
 )
 

@@ -115,6 +115,25 @@ class CheckReport:
             kinds[item.kind] = kinds.get(item.kind, 0) + 1
         return kinds
 
+    def by_part(self) -> dict[str, CheckReport]:
+        """The items of each part (``""`` for items of no part, such as listed files), in
+        the order the parts were checked."""
+        found: dict[str, CheckReport] = {}
+        for item in self.items:
+            found.setdefault(item.part or "", CheckReport()).items.append(item)
+        return found
+
+
+# Kinds of item that come by the thousand (one per file): listed one by one only when
+# asked (--verbose); otherwise their failures and a summary per part.
+FILE_KINDS = frozenset({"member", "extracted", "listed"})
+
+
+def is_listed(item: CheckItem, verbose: bool) -> bool:
+    """Whether ``item`` gets its own line (and its own entry in --json): always for an
+    archive or a problem, for a file that is fine only with ``verbose``."""
+    return verbose or item.kind not in FILE_KINDS or item.result != "ok"
+
 
 def failure_error(report: CheckReport, shown: int = 5) -> HyperkvasirError | None:
     """The error a run ends with, naming the first few bad items; None when all is well.

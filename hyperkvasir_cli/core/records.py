@@ -175,6 +175,10 @@ def legacy_records_for(
     return found
 
 
+def _snapshot(records: Mapping[str, PartRecord]) -> dict[str, dict[str, Any]]:
+    return {name: record.model_dump() for name, record in records.items()}
+
+
 class RecordStore:
     """Reads and atomically rewrites one data folder's records. No file = no records,
     except those an old config file holds for this data folder (``legacy``)."""
@@ -226,7 +230,9 @@ class RecordStore:
     @contextlib.contextmanager
     def updating(self) -> Iterator[dict[str, PartRecord]]:
         """Hold the records' own lock around a read-modify-write; the records read are
-        yielded and written back when the block ends without an error."""
+        yielded and written back when the block ends without an error (and changed them,
+        or the data folder had no records file yet: the first write moves an old config's
+        records here)."""
         import filelock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,8 +247,10 @@ class RecordStore:
             ) from None
         try:
             records = self.read()
+            before = _snapshot(records)
             yield records
-            self.write(records)
+            if _snapshot(records) != before or (records and not self.path.exists()):
+                self.write(records)
         finally:
             lock.release()
 

@@ -53,16 +53,26 @@ class ChecksumResult:
 
         return failure_error(self.report)
 
-    def as_json(self) -> dict[str, object]:
-        """The `--json` document; every key is always present."""
+    def as_json(self, verbose: bool = False) -> dict[str, object]:
+        """The `--json` document; every key is always present. ``items`` holds the
+        archives and every item that is not ok, and with ``verbose`` every file too
+        (``items_listed`` says which); ``parts`` counts each part's items."""
+        from hyperkvasir_cli.check.integrity import is_listed
+
         report = self.report
-        kinds = dict.fromkeys(ITEM_KINDS, 0) | report.kinds()
+
+        def counted(part: CheckReport) -> dict[str, object]:
+            kinds = dict.fromkeys(ITEM_KINDS, 0) | part.kinds()
+            return {"checked": len(part.items), "results": part.counts(), "kinds": kinds}
+
         return {
             "ok": self.ok,
             "algorithm": self.algorithm,
-            "items": [item.as_json() for item in report.items],
+            "items_listed": "all" if verbose else "archives and problems",
+            "items": [item.as_json() for item in report.items if is_listed(item, verbose)],
             "notes": report.notes,
-            "summary": {"checked": len(report.items), "results": report.counts(), "kinds": kinds},
+            "parts": {name: counted(part) for name, part in report.by_part().items() if name},
+            "summary": counted(report),
         }
 
 

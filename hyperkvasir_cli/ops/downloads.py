@@ -37,9 +37,48 @@ def parts_to_download(session: Session, names: list[str] | None, all_parts: bool
 
 
 def parts_to_resume(session: Session, names: list[str] | None) -> list[Part]:
-    """The named parts (every part, if none is named) that have a partial download."""
+    """The named parts (every part, if none is named) that have a partial download, or a
+    request that a run started and never finished (killed before it began that part)."""
     candidates = session.select_parts(names) if names else list(session.manifest.parts)
-    return [p for p in candidates if session.layout.partial_path(p).exists()]
+    records = session.records()
+    return [
+        p
+        for p in candidates
+        if session.layout.partial_path(p).exists()
+        or (p.name in records and records[p.name].requested is not None)
+    ]
+
+
+def note_requests(
+    session: Session, parts: list[Part], command: str, extract: bool, *, keep: bool
+) -> None:
+    """Record, before any byte is fetched, what this run was asked to do with each part, so
+    that a run killed half way is visible: `sync` finishes it, `resume` extracts when the
+    request did. ``keep`` leaves a request recorded earlier as it was (`resume`)."""
+    from datetime import datetime, timezone
+
+    from hyperkvasir_cli.core.records import PartRecord, Request
+
+    moment = datetime.now(timezone.utc)
+    with session.record_store.updating() as records:
+        for part in parts:
+            record = records.get(part.name, PartRecord())
+            if keep and record.requested is not None:
+                continue
+            wants = extract and part.archive_kind == "zip"
+            request = Request(command=command, extract=wants, at=moment)
+            records[part.name] = record.model_copy(update={"requested": request})
+
+
+def extraction_asked(session: Session, part: Part, extract: bool) -> bool:
+    """Whether ``part`` is to be extracted once downloaded: asked now, or by the run whose
+    request is recorded (`download --extract` killed, then `resume`)."""
+    if part.archive_kind != "zip":
+        return False
+    record = session.record(part, fresh=True)
+    return extract or (
+        record is not None and record.requested is not None and record.requested.extract
+    )
 
 
 @dataclass(frozen=True)
@@ -135,23 +174,30 @@ def download_parts(
     wait_lock: float | None = None,
     extract: bool = False,
     report: DownloadReport | None = None,
+    command: str = "download",
 ) -> DownloadReport:
     """Download each part in order under the data folder's lock; with ``extract``, extract
-    each zip part once it is verified. Each part finished is appended to ``report`` (a new
-    one when None) at once, so a caller that passes its own still holds the parts done when
-    a later one fails; the error raised is the first failure's (Ctrl-C included)."""
+    each zip part once it is verified. What was asked is recorded first (see
+    :func:`note_requests`) and forgotten once each part is done; `resume` (``command``)
+    keeps an earlier request and extracts when it asked for that. Each part finished is
+    appended to ``report`` (a new one when None) at once, so a caller that passes its own
+    still holds the parts done when a later one fails; the error raised is the first
+    failure's (Ctrl-C included)."""
     from hyperkvasir_cli.ops.downloader import make_downloader
 
     report = DownloadReport() if report is None else report
     downloader = make_downloader(session)
     with session.locked(wait_lock):
+        note_requests(session, parts, command, extract, keep=command == "resume")
         for part in parts:
+            asked = extraction_asked(session, part, extract)
             outcome = downloader.download(part, session.record(part, fresh=True), options)
             session.info(outcome_line(outcome))
             extracted = None
-            if extract and part.archive_kind == "zip":
+            if asked:
                 from hyperkvasir_cli.ops.extract import extract_downloaded
 
                 extracted = extract_downloaded(session, part).as_json()
+            session.record_store.forget_part_fields(part.name, "requested")
             report.parts.append(PartDownloaded(outcome, extracted))
     return report

@@ -26,11 +26,15 @@ def ensure_archive(session: Session, part: Part) -> Path:
         return path
     # The HTTP client and the download engine load only when something must be fetched.
     from hyperkvasir_cli.ops.downloader import download_options, make_downloader
+    from hyperkvasir_cli.ops.downloads import note_requests
 
     session.info(f"{part.name} is not on disk yet; downloading it")
     with session.locked():
+        # Recorded first, so that a run killed during this download is visible to `sync`.
+        note_requests(session, [part], "fetch", False, keep=True)
         record = session.record(part, fresh=True)
         make_downloader(session).download(part, record, download_options(session))
+        session.record_store.forget_part_fields(part.name, "requested")
     session.records(fresh=True)
     return path
 

@@ -37,6 +37,8 @@ class PartStatus:
     extracted_selection: dict[str, list[str]] | None = None
     # Copies extracted outside the data folder (`extract --to DIR`), never checked here.
     copies: tuple[Path, ...] = ()
+    # What a run that never finished was asked to do (`sync` and `resume` finish it).
+    requested: dict[str, object] | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -52,6 +54,7 @@ class PartStatus:
             "verified_at": self.verified_at,
             "extracted_selection": self.extracted_selection,
             "copies": [str(copy) for copy in self.copies],
+            "requested": self.requested,
         }
 
 
@@ -103,6 +106,9 @@ def part_status(part: Part, layout: Layout, record: PartRecord | None) -> PartSt
         verified_at=iso_utc(record.verified_at) if record and record.verified_at else None,
         extracted_selection=selection,
         copies=tuple(Path(copy) for copy in record.copies) if record else (),
+        requested=record.requested.model_dump(mode="json", exclude_none=True)
+        if record and record.requested
+        else None,
     )
 
 

@@ -184,6 +184,9 @@ def sync_part(
         result = extract_part(session, part, outcome.path, extract)
         session.info(summary(part, result))
         step.extract = result.as_json()
+    if record is not None and record.requested is not None:
+        # What an interrupted run was asked to do is done now.
+        session.record_store.forget_part_fields(part.name, "requested")
     return step
 
 

@@ -89,8 +89,18 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="plain: one OK/FAILED line per item; sha256sum, md5sum, ...: lines that "
+        help="plain: a line per archive and per failure, one per part for the files (all with "
+        "--verbose); sha256sum, md5sum, ...: lines that "
         "`sha256sum -c` (etc.) accepts when run in the data folder.",
+    ),
+]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="List every file checked (members, extracted or listed files), not only "
+        "failures and one summary line per part; with --json, every file's item too.",
     ),
 ]
 CheckFileOption = Annotated[
@@ -117,6 +127,7 @@ def checksum(
     output_format: FormatOption = OutputFormat.plain,
     check: CheckFileOption = None,
     jobs: JobsOption = None,
+    verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Prove archives intact (size and sha256: the manifest's, else the one recorded at
@@ -155,7 +166,7 @@ def checksum(
         result = check_parts(session, parts or [], options)
     # --algorithm with PARTs: a digest to print besides the sha256 check.
     digest = algorithm.value if algorithm is not None and check is None else None
-    _show(rt, result, output_format, json_output, digest)
+    _show(rt, result, output_format, json_output, digest, verbose)
     record_results(session, result)
     error = result.failure()
     if error is not None:
@@ -215,19 +226,31 @@ def _show(
     output_format: OutputFormat,
     json_output: bool,
     digest: str | None = None,
+    verbose: bool = False,
 ) -> None:
-    from hyperkvasir_cli.cli.render_checks import checksum_file_lines, item_line, summary_line
+    """Archives and problems one line each, and the files checked one by one in a line per
+    part (every file with ``verbose``); with --quiet, the problems only."""
+    from hyperkvasir_cli.check.integrity import is_listed
+    from hyperkvasir_cli.cli.render_checks import (
+        checksum_file_lines,
+        item_line,
+        part_lines,
+        summary_line,
+    )
 
     console = rt.console
     report = result.report
     for note in report.notes:
         console.info(note)
     if json_output:
-        console.emit_json(result.as_json())
+        console.emit_json(result.as_json(verbose))
     elif output_format is OutputFormat.plain:
         for item in report.items:
-            console.out(item_line(item, digest))
-        if report.items:
+            if is_listed(item, verbose) and not (console.quiet and not item.is_problem):
+                console.out(item_line(item, digest))
+        if report.items and not console.quiet:
+            for line in [] if verbose else part_lines(report):
+                console.out(line)
             console.out(summary_line(report))
     else:
         lines = checksum_file_lines(report, algorithm_of_format(output_format.value) or "sha256")

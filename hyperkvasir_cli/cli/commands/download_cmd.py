@@ -81,6 +81,7 @@ def run_downloads(
     wait_lock: float | None,
     json_output: bool,
     extract: bool = False,
+    command: str = "download",
 ) -> None:
     """Download under the lock; the JSON document at the end, also on error (the parts
     done so far, and what stopped the rest, Ctrl-C included)."""
@@ -89,7 +90,13 @@ def run_downloads(
     report = DownloadReport()
     try:
         download_parts(
-            rt.session, parts, options, wait_lock=wait_lock, extract=extract, report=report
+            rt.session,
+            parts,
+            options,
+            wait_lock=wait_lock,
+            extract=extract,
+            report=report,
+            command=command,
         )
     except (HyperkvasirError, KeyboardInterrupt) as exc:
         if json_output:
@@ -211,7 +218,8 @@ def resume(
     wait_lock: WaitLockOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Continue interrupted downloads (all of them when no part is named)."""
+    """Continue interrupted downloads (all of them when no part is named), and extract
+    those whose interrupted run was asked to (`download --extract`)."""
     from hyperkvasir_cli.ops.downloader import download_options
     from hyperkvasir_cli.ops.downloads import DownloadReport, parts_to_resume
 
@@ -224,4 +232,6 @@ def resume(
             rt.console.emit_json(DownloadReport().as_json())
         return
     options = download_options(session, mirrors=mirror)
-    run_downloads(rt, pending, options, wait_lock=wait_lock, json_output=json_output)
+    run_downloads(
+        rt, pending, options, wait_lock=wait_lock, json_output=json_output, command="resume"
+    )
