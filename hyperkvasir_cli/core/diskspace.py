@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hyperkvasir_cli.core.errors import DiskSpaceError
-from hyperkvasir_cli.core.units import format_bytes, format_size
+from hyperkvasir_cli.core.units import format_bytes
 
 # Room kept free beyond what a write needs, so that the config, sidecars and the file
 # system itself can still write: a share of the write, at least HEADROOM_FLOOR (a 7 MiB
@@ -87,8 +87,8 @@ def ensure_free_space(directory: Path, needed: int, what: str, *, already_held: 
         if already_held:
             held = f" more (the partial file already holds {format_bytes(already_held)})"
         raise DiskSpaceError(
-            f"not enough disk space in {directory} for {what}: need {format_size(needed)}"
+            f"not enough disk space in {directory} for {what}: need {format_bytes(needed)}"
             f"{held} plus {format_bytes(kept_free)} kept free for the config and "
-            f"the file system, {format_size(available)} free",
+            f"the file system, {format_bytes(available)} free",
             hint="free some space, or point --data-dir (or --to) at a larger disk",
         )

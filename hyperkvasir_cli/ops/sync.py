@@ -19,7 +19,7 @@ from hyperkvasir_cli.core.errors import (
     NetworkError,
     error_json,
 )
-from hyperkvasir_cli.core.units import format_size
+from hyperkvasir_cli.core.units import format_bytes
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
@@ -179,7 +179,7 @@ def sync_part(
         raise
     step.download, step.bytes_fetched = outcome.action, outcome.bytes_fetched
     if outcome.action != "skipped":
-        session.info(f"{part.name}: {outcome.action}, {outcome.size} B verified")
+        session.info(f"{part.name}: {outcome.action}, {format_bytes(outcome.size)} verified")
     if extract is not None and part.archive_kind == "zip":
         result = extract_part(session, part, outcome.path, extract)
         session.info(summary(part, result))
@@ -207,7 +207,7 @@ class SyncReport:
 
     def summary(self) -> str:
         synced = "1 part" if len(self.parts) == 1 else f"{len(self.parts)} parts"
-        return f"sync: {synced} in order, {format_size(self.bytes_fetched)} fetched"
+        return f"sync: {synced} in order, {format_bytes(self.bytes_fetched)} fetched"
 
     def as_json(self) -> dict[str, Any]:
         error = self.error
