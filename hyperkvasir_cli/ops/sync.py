@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
     from hyperkvasir_cli.ops.download import DownloadOptions
     from hyperkvasir_cli.ops.extract import ExtractRequest
+    from hyperkvasir_cli.ops.preview import Preview
     from hyperkvasir_cli.ops.session import Session
 
 
@@ -266,3 +267,23 @@ def sync_parts(
     if failed:
         raise most_severe(failed)
     return report
+
+
+def preview_sync_parts(
+    session: Session,
+    names: list[str] | None = None,
+    *,
+    all_parts: bool = False,
+    extract: bool = True,
+    mirrors: list[str] | None = None,
+) -> Preview:
+    """`sync --dry-run`: what :func:`sync_parts` would do for the same parts, from what is
+    on disk alone (no request, no lock, nothing written)."""
+    from hyperkvasir_cli.ops.extract import ExtractRequest
+    from hyperkvasir_cli.ops.preview import preview_sync
+
+    selected = parts_to_sync(session, names, all_parts)
+    if not selected:
+        session.info("nothing to sync: no part is recorded yet; name parts or pass --all")
+    request = ExtractRequest() if extract else None
+    return preview_sync(session, selected, mirrors=mirrors, extract=request)
