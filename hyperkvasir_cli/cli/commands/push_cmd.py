@@ -25,7 +25,7 @@ InFlightOption = Annotated[
     int | None,
     typer.Option(
         "--jobs",
-        "-j",
+        "-J",
         min=1,
         help="Upload parts (of the multipart upload) in flight at once (default 4).",
         show_default=False,
