@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
 import zipfile
 from pathlib import Path
@@ -80,6 +81,29 @@ def test_export_to_a_bucket(labeled: BuiltArchive, s3_bucket: Bucket) -> None:
         "shards/all/all-00000-of-00001.parquet",
         "shards/export.json",
     ]
+
+
+def test_a_missing_bucket_exits_4_before_any_shard_is_made(
+    labeled: BuiltArchive, s3_bucket: Bucket
+) -> None:
+    result = run_cli(
+        "export", "labeled-images", "-F", "webdataset", "--to", f"s3://no-{s3_bucket.name}/x/"
+    )
+    assert result.exit_code == 4, result.stderr
+    assert "no such bucket" in result.stderr and "hint:" in result.stderr
+    assert "internal error" not in result.stderr and "started" not in result.stderr
+
+
+def test_an_endpoint_out_of_reach_exits_4(
+    labeled: BuiltArchive, s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{probe.getsockname()[1]}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries would back off
+        result = run_cli("export", "labeled-images", "-F", "parquet", "--to", s3_bucket.url("x/"))
+    assert result.exit_code == 4, result.stderr
+    assert "unreachable" in result.stderr and "internal error" not in result.stderr
 
 
 @pytest.mark.parametrize(
