@@ -188,6 +188,28 @@ def test_dropped_connections_cost_only_the_member_in_flight(
     assert result.body_bytes <= TAIL_BYTES + 20 * 50_200 + 3 * 50_200
 
 
+def test_the_longest_range_is_fetched_first_so_connections_finish_together(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    # A killed run left polyps 5-9 in the tree: what is left are a short run (0-4) and a
+    # long one (10-39). Taken in archive order, the long range would start last and keep
+    # one connection busy long after the others are idle.
+    members = polyp_archive(polyps=40, member_size=70_000, others=0)
+    server.put(NAME, zip_of(members, compression=zipfile.ZIP_STORED))
+    target = tmp_path / "data"
+    polyps = sorted(_selected(members, POLYPS))
+    for name in polyps[5:10]:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(members[name])
+    remote = make_remote(server, NAME, connections=1)
+    fetch_selection(remote, cache_for(target, NAME), target, options(classes=("polyps",)))
+    assert _data_files(target) == _selected(members, POLYPS)
+    ranges = [r.range for r in server.gets(NAME) if r.if_range]
+    assert len(ranges) == 2
+    spans = [tuple(int(n) for n in r.removeprefix("bytes=").split("-")) for r in ranges if r]
+    assert spans[0][1] - spans[0][0] > spans[1][1] - spans[1][0]  # the long run first
+
+
 def test_a_damaged_member_is_exit_6_and_never_lands(tmp_path: Path, server: LocalServer) -> None:
     members = polyp_archive(polyps=6, member_size=20_000)
     content = bytearray(zip_of(members, compression=zipfile.ZIP_STORED))

@@ -155,7 +155,9 @@ class MemberFetcher:
         """Fetch every range. Raises the first failure (FileChanged, NetworkError,
         ArchiveError, ...) once every connection has stopped; members written before it
         stay, whole. KeyboardInterrupt stops the connections at their next piece."""
-        shared = _Shared(deque(ranges))
+        # Longest first: a long range taken last would keep one connection busy while the
+        # others sit idle (a resumed run leaves runs of every length); equal ones in order.
+        shared = _Shared(deque(sorted(ranges, key=lambda r: -r.size)))
         workers = [
             threading.Thread(target=self._work, args=(shared,), daemon=True)
             for _ in range(max(1, min(connections, len(ranges))))
