@@ -78,7 +78,8 @@ def remote_directory(
 
     cache = DirectoryCache(session.layout.archives_dir, part.file)
     failures: list[NetworkError] = []
-    for url in candidate_urls(part, [*mirrors, *session.settings.mirrors]):
+    urls = candidate_urls(part, [*mirrors, *session.settings.mirrors])
+    for number, url in enumerate(urls, 1):
         remote = open_remote(session, part, url)
         try:
             directory, reused = current_directory(remote, cache, session.info)
@@ -86,7 +87,8 @@ def remote_directory(
         except NetworkError as exc:
             remote.client.close()
             failures.append(exc)
-            session.info(f"{part.name}: {exc.message}")
+            if number < len(urls):  # the last failure is the error itself
+                session.info(f"{part.name}: {exc.message}; trying the next URL")
     if not failures:
         raise UsageError(f"{part.name} has no URL to read", hint="add one with --mirror")
     raise failures[-1]
