@@ -188,6 +188,12 @@ def test_avi_header_gives_frames_rate_duration_and_size() -> None:
     assert (info.width, info.height) == (720, 576)
 
 
+def test_avi_duration_at_30_fps_is_frames_over_the_rate() -> None:
+    # 33,333 us per frame stands for 30 fps: 3,659 frames last 121.967 s, not 121.965.
+    info = read_video_info(io.BytesIO(avi_bytes(1280, 1024, frames=3659, fps=30)))
+    assert (info.frames, info.fps, info.seconds) == (3659, 30.0, round(3659 / 30, 3))
+
+
 def test_avi_with_junk_before_the_header_and_an_opendml_frame_count() -> None:
     avih = struct.pack("<10I16x", 40_000, 0, 0, 0, 100, 0, 1, 0, 320, 240)
     dmlh = b"dmlh" + struct.pack("<I", 248) + struct.pack("<I", 9000) + bytes(244)

@@ -32,7 +32,7 @@ from tests.side_files import (
     video_metadata_text,
     write,
 )
-from tests.zips import build_labeled_images, build_labeled_videos
+from tests.zips import avi_bytes, build_labeled_images, build_labeled_videos
 
 VIDEOS = Part(name="labeled-videos", file="v.zip", urls=["http://h/v.zip"], root="labeled-videos")
 LABELED = Part(name="labeled-images", file="l.zip", urls=["http://h/l.zip"], root="labeled-images")
@@ -139,6 +139,29 @@ def test_metadata_and_files_that_disagree_are_named(
     )
     assert compared.as_json()["metadata"]["rows"] == 9
     assert any("differ from the metadata: 2" in d for d in compared.differences())
+
+
+def test_video_stats_at_30_fps_from_metadata_equal_those_from_the_avis(tmp_path: Path) -> None:
+    # An AVI header holds whole microseconds per frame (33,333 at 30 fps): the duration is
+    # frames / fps, as the metadata gives it, not frames x 33,333 us (a few ms short).
+    folder = "labeled-videos/lower-gi-tract/pathological-findings/polyps"
+    members = {
+        f"{folder}/a.avi": avi_bytes(1280, 1024, frames=3659, fps=30),
+        f"{folder}/b.avi": avi_bytes(720, 576, frames=20845, fps=30),
+        f"{folder}/c.avi": avi_bytes(720, 576, frames=1000, fps=25),
+    }
+    for path, data in members.items():
+        (tmp_path / "tree" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tree" / path).write_bytes(data)
+    from_headers = video_stats_of(tree_source(tmp_path / "tree", "labeled-videos"), None)
+    metadata = write(tmp_path / "hyper-kvasir-video-metadata.csv", metadata_for(members))
+    blind = tmp_path / "blind"
+    for path, data in members.items():
+        (blind / path).parent.mkdir(parents=True, exist_ok=True)
+        (blind / path).write_bytes(b"\0" * len(data))
+    from_metadata = video_stats_of(tree_source(blind, "labeled-videos"), metadata)
+    assert from_metadata.findings == from_headers.findings
+    assert from_metadata.seconds == from_headers.seconds == round(3659 / 30 + 20845 / 30 + 40, 3)
 
 
 def test_video_metadata_read_from_the_archive_too(

@@ -63,7 +63,9 @@ def parse_video_header(head: bytes) -> VideoInfo:
         # avih counts only the first RIFF of an OpenDML file; dmlh counts them all.
         frames = max(frames, struct.unpack_from("<I", head, dmlh[0])[0])
     fps = round(1_000_000 / micro_per_frame, 3) if micro_per_frame else None
-    seconds = round(frames * micro_per_frame / 1_000_000, 3) if micro_per_frame else None
+    # The header holds whole microseconds per frame (33,333 for 30 fps): frames / fps
+    # gives the duration the rate stands for, as the published video metadata does.
+    seconds = round(frames / fps, 3) if fps else None
     return VideoInfo("avi", frames, fps, seconds, width or None, height or None)
 
 
