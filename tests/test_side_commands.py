@@ -222,6 +222,9 @@ def test_pseudo_labelled_split_fetches_the_predictions_and_writes_like_any_split
     # Both models say polyps for the first 8 images, and both are at least 0.75 sure.
     assert doc["total"] == 8 and doc["splits"]["train"]["classes"] == {"polyps": 4}
     assert doc["pseudo_labels"]["kept"] == 8 and doc["pseudo_labels"]["disagreeing"] == 4
+    # No unlabeled archive here: the images come from the predicted labels, not from it.
+    assert "read from the archive" not in result.stderr
+    assert "hyperkvasir download unlabeled-images --extract" in result.stderr
     with (out / "test.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert all(r["path"].startswith("unlabeled-images/images/") for r in rows)

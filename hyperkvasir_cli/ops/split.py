@@ -166,10 +166,18 @@ def split_images(
         result = computed_split(session, source, strategy, folds, text, seed or 0)
     extracted = tree_present(session, part)
     if not extracted:
+        # A pseudo-labelled split names images from the predicted labels alone when the
+        # unlabeled archive is not here either.
+        from_labels = pseudo is not None and source is None
+        origin, run = (
+            ("they come from the predicted labels", f"download {part.name} --extract")
+            if from_labels
+            else ("they were read from the archive", f"extract {part.name}")
+        )
         session.warn(
             f"{part.name} is not extracted in {session.layout.extract_dir}: the split names "
-            f"files that do not exist there yet (they were read from the archive); run "
-            f"`hyperkvasir extract {part.name}` before using it"
+            f"files that do not exist there yet ({origin}); run `hyperkvasir {run}` before "
+            "using it"
         )
     provenance = Provenance(
         images_extracted=extracted,
