@@ -18,6 +18,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, leftovers, part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 PART = "segmented-images"
@@ -88,7 +89,7 @@ def test_without_validators_a_partial_is_never_continued(site: Site, changed: bo
     before = len(site.server.log)
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == current
+    assert_same_bytes(archive(site.data_dir, FILE), current)
     # Nothing from the first run was kept: this run asked for the file from byte 0.
     first_range = site.gets_since(before)[0][0]
     assert first_range is None or first_range.startswith("bytes=0-"), first_range
@@ -111,7 +112,7 @@ def test_without_validators_a_drop_mid_run_gives_one_version(site: Site) -> None
     faults.drop_after, faults.drops_left = HALF, 1
     result = site.download()
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
 
 
 # A cache that honours Range whatever If-Range says -----------------------------------------
@@ -126,7 +127,7 @@ def test_a_206_of_another_version_starts_over_never_appended(site: Site, etag: b
     before = len(site.server.log)
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
     # The cache really answered the stale If-Range with a 206 from its new copy...
     resumed = site.gets_since(before)[0]
     assert (resumed[0] or "").startswith(f"bytes={HALF}-") and resumed[1] and resumed[2] == 206
@@ -145,7 +146,7 @@ def test_a_change_mid_run_behind_such_a_cache_gives_one_version(site: Site) -> N
     faults.drop_after, faults.drops_left = HALF, 1
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
     assert any(status == 206 and if_range for _, if_range, status in site.gets_since(1))
     assert result.json()["parts"][0]["restarts"] == 1
 
@@ -157,7 +158,7 @@ def test_a_206_that_starts_elsewhere_than_asked_is_never_appended(site: Site) ->
     site.server.fault(FILE).misplace_range_once = 4096
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == OLD
+    assert_same_bytes(archive(site.data_dir, FILE), OLD)
     (said,) = [line for line in result.stderr.splitlines() if "starting over" in line]
     assert f"206 starts at {HALF + 4096}, asked for {HALF}" in said
     assert result.json()["parts"][0]["resumed_from"] == 0
