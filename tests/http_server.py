@@ -338,6 +338,15 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             swap = faults.replace_after_bytes
             if swap is not None and position >= swap[0]:
                 faults.replace_after_bytes = None
-                server.put(self.path.lstrip("/"), swap[1])
+                name = self.path.lstrip("/")
+                with server._lock:
+                    current = server.files[name]
+                # The same server, a new version: validators as the old one had them.
+                server.put(
+                    name,
+                    swap[1],
+                    etag_enabled=current.etag_enabled,
+                    last_modified_enabled=current.last_modified_enabled,
+                )
 
     return Handler
