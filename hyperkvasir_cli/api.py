@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Manifest, Part
     from hyperkvasir_cli.export.features import TableExport
     from hyperkvasir_cli.ops.checksum import ChecksumResult
+    from hyperkvasir_cli.ops.clean import CleanReport
     from hyperkvasir_cli.ops.export import ExportOutcome
     from hyperkvasir_cli.ops.members import MemberListing
+    from hyperkvasir_cli.ops.preview import Preview
     from hyperkvasir_cli.ops.push import PushResult
     from hyperkvasir_cli.ops.split import Ratios, SplitResult
     from hyperkvasir_cli.ops.stats import Counted
@@ -408,6 +410,28 @@ class HyperKvasir:
             check_remote=check_remote,
             extract=extract,
         )
+
+    def sync_preview(
+        self,
+        parts: str | Sequence[str] | None = None,
+        *,
+        all_parts: bool = False,
+        extract: bool = True,
+    ) -> Preview:
+        """What :meth:`sync` would do, from what is on disk alone: no request, nothing
+        written (`sync --dry-run`)."""
+        from hyperkvasir_cli.ops.sync import preview_sync_parts
+
+        names = [parts] if isinstance(parts, str) else list(parts or [])
+        return preview_sync_parts(self._session(), names, all_parts=all_parts, extract=extract)
+
+    def clean(self, *, dry_run: bool = False) -> CleanReport:
+        """Remove copies set aside as bad, partial downloads that cannot be continued and
+        temporary files of killed runs (never an archive, an extracted file, a record or a
+        partial that can be continued); ``freed`` says how many bytes (`clean`)."""
+        from hyperkvasir_cli.ops.clean import clean
+
+        return clean(self._session(), dry_run=dry_run)
 
     def push(self, parts: str | Sequence[str], to: str, *, jobs: int | None = None) -> PushResult:
         """Upload the parts' verified archives under the ``s3://bucket/prefix/`` ``to`` and

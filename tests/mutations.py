@@ -153,10 +153,13 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "CRC checked: checksum --extracted passes a changed file of the same size",
-        "hyperkvasir_cli/check/tree.py",
-        "    if crc != expected.crc:\n",
+        "hyperkvasir_cli/check/file_compare.py",
+        "    if crc != expected_crc:\n",
         "    if False:\n",
-        ("tests/test_checksum.py::test_a_corrupted_image_is_named_as_changed",),
+        (
+            "tests/test_checksum.py::test_a_corrupted_image_is_named_as_changed",
+            "tests/test_tree_workers.py::test_workers_find_what_one_process_finds",
+        ),
     ),
     # Safety ------------------------------------------------------------------------------
     Mutation(

@@ -51,8 +51,15 @@ def test_resume_after_a_full_disk_counts_what_the_preallocated_partial_holds(
     assert download(manifest, "-n", "4").exit_code == 4
     partial = archive(data_dir, FILE).with_name(FILE + ".part")
     assert occupied(partial) >= len(content)  # preallocated: every block is held already
-    # The disk is now nearly full: what is missing still fits in the blocks the partial holds.
+    # With no block left at all, even the record of progress cannot be written: exit 7
+    # before any request, naming what little is needed.
     faults.drops_left = 0
+    free_space(monkeypatch, 0)
+    requests = len(http_server.log)
+    full = download(manifest, "-n", "4")
+    assert full.exit_code == 7 and "need 64.0 KiB more" in full.stderr
+    assert len(http_server.log) == requests
+    # The disk is now nearly full: what is missing still fits in the blocks the partial holds.
     free_space(monkeypatch, HEADROOM_FLOOR // 2)
     result = download(manifest, "-n", "4", "--json")
     assert result.exit_code == 0, result.stderr

@@ -390,7 +390,7 @@ def test_plot_draws_the_class_distribution(
 
 def test_a_plot_needs_png_or_svg_and_labeled_images(labeled: BuiltArchive, tmp_path: Path) -> None:
     bad = stats("labeled-images", "--plot", str(tmp_path / "classes.pdf"))
-    assert bad.exit_code == 2 and "expected a name ending in .png or .svg" in bad.stderr
+    assert bad.exit_code == 2 and "expected a file name ending in .png or .svg" in bad.stderr
     build_unlabeled_images(archive_path(labeled.path.parent.parent, "unlabeled-images"), count=2)
     wrong_part = stats("unlabeled-images", "--plot", str(tmp_path / "c.png"))
     assert wrong_part.exit_code == 2 and not (tmp_path / "c.png").exists()

@@ -327,6 +327,12 @@ def prepare_run(
     return PreparedRun(plan, marker_file, previous, len(survey.stale), members)
 
 
+def preview_extraction(archive: Path, target: Path, options: ExtractOptions) -> Plan:
+    """What :func:`extract_archive` would do, judged exactly as it judges (an unsafe archive
+    raises the same errors), with nothing written: no folder, no file, no marker."""
+    return prepare_run(read_members(archive), target, options, make_room=False).plan
+
+
 def run_batches(
     archive: Path,
     target: Path,

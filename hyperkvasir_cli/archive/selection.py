@@ -32,9 +32,12 @@ def class_globs(classes: Sequence[str]) -> list[str]:
     for name in classes:
         canonical = canonical_class(name)
         if canonical is None:
+            from hyperkvasir_cli.core.classes import CLASS_ALIASES
+            from hyperkvasir_cli.core.suggest import did_you_mean
+
             known = sorted(CLASS_BY_NAME)
             raise UsageError(
-                f"unknown class {name!r}",
+                f"unknown class {name!r}{did_you_mean(name, known, CLASS_ALIASES)}",
                 hint=f"classes: {', '.join(known)} (official-split spellings accepted too)",
             )
         globs.append(f"*/{canonical}/*")

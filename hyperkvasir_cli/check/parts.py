@@ -142,7 +142,6 @@ def verify_parts(
     skipped. All phases share one progress task.
     """
     names = parts[0].name if len(parts) == 1 else f"{len(parts)} parts"
-    shared = SharedProgress(progress or SilentProgress(), f"checking {names}")
     targets = [
         ArchiveTarget(
             part.name,
@@ -152,6 +151,9 @@ def verify_parts(
         )
         for part in parts
     ]
+
+    planned = planned_bytes(parts, targets, layout, records, options)
+    shared = SharedProgress(progress or SilentProgress(), f"checking {names}", planned)
 
     def hash_archives() -> list[CheckItem]:
         algorithms = (options.algorithm,)
@@ -171,6 +173,45 @@ def verify_parts(
     items = merge_archive_items(archives, inside.items)
     damaged = damaged_archives(targets, archives, inside.items)
     return CheckReport(items, inside.notes, inside.extract_to, damaged)
+
+
+def planned_bytes(
+    parts: Sequence[Part],
+    targets: Sequence[ArchiveTarget],
+    layout: Layout,
+    records: Mapping[str, PartRecord],
+    options: CheckOptions,
+) -> int | None:
+    """The bytes the whole check will read, known before it starts (each phase learns its
+    own only when it begins): the archives, and their members' sizes once for --deep and
+    once more for each tree --extracted finds. None when only archives are read (their
+    phase knows the total from the start) or nothing is read (--quick)."""
+    if options.quick or not (options.deep or options.extracted):
+        return None
+    total = 0
+    for part, target in zip(parts, targets, strict=True):
+        total += _size(target.path)
+        if part.kind != "zip":
+            continue
+        try:
+            members = read_members(target.path).members
+        except HyperkvasirError:
+            continue
+        files = sum(m.file_size for m in members if not m.is_dir)
+        if options.deep:
+            total += files
+        if options.extracted:
+            where = extraction_target(layout, records.get(part.name), options.to)
+            if locate_tree(part, where, target.path).present:
+                total += files
+    return total
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def published(target: ArchiveTarget) -> bool:

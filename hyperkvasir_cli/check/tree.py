@@ -16,21 +16,20 @@ Nothing on disk is modified. Files are read in fixed-size chunks by several thre
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import stat
-import zlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol, cast
 
 from hyperkvasir_cli.archive.index import read_members
 from hyperkvasir_cli.archive.marker import ExtractMarker, marker_path, read_marker
 from hyperkvasir_cli.archive.safety import TEMP_SUFFIX, path_problem, relative_path
 from hyperkvasir_cli.archive.scan import TreeScan, scan_tree
-from hyperkvasir_cli.archive.selection import Selection
+from hyperkvasir_cli.archive.selection import Selection, is_platform_junk
+from hyperkvasir_cli.check.file_compare import compare_file, new_buffer, ok_outcome
+from hyperkvasir_cli.check.file_workers import compare_in_workers
 from hyperkvasir_cli.check.integrity import (
     CheckItem,
     Facts,
@@ -40,17 +39,27 @@ from hyperkvasir_cli.check.integrity import (
 from hyperkvasir_cli.check.members import open_zip
 from hyperkvasir_cli.core.errors import ArchiveError, HyperkvasirError
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
-from hyperkvasir_cli.core.worker_threads import SharedProgress, read_buffer, run_in_threads
+from hyperkvasir_cli.core.worker_threads import SharedProgress
 
-# Opening a FIFO left where a file should be must not hang the check.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+# Below this many files (and bytes) worker processes cost more to start than they save.
+WORKERS_FROM_FILES = 128
+WORKERS_FROM_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ExpectedFile:
+class ExpectedFile(NamedTuple):
     path: str  # relative to the target, as extraction writes it
     size: int
     crc: int
+
+
+# A central directory entry as the plan reads it: name, size, CRC-32, is a folder.
+Entry = tuple[str, int, int, bool]
+
+# A member name that is already a normal relative path: segments of anything but "/", "\"
+# and NUL, none of them empty, "." or "..", and no drive letter first. Such a name is its
+# own path (path_problem finds nothing, relative_path changes nothing); others go through
+# those two. Almost every name of a real archive is one of these.
+_PLAIN_NAME = re.compile(r"(?![A-Za-z]:)(?:(?!\.\.?(?:/|\Z))[^/\\\x00]+/)*(?!\.\.?\Z)[^/\\\x00]+")
 
 
 @dataclass(frozen=True)
@@ -96,26 +105,57 @@ def plan_tree(
 
     Member names become paths and are selected exactly as extraction does it.
     """
+    entries = ((i.filename, i.file_size, i.CRC, i.is_dir()) for i in infos)
+    return plan_entries(entries, selection, part_root)
+
+
+def plan_entries(
+    entries: Iterable[Entry], selection: Selection | None, part_root: str | None
+) -> TreePlan:
+    """:func:`plan_tree` of ``(name, size, crc, is_dir)`` entries (100,000s: no object
+    is made for an entry that is not expected on disk)."""
     chosen = selection or Selection()
+    everything = chosen.is_everything
     expected: list[ExpectedFile] = []
     members: set[str] = set()
     unsafe: list[tuple[str, str]] = []
     roots = {part_root} if part_root else set()
-    for info in infos:
-        if info.is_dir():
+    plain = _PLAIN_NAME.fullmatch
+    for name, size, crc, is_dir in entries:
+        if is_dir:
             continue
-        problem = path_problem(info.filename)
-        if problem is not None:
-            unsafe.append((info.filename, problem))
-            continue
-        path = relative_path(info.filename)
+        if plain(name):
+            path = name
+        else:
+            problem = path_problem(name)
+            if problem is not None:
+                unsafe.append((name, problem))
+                continue
+            path = relative_path(name)
         members.add(path)
-        if "/" in path:
-            roots.add(path.split("/", 1)[0])
-        if chosen.selects(path):  # also drops platform junk
-            expected.append(ExpectedFile(path, info.file_size, info.CRC))
-    expected.sort(key=lambda e: e.path)
+        top, slash, _ = path.partition("/")
+        if slash:
+            roots.add(top)
+        # selects() also drops platform junk
+        if not is_platform_junk(path) if everything else chosen.selects(path):
+            expected.append(ExpectedFile(path, size, crc))
+    expected.sort(key=lambda e: e.path)  # stable: repeated names keep directory order
     return TreePlan(tuple(expected), frozenset(members), tuple(sorted(roots)), tuple(unsafe))
+
+
+def directory_entries(archive: Path) -> list[Entry]:
+    """The entries of the archive's central directory, read as extraction reads it.
+
+    Raises ArchiveError when the archive has no valid central directory.
+    """
+    try:
+        index = read_members(archive)
+    except HyperkvasirError:
+        # Said as the other checks say it (zipfile's words), and read as zipfile reads
+        # it should zipfile manage where the stricter reader gives up.
+        with open_zip(archive) as opened:
+            return [(i.filename, i.file_size, i.CRC, i.is_dir()) for i in opened.infolist()]
+    return [(m.name, m.file_size, m.crc, m.is_dir) for m in index.members]
 
 
 def member_folders(archive: Path) -> tuple[str, ...]:
@@ -142,75 +182,6 @@ def marker_selection(marker: ExtractMarker | None) -> Selection | None:
         return Selection.build(**marker.selection)
     except (HyperkvasirError, TypeError):
         return None
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    result: ItemResult
-    reason: str
-    found: Facts
-
-
-def check_file(
-    path: str,
-    expected: ExpectedFile,
-    quick: bool,
-    algorithm: str | None,
-    progress: ProgressReporter,
-) -> FileOutcome:
-    """Compare one file with its member: size, then (unless ``quick``) CRC-32."""
-    try:
-        if quick:
-            return _compare_sizes(os.stat(path), expected)
-        fd = os.open(path, _OPEN_FLAGS)
-    except (FileNotFoundError, NotADirectoryError):
-        return FileOutcome("missing", "missing: the file does not exist", {})
-    except OSError as exc:
-        return FileOutcome("failed", f"cannot read: {exc.strerror or exc}", {})
-    try:
-        sized = _compare_sizes(os.fstat(fd), expected)
-        if sized.result != "ok":
-            return sized
-        return _compare_content(fd, expected, algorithm, progress)
-    except OSError as exc:
-        return FileOutcome("failed", f"cannot read: {exc.strerror or exc}", {})
-    finally:
-        os.close(fd)
-
-
-def _compare_sizes(status: os.stat_result, expected: ExpectedFile) -> FileOutcome:
-    if not stat.S_ISREG(status.st_mode):
-        return FileOutcome("changed", "changed: not a regular file", {})
-    found: Facts = {"size": status.st_size}
-    if status.st_size != expected.size:
-        reason = f"changed: size expected {expected.size} B, found {status.st_size} B"
-        return FileOutcome("changed", reason, found)
-    return FileOutcome("ok", "size matches the central directory", found)
-
-
-def _compare_content(
-    fd: int, expected: ExpectedFile, algorithm: str | None, progress: ProgressReporter
-) -> FileOutcome:
-    digest = hashlib.new(algorithm) if algorithm else None
-    view = read_buffer()
-    crc = size = 0
-    while count := os.readv(fd, [view]):
-        chunk = view[:count]
-        crc = zlib.crc32(chunk, crc)
-        if digest is not None:
-            digest.update(chunk)
-        size += count
-        progress.advance(count)
-    found: Facts = {"size": size, "crc32": f"{crc:08x}"}
-    if digest is not None and algorithm:
-        found[algorithm] = digest.hexdigest()
-    if size != expected.size:
-        reason = f"changed: size expected {expected.size} B, found {size} B while reading"
-        return FileOutcome("changed", reason, found)
-    if crc != expected.crc:
-        reason = f"changed: CRC-32 expected {expected.crc:08x}, found {crc:08x}"
-        return FileOutcome("changed", reason, found)
-    return FileOutcome("ok", "size and CRC-32 match the central directory", found)
 
 
 @dataclass
@@ -241,19 +212,18 @@ def verify_tree(
     itself (as fetched from a server), when there is no archive to read it from.
     """
     check = TreeCheck()
-    infos: Sequence[EntryLike]
+    listed: list[Entry]
     if entries is not None:
-        infos = entries
+        listed = [(i.filename, i.file_size, i.CRC, i.is_dir()) for i in entries]
     else:
         try:
-            with open_zip(archive) as opened:
-                infos = opened.infolist()
+            listed = directory_entries(archive)
         except ArchiveError as exc:
             display = relative_display(archive, display_base)
             check.items.append(CheckItem(part, "archive", display, "unreadable", exc.message))
             return check
     selection = marker_selection(read_marker(marker_path(target, part_root, part)))
-    plan = plan_tree(infos, selection, part_root)
+    plan = plan_entries(listed, selection, part_root)
     check.notes.extend(_plan_notes(part, plan, selection))
     prefix = _display_prefix(target, display_base)
     check.items.extend(
@@ -285,12 +255,17 @@ def _compare_files(
     total = sum(e.size for e in plan.expected)
     reporter.start(f"checking {len(plan.expected)} extracted files of {part}", total)
     base = str(target)
+    jobs_list = [(e.path, e.size, e.crc) for e in plan.expected]
+    many = len(jobs_list) >= WORKERS_FROM_FILES or total >= WORKERS_FROM_BYTES
     try:
-        outcomes = run_in_threads(
-            lambda e: check_file(f"{base}/{e.path}", e, quick, algorithm, reporter),
-            plan.expected,
-            jobs,
-        )
+        if jobs > 1 and many and not quick:
+            found = compare_in_workers(base, jobs_list, quick, algorithm, jobs, reporter.advance)
+        else:
+            view = new_buffer()
+            found = [
+                compare_file(f"{base}/{path}", size, crc, quick, algorithm, view, reporter.advance)
+                for path, size, crc in jobs_list
+            ]
     finally:
         reporter.finish()
     return [
@@ -298,13 +273,14 @@ def _compare_files(
             part=part,
             kind="extracted",
             path=prefix + expected.path,
-            result=outcome.result,
-            reason=outcome.reason,
+            result=cast("ItemResult", result),
+            reason=reason,
             expected=_expected_facts(expected, quick),
-            found=outcome.found,
+            found=facts,
             source="central-directory",
         )
-        for expected, outcome in zip(plan.expected, outcomes, strict=True)
+        for expected, outcome in zip(plan.expected, found, strict=True)
+        for result, reason, facts in [outcome or ok_outcome(expected.size, expected.crc, quick)]
     ]
 
 

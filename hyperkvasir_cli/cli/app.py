@@ -6,6 +6,7 @@ import typer
 
 from hyperkvasir_cli.cli.commands import (
     checksum_cmd,
+    clean_cmd,
     config_cmd,
     download_cmd,
     export_cmd,
@@ -85,6 +86,7 @@ for name, function in (
     ("sync", sync_cmd.sync),
     ("push", push_cmd.push),
     ("export", export_cmd.export),
+    ("clean", clean_cmd.clean),
 ):
     app.command(name, cls=HyperkvasirCommand)(function)
 app.add_typer(config_cmd.config_app, name="config")

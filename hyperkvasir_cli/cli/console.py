@@ -262,6 +262,20 @@ class PlainProgress:
         self._console.warn(message)
 
 
+def _binary_speed_column() -> Any:
+    """A rich column showing the speed in KiB/s, MiB/s (binary units, as the sizes)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class BinarySpeedColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            shown = "?" if speed is None else f"{format_bytes(speed)}/s"
+            return Text(shown, style="progress.data.speed")
+
+    return BinarySpeedColumn()
+
+
 class RichProgress:
     """A rich bar with ETA (and speed, for bytes), for a person at a terminal."""
 
@@ -275,13 +289,13 @@ class RichProgress:
             ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
 
         self._console = RichConsole(file=stream)
-        # KiB and MiB on the bar, as in the logs.
+        # KiB and MiB on the bar and its speed, as in the logs (rich's own speed column
+        # says MB/s beside MiB).
         counts: list[ProgressColumn] = (
-            [DownloadColumn(binary_units=True), TransferSpeedColumn()]
+            [DownloadColumn(binary_units=True), _binary_speed_column()]
             if unit == "bytes"
             else [MofNCompleteColumn()]
         )

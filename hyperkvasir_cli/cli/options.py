@@ -210,3 +210,7 @@ SelectClassOption = Annotated[
         autocompletion=complete_class_names,
     ),
 ]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Say what would be done; write nothing and send no request."),
+]

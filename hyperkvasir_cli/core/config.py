@@ -325,7 +325,18 @@ class ConfigStore:
 
 
 def _unknown_setting(key: str) -> UsageError:
-    return UsageError(f"unknown setting {key!r}", hint=f"valid keys: {', '.join(SETTING_KEYS)}")
+    from hyperkvasir_cli.core.suggest import did_you_mean
+
+    return UsageError(
+        f"unknown setting {key!r}{did_you_mean(key, SETTING_KEYS)}",
+        hint=f"valid keys: {', '.join(SETTING_KEYS)}",
+    )
+
+
+def check_setting_key(key: str) -> None:
+    """UsageError (exit 2, with a guess) unless ``key`` names a setting."""
+    if key not in SETTING_KEYS:
+        raise _unknown_setting(key)
 
 
 def resolve_settings(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hyperkvasir_cli.core.errors import DiskSpaceError
-from hyperkvasir_cli.core.units import format_bytes, format_size
+from hyperkvasir_cli.core.units import format_bytes
 
 # Room kept free beyond what a write needs, so that the config, sidecars and the file
 # system itself can still write: a share of the write, at least HEADROOM_FLOOR (a 7 MiB
@@ -67,28 +67,45 @@ def ensure_room_for_file(path: Path, final_size: int, what: str) -> None:
     resumed download needs only what its partial does not hold yet."""
     unit = allocation_unit(path.parent)
     held = occupied(path)
-    ensure_free_space(
-        path.parent,
-        allocated([final_size], unit) - held,
-        what,
-        already_held=held,
-    )
+    needed = allocated([final_size], unit) - held
+    if needed <= 0:
+        # Every block is there already; what the run still writes beside it is its record
+        # of progress (the sidecar, the records), which a disk with no block left refuses.
+        ensure_free_space(path.parent, BOOKKEEPING, what, already_held=held, kept_free=0)
+        return
+    ensure_free_space(path.parent, needed, what, already_held=held)
 
 
-def ensure_free_space(directory: Path, needed: int, what: str, *, already_held: int = 0) -> None:
-    """Raise DiskSpaceError (exit 7) unless ``needed`` bytes, plus :func:`headroom`, fit in
-    ``directory``. ``already_held`` (bytes a partial file holds) is only said, not counted."""
+# Room for the small files a run rewrites as it goes (sidecar, records, config).
+BOOKKEEPING = 64 * 1024
+
+
+def ensure_free_space(
+    directory: Path,
+    needed: int,
+    what: str,
+    *,
+    already_held: int = 0,
+    kept_free: int | None = None,
+) -> None:
+    """Raise DiskSpaceError (exit 7) unless ``needed`` bytes, plus ``kept_free`` (default
+    :func:`headroom`), fit in ``directory``. ``already_held`` (bytes a partial file holds)
+    is only said, not counted."""
     if needed <= 0:
         return
     available = free_bytes(directory)
-    kept_free = headroom(needed)
+    kept_free = headroom(needed) if kept_free is None else kept_free
     if needed + kept_free > available:
         held = ""
         if already_held:
             held = f" more (the partial file already holds {format_bytes(already_held)})"
+        margin = (
+            f" plus {format_bytes(kept_free)} kept free for the config and the file system"
+            if kept_free
+            else ""
+        )
         raise DiskSpaceError(
-            f"not enough disk space in {directory} for {what}: need {format_size(needed)}"
-            f"{held} plus {format_bytes(kept_free)} kept free for the config and "
-            f"the file system, {format_size(available)} free",
+            f"not enough disk space in {directory} for {what}: need {format_bytes(needed)}"
+            f"{held}{margin}, {format_bytes(available)} free",
             hint="free some space, or point --data-dir (or --to) at a larger disk",
         )

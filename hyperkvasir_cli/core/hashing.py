@@ -4,23 +4,23 @@ A reader thread fills one buffer while the calling thread hashes the other (both
 and hashlib's update release the GIL), so a large file costs about as long as hashing
 alone, not hashing plus reading.
 
-A hash may also be started ahead of time (:func:`start_hashing`), while the program is
-still loading what it needs to decide what to check: :func:`hash_file` of the same file,
-unchanged, with the same algorithms then takes that result instead of reading the file
-again.
+A hash may also be started ahead of time, in a process of its own, while the program is
+still loading what it needs to decide what to check (:mod:`hash_ahead`): :func:`hash_file`
+of the same file, unchanged, with the same algorithms then takes that result instead of
+reading the file again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mmap
-import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperkvasir_cli.core.hash_ahead import take_head_start
 from hyperkvasir_cli.core.progress import ProgressReporter, SilentProgress
 
 READ_SIZE = 4 * 1024 * 1024
@@ -57,11 +57,11 @@ def hash_file(
     a result kept from an earlier one; a hash this run started ahead of time is taken when
     the file has not changed since it began). Raises OSError when it cannot be read.
     ``progress`` gets ``advance`` calls only, so several files can share one task."""
-    started = _take_head_start(path, algorithms)
+    started = take_head_start(path, algorithms)
     if started is not None:
         found = started.wait(progress)
         if found is not None:
-            return found
+            return FileDigest(*found)
     return _hash_file(path, algorithms, progress.advance if progress is not None else None)
 
 
@@ -109,82 +109,3 @@ def sha256_file(
         return hash_file(path, ("sha256",), reporter).digests["sha256"]
     finally:
         reporter.finish()
-
-
-# hashes started ahead of time ---------------------------------------------------------
-
-
-def _identity(path: Path) -> tuple[int, int, int, int]:
-    """What tells that a file is still the one a hash began on."""
-    stat = os.stat(path)
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-class HeadStart:
-    """A hash of one file begun in a thread of its own, for :func:`hash_file` to take."""
-
-    def __init__(self, path: Path, algorithms: Sequence[str]) -> None:
-        self.path, self.algorithms = path, tuple(algorithms)
-        self.identity = _identity(path)
-        self._position = 0
-        self._result: FileDigest | None = None
-        self._done = threading.Event()
-        threading.Thread(target=self._run, daemon=True, name="hyperkvasir-head-start").start()
-
-    def _run(self) -> None:
-        try:
-            found = _hash_file(self.path, self.algorithms, self._advance)
-            if _identity(self.path) == self.identity:
-                self._result = found
-        except OSError:
-            pass  # the caller reads the file itself and meets the error there
-        finally:
-            self._done.set()
-
-    def _advance(self, amount: int) -> None:
-        self._position += amount
-
-    def wait(self, progress: ProgressReporter | None) -> FileDigest | None:
-        """The digest once ready (``progress`` advanced as it gets there), or None when
-        the file could not be read or changed while it was hashed (then the caller reads
-        it again, and a progress bar may overshoot: a rare case, and only a display)."""
-        reported = 0
-        while not self._done.wait(0.05):
-            position = self._position
-            if progress is not None and position > reported:
-                progress.advance(position - reported)
-                reported = position
-        if self._result is not None and progress is not None:
-            progress.advance(self._result.size - reported)
-        return self._result
-
-
-_head_starts: dict[str, HeadStart] = {}
-_head_starts_lock = threading.Lock()
-
-
-def start_hashing(path: Path, algorithms: Sequence[str] = ("sha256",)) -> None:
-    """Begin hashing ``path`` in the background now; a later :func:`hash_file` of it, the
-    file unchanged, with the same algorithms, takes the result. A file that cannot be
-    read is left for that call to find."""
-    key = os.path.abspath(path)
-    try:
-        started = HeadStart(Path(key), algorithms)
-    except OSError:
-        return
-    with _head_starts_lock:
-        _head_starts.setdefault(key, started)
-
-
-def _take_head_start(path: Path, algorithms: Sequence[str]) -> HeadStart | None:
-    """The head start for this file and these algorithms, once (None: none, or the file
-    changed since it began)."""
-    with _head_starts_lock:
-        started = _head_starts.pop(os.path.abspath(path), None)
-    if started is None or started.algorithms != tuple(algorithms):
-        return None
-    try:
-        unchanged = _identity(path) == started.identity
-    except OSError:
-        return None
-    return started if unchanged else None

@@ -211,9 +211,12 @@ class Manifest(BaseModel):
         return [p for p in self.parts if p.name in wanted]
 
     def _unknown(self, name: str) -> UsageError:
+        from hyperkvasir_cli.core.suggest import did_you_mean
+
         groups = f"; groups: {', '.join(self.group_names)}" if self.groups else ""
+        guess = did_you_mean(name, [*self.names, *self.group_names])
         return UsageError(
-            f"unknown part {name!r}; valid parts: {', '.join(self.names)}{groups}",
+            f"unknown part {name!r}{guess}; valid parts: {', '.join(self.names)}{groups}",
             hint="run `hyperkvasir parts` to see every part",
         )
 

@@ -14,12 +14,6 @@ def format_bytes(count: int | float | None) -> str:
     raise AssertionError("unreachable")
 
 
-def format_size(count: int) -> str:
-    """``1.5 MiB (1572864 B)``: readable, and exact; ``512 B`` says it once."""
-    readable = format_bytes(count)
-    return readable if readable == f"{count} B" else f"{readable} ({count} B)"
-
-
 def format_duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "unknown"

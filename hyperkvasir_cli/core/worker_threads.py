@@ -104,14 +104,17 @@ class Background(Generic[R]):
 class SharedProgress:
     """A ProgressReporter that worker threads and concurrent phases may share.
 
-    A phase that starts while another runs joins the one task shown (totals add up)
-    instead of replacing it; the task finishes when the last phase does. Within
+    A phase that starts while another runs joins the one task shown (totals add up, unless
+    the whole work was ``planned`` up front) instead of replacing it; the task finishes
+    when the last phase does. Within
     :meth:`held`, phases that run one after another also join one task, which finishes
     when the block ends: one start line in logs for one command's work. The task is
     called ``label`` when given, else after the phases.
     """
 
-    def __init__(self, inner: ProgressReporter, label: str | None = None) -> None:
+    def __init__(
+        self, inner: ProgressReporter, label: str | None = None, planned: int | None = None
+    ) -> None:
         self._inner = inner
         self._label = label
         self._lock = threading.Lock()
@@ -121,6 +124,9 @@ class SharedProgress:
         self._open = False  # the inner task is started and not yet finished
         self._total: int | None = None
         self._done = 0
+        # The whole work, known before the first phase: shown from the start, so that the
+        # total never grows as later phases join (their own totals are then not added).
+        self._planned = planned
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -140,7 +146,9 @@ class SharedProgress:
                 self._labels, self._total, self._done = [], None, 0
             self._active += 1
             self._labels.append(label)
-            if total is not None:
+            if self._planned is not None:
+                self._total = self._planned
+            elif total is not None:
                 self._total = (self._total or 0) + total
             self._done += completed
             shown = self._label or " + ".join(self._labels)
@@ -155,7 +163,7 @@ class SharedProgress:
         with self._lock:
             if label not in self._labels:
                 self._labels.append(label)
-            if total is not None:
+            if total is not None and self._planned is None:
                 self._total = (self._total or 0) + total
             self._done += completed
             self._inner.extend(self._label or " + ".join(self._labels), self._total, self._done)
@@ -173,6 +181,11 @@ class SharedProgress:
     def _finish_if_idle(self) -> None:
         if self._active == 0 and self._holds == 0 and self._open:
             self._open = False
+            if self._planned is not None and self._done != self._total:
+                # The plan was an estimate (a selection, a refused member): the closing
+                # line says what was done, as 100%.
+                self._total = self._done
+                self._inner.extend(self._label or " + ".join(self._labels), self._done, self._done)
             self._inner.finish()
 
     def note(self, message: str) -> None:

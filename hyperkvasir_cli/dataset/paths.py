@@ -80,8 +80,11 @@ def resolve_class(name: str) -> LabeledClass:
     """The labeled class for any spelling; UsageError (exit 2) listing the names otherwise."""
     canonical = canonical_class(name)
     if canonical is None or canonical not in CLASS_BY_NAME:
+        from hyperkvasir_cli.core.suggest import did_you_mean
+
+        guess = did_you_mean(name, CLASS_BY_NAME, CLASS_ALIASES)
         raise UsageError(
-            f"unknown class {name!r}",
+            f"unknown class {name!r}{guess}",
             hint=f"classes: {', '.join(c.name for c in LABELED_CLASSES)}; "
             f"also accepted: {', '.join(sorted(CLASS_ALIASES))}",
         )

@@ -117,11 +117,20 @@ def render_png(title: str, bars: Sequence[Bar]) -> bytes:
 def check_plot_path(path: Path) -> None:
     """UsageError (exit 2) unless ``path`` ends in .png or .svg: checked before any work."""
     suffix = path.suffix.lower()
-    if suffix not in PLOT_FORMATS:
+    if suffix in PLOT_FORMATS:
+        return
+    if f".{path.name.lower()}" in PLOT_FORMATS:
+        # `--plot png`: the format was given where the file name goes.
         raise UsageError(
-            f"--plot {path}: expected a name ending in .png or .svg, found {suffix or 'none'!r}",
-            hint="for example --plot classes.png or --plot classes.svg",
+            f"--plot {path}: --plot takes the file to write, not a format: expected a file "
+            f"name ending in .png or .svg, such as classes.{path.name.lower()}",
+            hint=f"for example --plot classes.{path.name.lower()} (the format follows the name)",
         )
+    found = f"it ends in {suffix!r}" if suffix else "it has no extension"
+    raise UsageError(
+        f"--plot {path}: expected a file name ending in .png or .svg, but {found}",
+        hint="for example --plot classes.png or --plot classes.svg",
+    )
 
 
 def write_plot(path: Path, title: str, bars: Sequence[Bar]) -> None:

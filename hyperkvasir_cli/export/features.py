@@ -151,15 +151,25 @@ def _require_pyarrow() -> None:
 
 
 def _write_parquet(table: FeatureTable, path: Path, progress: ProgressReporter) -> None:
+    """Row groups of :data:`VALUES_PER_BATCH` values, each held compactly
+    (:class:`~.arrow_build.ColumnValues`) until written: memory stays flat."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from hyperkvasir_cli.export.arrow_build import ColumnValues
 
     types = {"string": pa.string(), "float": pa.float64(), "int": pa.int64()}
     schema = pa.schema([pa.field(c.name, types[c.type]) for c in table.columns])
     batch_rows = max(1, VALUES_PER_BATCH // len(table.columns))
     columns = table.columns
+
+    def flush(buffered: list[ColumnValues]) -> None:
+        arrays = [values.finish(pa) for values in buffered]
+        writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=batch_rows)
+        pa.default_memory_pool().release_unused()
+
     with pq.ParquetWriter(str(path), schema) as writer:
-        buffered: list[list[str | float | int | None]] = [[] for _ in columns]
+        buffered = [ColumnValues(c.type) for c in columns]
         for row in table.rows():
             try:
                 for values, column, value in zip(buffered, columns, row, strict=True):
@@ -168,7 +178,7 @@ def _write_parquet(table: FeatureTable, path: Path, progress: ProgressReporter) 
                 raise table.error(str(exc)) from None
             progress.advance(1)
             if len(buffered[0]) >= batch_rows:
-                writer.write_table(pa.table(buffered, schema=schema), row_group_size=batch_rows)
-                buffered = [[] for _ in columns]
-        if buffered[0] or table.counts.rows == 0:
-            writer.write_table(pa.table(buffered, schema=schema), row_group_size=batch_rows)
+                flush(buffered)
+                buffered = [ColumnValues(c.type) for c in columns]
+        if len(buffered[0]) or table.counts.rows == 0:
+            flush(buffered)

@@ -36,7 +36,8 @@ class Box:
 
 @dataclass(frozen=True)
 class ExportItem:
-    """One image to export; ``size`` counts the bytes the shard will hold (image + mask)."""
+    """One image to export; ``size`` counts the bytes the shard will hold (image + mask),
+    ``mask_size`` the mask's share of them."""
 
     path: str
     label: str
@@ -44,6 +45,7 @@ class ExportItem:
     category: str
     size: int
     mask: str | None = None
+    mask_size: int = 0
     boxes: tuple[Box, ...] | None = None
 
 
@@ -70,6 +72,7 @@ def segmented_items(source: DataSource, records: list[FileRecord]) -> list[Expor
             label.category,
             sizes[pair.image] + sizes[pair.mask],
             mask=pair.mask,
+            mask_size=sizes[pair.mask],
             boxes=boxes.get(pair.key, ()),
         )
         for pair in pair_segmented(sizes).pairs

@@ -4,8 +4,8 @@
 stores them, and the schema carries the ``huggingface`` features metadata, so
 ``datasets`` decodes them as images with no custom code. Image bytes are stored
 uncompressed (JPEG does not shrink) and without statistics (min/max of image bytes would
-bloat the footer). Only one row group is in memory at a time. pyarrow is imported here
-only, when a Parquet export runs.
+bloat the footer), in pages of about 1 MiB. Only one row group is in memory at a time.
+pyarrow is imported here only, when a Parquet export runs.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from hyperkvasir_cli.core.errors import ConfigError
-from hyperkvasir_cli.export.records import LoadedItem, box_fields
+from hyperkvasir_cli.dataset.sources import FileReader
+from hyperkvasir_cli.export.arrow_rows import TEXT_COLUMNS, row_group_table
+from hyperkvasir_cli.export.items import ExportItem
 
 EXPORT_EXTRA_HINT = "install the extra for shards: pip install 'hyperkvasir[export]'"
-TEXT_COLUMNS = ("path", "label", "organ", "category", "sha256", "split")
+DATA_PAGE_SIZE = 1024 * 1024  # pyarrow's default, named because the layout depends on it
+WRITE_BATCH_SIZE = 8  # values between two page-size checks (see write_parquet_shard)
 _STRING = {"dtype": "string", "_type": "Value"}
 _INT = {"dtype": "int32", "_type": "Value"}
 
@@ -56,31 +59,23 @@ def schema(with_masks: bool) -> Any:
     return pa.schema(fields, metadata=metadata)
 
 
-def _columns(rows: list[LoadedItem], with_masks: bool) -> dict[str, list[object]]:
-    columns: dict[str, list[object]] = {
-        "image": [{"bytes": r.image, "path": r.item.path} for r in rows],
-        "path": [r.item.path for r in rows],
-        "label": [r.item.label for r in rows],
-        "organ": [r.item.organ for r in rows],
-        "category": [r.item.category for r in rows],
-        "sha256": [r.sha256 for r in rows],
-        "split": [r.split for r in rows],
-    }
-    if with_masks:
-        columns["mask"] = [
-            {"bytes": r.mask, "path": r.item.mask} if r.mask is not None else None for r in rows
-        ]
-        columns["boxes"] = [[box_fields(b) for b in r.boxes or ()] for r in rows]
-    return columns
-
-
 def write_parquet_shard(
     path: Path,
-    row_groups: Iterator[list[LoadedItem]],
+    reader: FileReader,
+    split: str,
+    row_groups: Iterator[list[ExportItem]],
     with_masks: bool,
-    on_rows: Callable[[list[LoadedItem]], None],
+    on_rows: Callable[[list[ExportItem]], None],
 ) -> int:
-    """Write each group of rows as one row group; returns the number of rows."""
+    """Write each group of items as one row group; returns the number of rows.
+
+    Memory: one row group's table (its images' bytes once, read straight into arrow
+    memory by :func:`row_group_table`) plus one data page. The writer is unbuffered: it
+    writes a row group column by column, page by page, so encoded pages never pile up;
+    ``write_batch_size=1`` lets it cut a page after any value that brings the page to
+    ``data_page_size`` (1 MiB), where its default of 1,024 values would have made the
+    whole image column one page (and one more copy of the row group).
+    """
     pa = import_pyarrow()
     table_schema = schema(with_masks)
     binary = ["image.bytes", "mask.bytes"] if with_masks else ["image.bytes"]
@@ -98,16 +93,15 @@ def write_parquet_shard(
         compression=compression,
         write_statistics=list(TEXT_COLUMNS),
         use_dictionary=["label", "organ", "category", "split"],
+        write_batch_size=WRITE_BATCH_SIZE,
+        data_page_size=DATA_PAGE_SIZE,
     ) as writer:
-        for rows in row_groups:
-            count = len(rows)
-            table = pa.Table.from_pydict(_columns(rows, with_masks), schema=table_schema)
-            on_rows(rows)
-            # The images' Python copies go before the writer buffers its own, and what
-            # arrow freed goes back to the system: about two row groups at the peak.
-            del rows
-            writer.write_table(table, row_group_size=max(1, count))
-            del table
+        for items in row_groups:
+            table = row_group_table(pa, table_schema, reader, items, split, with_masks)
+            writer.write_table(table, row_group_size=max(1, len(items)))
+            del table  # before the next row group is read
             pa.default_memory_pool().release_unused()
-            rows_written += count
+            rows_written += len(items)
+            on_rows(items)
+    pa.default_memory_pool().release_unused()
     return rows_written

@@ -13,7 +13,9 @@ import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hyperkvasir_cli.export.records import LoadedItem
+from hyperkvasir_cli.dataset.sources import FileReader
+from hyperkvasir_cli.export.items import ExportItem
+from hyperkvasir_cli.export.records import load_item
 
 FIXED_MTIME = 1577836800  # 2020-01-01T00:00:00Z, the dataset's year
 
@@ -39,13 +41,17 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_webdataset_shard(
     path: Path,
-    row_groups: Iterator[list[LoadedItem]],
-    on_rows: Callable[[list[LoadedItem]], None],
+    reader: FileReader,
+    split: str,
+    row_groups: Iterator[list[ExportItem]],
+    on_rows: Callable[[list[ExportItem]], None],
 ) -> int:
+    """Write the samples of every group; memory holds one image (and mask) at a time."""
     rows_written = 0
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         for rows in row_groups:
-            for row in rows:
+            for item in rows:
+                row = load_item(reader, item, split)
                 key = sample_key(row.item.path)
                 _add(tar, f"{key}.{_suffix(row.item.path)}", row.image)
                 if row.mask is not None and row.item.mask is not None:

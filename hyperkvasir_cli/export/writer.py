@@ -23,7 +23,6 @@ from hyperkvasir_cli.dataset.sources import DataSource, FileReader
 from hyperkvasir_cli.export.destination import Destination
 from hyperkvasir_cli.export.items import ExportItem, items_of
 from hyperkvasir_cli.export.plan import ROW_GROUP_BYTES, ShardPlan, plan_shards, shard_name
-from hyperkvasir_cli.export.records import LoadedItem, load_item
 from hyperkvasir_cli.export.splits import group_by_split
 
 ShardFormat = Literal["parquet", "webdataset"]
@@ -146,23 +145,23 @@ def _write_shard(
     relative = shard_name(split, plan.index, count, SUFFIXES[shard_format])
     staged = destination.staging_path(relative)
 
-    def row_groups() -> Iterator[list[LoadedItem]]:
+    def row_groups() -> Iterator[list[ExportItem]]:
         for start, end in plan.groups():
-            yield [load_item(reader, item, split) for item in group[start:end]]
+            yield group[start:end]
 
-    def advance(rows: list[LoadedItem]) -> None:
-        progress.advance(sum(r.item.size for r in rows))
+    def advance(items: list[ExportItem]) -> None:
+        progress.advance(sum(item.size for item in items))
 
     try:
         if shard_format == "parquet":
             from hyperkvasir_cli.export.parquet import write_parquet_shard
 
             with_masks = any(item.mask is not None for item in group)
-            rows = write_parquet_shard(staged, row_groups(), with_masks, advance)
+            rows = write_parquet_shard(staged, reader, split, row_groups(), with_masks, advance)
         else:
             from hyperkvasir_cli.export.webdataset import write_webdataset_shard
 
-            rows = write_webdataset_shard(staged, row_groups(), advance)
+            rows = write_webdataset_shard(staged, reader, split, row_groups(), advance)
         size, digest = staged.stat().st_size, sha256_file(staged)
         destination.publish(relative, staged)
     finally:

@@ -183,7 +183,9 @@ def split_images(
         pseudo_labels=pseudo.provenance if pseudo else None,
     )
     data_dir = session.layout.data_dir
-    folder = default_folder(part.name, strategy, folds, pseudo=pseudo is not None)
+    folder = default_folder(
+        part.name, strategy, folds, pseudo=pseudo is not None, output_format=output_format
+    )
     target = out or data_dir / "splits" / folder
     # Output in the data folder is written under its lock, like every other writer there.
     inside = target.resolve().is_relative_to(data_dir.resolve())
@@ -264,10 +266,17 @@ def check_options(
             )
 
 
-def default_folder(part: str, strategy: str, folds: int | None, pseudo: bool = False) -> str:
+def default_folder(
+    part: str, strategy: str, folds: int | None, pseudo: bool = False, output_format: str = "csv"
+) -> str:
+    """The folder under `<data_dir>/splits/` a split goes to without --out. Each format has
+    its own (CSV keeps the plain name), so that an ImageFolder tree made after a CSV split
+    of the same strategy does not collide with it."""
     if strategy == "official":
-        return f"{part}-official-{folds or 2}fold"
-    return f"{part}-pseudo-{strategy}" if pseudo else f"{part}-{strategy}"
+        name = f"{part}-official-{folds or 2}fold"
+    else:
+        name = f"{part}-pseudo-{strategy}" if pseudo else f"{part}-{strategy}"
+    return name if output_format == "csv" else f"{name}-{output_format}"
 
 
 def _manifest_name(source: str) -> str:

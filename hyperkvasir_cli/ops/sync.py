@@ -19,12 +19,13 @@ from hyperkvasir_cli.core.errors import (
     NetworkError,
     error_json,
 )
-from hyperkvasir_cli.core.units import format_size
+from hyperkvasir_cli.core.units import format_bytes
 
 if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Part
     from hyperkvasir_cli.ops.download import DownloadOptions
     from hyperkvasir_cli.ops.extract import ExtractRequest
+    from hyperkvasir_cli.ops.preview import Preview
     from hyperkvasir_cli.ops.session import Session
 
 
@@ -179,7 +180,7 @@ def sync_part(
         raise
     step.download, step.bytes_fetched = outcome.action, outcome.bytes_fetched
     if outcome.action != "skipped":
-        session.info(f"{part.name}: {outcome.action}, {outcome.size} B verified")
+        session.info(f"{part.name}: {outcome.action}, {format_bytes(outcome.size)} verified")
     if extract is not None and part.archive_kind == "zip":
         result = extract_part(session, part, outcome.path, extract)
         session.info(summary(part, result))
@@ -207,7 +208,7 @@ class SyncReport:
 
     def summary(self) -> str:
         synced = "1 part" if len(self.parts) == 1 else f"{len(self.parts)} parts"
-        return f"sync: {synced} in order, {format_size(self.bytes_fetched)} fetched"
+        return f"sync: {synced} in order, {format_bytes(self.bytes_fetched)} fetched"
 
     def as_json(self) -> dict[str, Any]:
         error = self.error
@@ -266,3 +267,23 @@ def sync_parts(
     if failed:
         raise most_severe(failed)
     return report
+
+
+def preview_sync_parts(
+    session: Session,
+    names: list[str] | None = None,
+    *,
+    all_parts: bool = False,
+    extract: bool = True,
+    mirrors: list[str] | None = None,
+) -> Preview:
+    """`sync --dry-run`: what :func:`sync_parts` would do for the same parts, from what is
+    on disk alone (no request, no lock, nothing written)."""
+    from hyperkvasir_cli.ops.extract import ExtractRequest
+    from hyperkvasir_cli.ops.preview import preview_sync
+
+    selected = parts_to_sync(session, names, all_parts)
+    if not selected:
+        session.info("nothing to sync: no part is recorded yet; name parts or pass --all")
+    request = ExtractRequest() if extract else None
+    return preview_sync(session, selected, mirrors=mirrors, extract=request)

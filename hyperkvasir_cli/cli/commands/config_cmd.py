@@ -1,4 +1,4 @@
-"""`hyperkvasir config path | show | set KEY VALUE | init`."""
+"""`hyperkvasir config path | show | get KEY | set KEY VALUE | unset KEY | init`."""
 
 from __future__ import annotations
 
@@ -78,6 +78,29 @@ def config_show(rt: Runtime, json_output: JsonOption = False) -> None:
                 ).items()
             )
         )
+
+
+@config_app.command("get", cls=HyperkvasirCommand)
+@command
+def config_get(
+    rt: Runtime,
+    key: Annotated[str, typer.Argument(help="A setting name (see `config show`).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Print one setting's value in effect (a list: comma separated; unset: an empty line),
+    for scripts: `DATA=$(hyperkvasir config get data_dir)`."""
+    from hyperkvasir_cli.core.config import check_setting_key
+
+    check_setting_key(key)
+    value = _plain(getattr(rt.session.settings, key))
+    source = rt.session.setting_sources[key]
+    if json_output:
+        rt.console.emit_json({"key": key, "value": value, "source": source})
+        return
+    if isinstance(value, list):
+        rt.console.out(",".join(value))
+    else:
+        rt.console.out("" if value is None else str(value))
 
 
 @config_app.command("set", cls=HyperkvasirCommand)

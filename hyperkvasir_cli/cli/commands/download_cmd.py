@@ -66,9 +66,9 @@ def report_plan(rt: Runtime, plan: DownloadPlan, json_output: bool) -> None:
         )
         rt.console.out(f"{planned.part}: {planned.action.value}, {amount} from {planned.urls[0]}")
     total = plan.bytes_known
-    line = f"total: {format_bytes(total)} ({total} B) to fetch"
+    line = f"total: {format_bytes(total)} to fetch"
     if plan.unknown_size:
-        line = f"total: at least {format_bytes(total)} ({total} B); sizes not published: "
+        line = f"total: at least {format_bytes(total)}; sizes not published: "
         line += ", ".join(plan.unknown_size)
     rt.console.out(line)
 

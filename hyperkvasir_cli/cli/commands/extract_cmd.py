@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 
 from hyperkvasir_cli.cli.options import (
+    DryRunOption,
     JobsOption,
     JsonOption,
     PartsArgument,
     WaitLockOption,
     complete_class_names,
 )
+from hyperkvasir_cli.cli.render_preview import show_preview
 from hyperkvasir_cli.cli.runtime import Runtime, command
 
 ToOption = Annotated[
@@ -89,9 +91,26 @@ def extract(
     force: ForceOption = False,
     delete_archive: DeleteArchiveOption = False,
     wait_lock: WaitLockOption = None,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Unpack downloaded parts safely, skipping what is already extracted and intact."""
+    if dry_run:
+        from hyperkvasir_cli.ops.preview import preview_extract_parts
+
+        preview = preview_extract_parts(
+            rt.session,
+            parts or [],
+            to=to,
+            include=include or (),
+            exclude=exclude or (),
+            classes=classes or (),
+            verify=verify,
+            force=force,
+            delete_archive=delete_archive,
+        )
+        show_preview(rt, preview, json_output)
+        return
     # Imported here so that other commands (and --help) start without the engine.
     from hyperkvasir_cli.ops.extract import extract_parts
 

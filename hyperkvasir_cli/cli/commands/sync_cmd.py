@@ -10,6 +10,7 @@ from hyperkvasir_cli.cli.options import (
     AllPartsOption,
     CaBundleOption,
     ConnectionsOption,
+    DryRunOption,
     JobsOption,
     JsonOption,
     LimitRateOption,
@@ -47,6 +48,7 @@ def sync(
     limit_rate: LimitRateOption = None,
     jobs: JobsOption = None,
     wait_lock: WaitLockOption = None,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Download or resume, verify and extract, in one run; nothing to do exits 0 having
@@ -54,6 +56,17 @@ def sync(
     from hyperkvasir_cli.ops.sync import SyncReport, sync_parts
 
     rt.session.override(connections=connections, ca_bundle=ca_bundle, limit_rate=limit_rate)
+    if dry_run:
+        from hyperkvasir_cli.cli.render_preview import show_preview
+        from hyperkvasir_cli.ops.sync import preview_sync_parts
+
+        preview = preview_sync_parts(
+            rt.session, parts, all_parts=all_parts, extract=not no_extract, mirrors=mirror
+        )
+        if check_remote:
+            rt.console.info("--dry-run asks no server: --check-remote is not done")
+        show_preview(rt, preview, json_output)
+        return
     report = SyncReport()
     try:
         sync_parts(
