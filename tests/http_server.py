@@ -300,11 +300,13 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                             piece_end = mark
                     with server._lock:
                         entry.body_bytes += piece_end - position
+                    # Swapped before the byte that reaches the mark leaves: a client that has
+                    # it and asks again at once (on another connection) meets the new version.
+                    self._maybe_replace(faults, piece_end)
                     self.wfile.write(content[position:piece_end])
                     if faults.rate:
                         time.sleep((piece_end - position) / faults.rate)
                     position = piece_end
-                    self._maybe_replace(faults, position)
                     if faults.pause_after is not None and position >= faults.pause_after:
                         faults.pause_after = None
                         self.wfile.flush()
@@ -338,6 +340,15 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             swap = faults.replace_after_bytes
             if swap is not None and position >= swap[0]:
                 faults.replace_after_bytes = None
-                server.put(self.path.lstrip("/"), swap[1])
+                name = self.path.lstrip("/")
+                with server._lock:
+                    current = server.files[name]
+                # The same server, a new version: validators as the old one had them.
+                server.put(
+                    name,
+                    swap[1],
+                    etag_enabled=current.etag_enabled,
+                    last_modified_enabled=current.last_modified_enabled,
+                )
 
     return Handler

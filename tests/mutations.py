@@ -109,6 +109,23 @@ MUTATIONS: tuple[Mutation, ...] = (
             "tests/test_download.py::test_file_replaced_between_runs_gives_the_new_file_never_a_splice",
         ),
     ),
+    Mutation(
+        "never splice without validators: a continuation's overlap is not compared",
+        "hyperkvasir_cli/transfer/range_request.py",
+        "    if area[:overlap] != held:\n",
+        "    if False:\n",
+        (
+            f"{ONE_VERSION}::test_without_validators_a_drop_mid_run_gives_one_version",
+            f"{ONE_VERSION}::test_without_validators_a_change_after_the_first_request_is_caught",
+        ),
+    ),
+    Mutation(
+        "never splice without validators: several connections share a file nothing pins",
+        "hyperkvasir_cli/transfer/connection.py",
+        "        return self.job.connections if self.s.sidecar.validators.if_range else 1\n",
+        "        return self.job.connections\n",
+        (f"{ONE_VERSION}::test_without_validators_several_connections_become_one_and_say_why",),
+    ),
     # Verification ------------------------------------------------------------------------
     Mutation(
         "sha256 compared: a download of other bytes is accepted",

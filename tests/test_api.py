@@ -21,6 +21,7 @@ from hyperkvasir_cli import HyperKvasir, HyperkvasirError, LockedError, UsageErr
 from hyperkvasir_cli.core.progress import SilentProgress
 from tests.cli import run_cli
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
 
 LABELED = "labeled-images"
@@ -105,7 +106,7 @@ def test_path_downloads_and_extracts_a_part_once(
 def test_download_gives_the_verified_archive(hk: HyperKvasir, site: Site, tmp_path: Path) -> None:
     path = hk.download(LABELED)
     assert path == tmp_path / "data" / "archives" / LABELED_FILE
-    assert path.read_bytes() == site.labeled.path.read_bytes()
+    assert_same_bytes(path, site.labeled.path)
     states = {status.name: status for status in hk.parts()}
     assert states[LABELED].state == "verified"
     assert states[LABELED].archive == path

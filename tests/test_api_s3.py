@@ -10,6 +10,7 @@ from hyperkvasir_cli import HyperKvasir
 from tests.downloads import part_entry, write_manifest
 from tests.http_server import LocalServer
 from tests.s3_server import Bucket
+from tests.same import assert_same_bytes
 from tests.zips import build_labeled_images
 
 LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
@@ -32,7 +33,7 @@ def test_push_then_a_node_reads_the_manifest_from_the_bucket_and_exports(
         tmp_path / "node", config=tmp_path / "node.yaml", manifest=s3_bucket.url("hk/manifest.yaml")
     )
     assert node.manifest.part("labeled-images").urls[0] == s3_bucket.url("hk/" + LABELED_ZIP)
-    assert node.download("labeled-images").read_bytes() == content  # from the bucket
+    assert_same_bytes(node.download("labeled-images"), content)  # from the bucket
     exported = node.export("labeled-images", "parquet", tmp_path / "shards", from_archive=True)
     assert exported.as_json()["source"] == "archive"
     rows = pq.read_table(tmp_path / "shards" / "all" / "all-00000-of-00001.parquet").num_rows

@@ -20,6 +20,7 @@ from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
 from tests.http_server import LocalServer
 from tests.proxy_server import ProxyServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-labeled-images.zip"
 MIB = 1024 * 1024
@@ -131,7 +132,7 @@ def test_direct_reads_fill_every_piece_of_a_multi_connection_download(
 ) -> None:
     manifest, content = serve(tmp_path, http_server, 20 * MIB + 12345, seed=21)
     download(manifest, 4)
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     assert len(direct_reads) >= 4
     assert http_server.body_bytes(FILE) == len(content)
 
@@ -146,7 +147,7 @@ def test_a_drop_during_a_direct_read_resumes_at_the_byte_it_reached(
     manifest, content = serve(tmp_path, http_server, 6 * MIB, seed=22)
     http_server.fault(FILE).drop_after, http_server.fault(FILE).drops_left = 4 * MIB + 7, 1
     download(manifest, 1)
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     assert direct_reads
     ranges = [r.range for r in http_server.gets(FILE)]
     assert ranges[-1] == f"bytes={4 * MIB + 7}-{6 * MIB - 1}"
@@ -168,7 +169,7 @@ def test_http_through_a_proxy_is_read_directly_and_correctly(
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     manifest, content = serve(tmp_path, http_server, 12 * MIB + 1, seed=23)
     download(manifest, 4)
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     assert direct_reads
     forwarded = [target for method, target in proxy.log if method == "GET"]
     assert forwarded and all(t == http_server.url(FILE) for t in forwarded)

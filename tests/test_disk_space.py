@@ -14,6 +14,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 PART = "segmented-images"
@@ -62,7 +63,7 @@ def test_resume_after_a_full_disk_counts_what_the_preallocated_partial_holds(
     free_space(monkeypatch, HEADROOM_FLOOR // 2)
     result = download(manifest, "-n", "4", "--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     assert result.json()["parts"][0]["action"] == "resumed"
 
 
@@ -100,7 +101,7 @@ def test_a_7_mib_part_fits_on_a_nearly_empty_20_mib_disk(
     free_space(monkeypatch, 9 * MIB)  # a 20 MiB disk with a little on it already
     result = download(manifest)
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
 
 
 def test_headroom_is_a_share_with_a_floor_and_a_cap() -> None:

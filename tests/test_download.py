@@ -22,6 +22,7 @@ from tests.downloads import (
     zip_bytes,
 )
 from tests.http_server import Faults, LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 PART = "segmented-images"
@@ -333,7 +334,7 @@ def test_download_with_extract_unpacks_and_records_the_tree(scene: Scene) -> Non
     assert result.exit_code == 0, result.stderr
     assert result.json()["parts"][0]["extract"]["extracted"] == len(built.members)
     for member, data in built.members.items():
-        assert (scene.data_dir / member).read_bytes() == data
+        assert_same_bytes(scene.data_dir / member, data)
     parts = run_cli("parts", "--json", "--manifest", str(scene.manifest)).json()["parts"]
     assert parts[0]["state"] == "extracted"
     assert parts[0]["extracted"] == str(scene.data_dir / PART)

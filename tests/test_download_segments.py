@@ -18,6 +18,7 @@ from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-labeled-images.zip"
 MIB = 1024 * 1024
@@ -38,7 +39,7 @@ def test_four_connections_fetch_disjoint_ranges_into_one_correct_file(
     manifest = serve(tmp_path, http_server, content)
     result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4", "--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     outcome = result.json()["parts"][0]
     assert outcome["connections"] > 1
     starts = {r.range.split("=")[1].split("-")[0] for r in http_server.gets(FILE) if r.range}
@@ -55,7 +56,7 @@ def test_server_refusing_extra_connections_falls_back_without_failing(
     http_server.fault(FILE).rate = 32 * MIB
     result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "6")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     assert any(r.status == 503 for r in http_server.log)
     assert "continuing with" in result.stderr
 
@@ -71,7 +72,7 @@ def test_limit_rate_is_accepted_and_validated(
     assert ok.exit_code == 0, ok.stderr
     # The fake clock records the waits the bucket asked for: about 2 s for 2 MiB at 1 MiB/s.
     assert 1.0 <= sum(fake_clock.sleeps) <= 2.5
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
 
 
 def _spawn_download(
@@ -136,7 +137,7 @@ def test_kill_9_with_several_connections_resumes_each_segment(
     faults.resume.set()
     result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     refetched = http_server.body_bytes(FILE) - size
     assert refetched <= size * 0.05 + 2 * MIB  # at most the hung connection's unrecorded bytes
 
@@ -156,7 +157,7 @@ def test_file_urls_work_like_http(
         "download", "labeled-images", "--manifest", str(manifest), "-n", str(connections)
     )
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -189,7 +190,7 @@ def test_ctrl_c_or_sigterm_exits_130_and_keeps_everything_for_resume(
     assert sum(s["done"] for s in sidecar["segments"]) == 3 * MIB
     resumed = run_cli("resume", "--manifest", str(manifest))
     assert resumed.exit_code == 0, resumed.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
 
 
 # Progress in logs and on a terminal ------------------------------------------------------
@@ -266,7 +267,7 @@ def test_a_finished_download_shows_every_byte_even_when_reporting_lags(
     monkeypatch.setattr(Console, "stderr_is_tty", property(lambda self: terminal))
     result = run_cli("download", "labeled-images", "--manifest", str(manifest), "-n", "4")
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     if terminal:  # the bar's last drawing: 19.1/19.1 MiB (20 MB), not 19.0/19.1
         assert re.search(r"19\.1/19\.1 MiB", result.stderr), result.stderr
         assert not re.search(r"1?\d\.\d/19\.1 MiB", result.stderr.replace("19.1/19.1", ""))

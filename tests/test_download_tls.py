@@ -13,6 +13,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, random_bytes, write_manifest
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 CONTENT = random_bytes(200_000, seed=9)
@@ -68,7 +69,7 @@ def manifest(tmp_path: Path, https_server: LocalServer) -> Path:
 def assert_fetched_over_tls(result: Result, data_dir: Path, server: LocalServer) -> None:
     """The archive came from the HTTPS server, whole and verified against the manifest."""
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
     assert server.scheme == "https" and server.body_bytes(FILE) == len(CONTENT)
     (outcome,) = result.json()["parts"]
     assert (outcome["action"], outcome["sha256_source"]) == ("downloaded", "manifest")

@@ -24,6 +24,7 @@ from hyperkvasir_cli.export.plan import plan_shards
 from hyperkvasir_cli.export.writer import ExportResult, ShardFormat, write_export
 from tests.cli import run_cli
 from tests.s3_server import Bucket
+from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
 
 LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
@@ -150,9 +151,9 @@ def test_same_input_gives_byte_identical_shards_from_tree_or_archive(
         second = export(DataSource("tree", tmp_path / "tree", "labeled-images"),
                         str(tmp_path / f"b-{fmt}"), fmt)  # type: ignore[arg-type]  # fmt: skip
         assert first.listing_json() == second.listing_json()
-        assert (tmp_path / f"a-{fmt}" / "export.json").read_bytes() == (
-            tmp_path / f"b-{fmt}" / "export.json"
-        ).read_bytes()
+        assert_same_bytes(
+            tmp_path / f"a-{fmt}" / "export.json", tmp_path / f"b-{fmt}" / "export.json"
+        )
 
 
 def test_webdataset_shards_hold_image_and_json_per_sample(
@@ -169,7 +170,7 @@ def test_webdataset_shards_hold_image_and_json_per_sample(
         names = [m.name for m in members]
         assert names == [n for path in sorted(images) for n in (path, path[:-4] + ".json")]
         for path, data in images.items():
-            assert tar.extractfile(path).read() == data  # type: ignore[union-attr]
+            assert_same_bytes(tar.extractfile(path).read(), data)  # type: ignore[union-attr]
             sample = json.loads(tar.extractfile(path[:-4] + ".json").read())  # type: ignore[union-attr]
             assert sample["sha256"] == hashlib.sha256(data).hexdigest()
             assert (sample["path"], sample["label"]) == (path, path.split("/")[3])
@@ -237,6 +238,6 @@ def test_export_to_a_bucket_is_read_back_by_pyarrow(
         "shards/export.json",
     ]
     data = s3_bucket.get("shards/all/all-00000-of-00001.parquet")
-    assert data == (tmp_path / "out" / "all" / "all-00000-of-00001.parquet").read_bytes()
+    assert_same_bytes(tmp_path / "out" / "all" / "all-00000-of-00001.parquet", data)
     table = pq.read_table(io.BytesIO(data))
     assert table.num_rows == len(images_of(labeled))

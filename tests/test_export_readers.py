@@ -17,6 +17,7 @@ from hyperkvasir_cli.export.destination import open_destination
 from hyperkvasir_cli.export.writer import ShardFormat, write_export
 from tests.cli import run_cli
 from tests.s3_server import Bucket
+from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images
 
 LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
@@ -82,7 +83,7 @@ def test_datasets_reads_the_parquet_shards_from_the_bucket(
         raw = split.cast_column("image", datasets.Image(decode=False))
         for row in raw:
             data = row["image"]["bytes"]
-            assert data == members[row["path"]]
+            assert_same_bytes(data, members[row["path"]])
             assert row["sha256"] == hashlib.sha256(data).hexdigest()
         assert split[0]["image"].size[0] > 0  # decoded as a PIL image
 

@@ -24,6 +24,7 @@ from hyperkvasir_cli.core.lock import data_lock
 from tests.cli import Result, run_cli
 from tests.downloads import record_store, records_of
 from tests.hostile_zips import RawMember, deflated, raw_zip
+from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images, write_zip
 
 LABELED_FILE = "hyper-kvasir-labeled-images.zip"
@@ -491,7 +492,7 @@ def test_a_missing_archive_is_downloaded_first(ws: Workspace, tmp_path: Path) ->
     ws.add_part("labeled-images", LABELED_FILE, "labeled-images", urls=[mirror.as_uri()])
     result = ws.extract("labeled-images", "--to", str(ws.out))
     assert result.exit_code == 0, result.stderr
-    assert (ws.data_dir / "archives" / LABELED_FILE).read_bytes() == mirror.read_bytes()
+    assert_same_bytes(ws.data_dir / "archives" / LABELED_FILE, mirror)
     assert dataset_files(ws.files()) == built.members
 
 
@@ -563,7 +564,7 @@ def test_a_member_outside_the_parts_folder_is_refused_before_anything_is_written
     error = error_line(result)
     assert f"member {stray!r} lies outside the part's folder labeled-images/" in error
     assert "nothing was written" in error and "hint:" in result.stderr
-    assert built.path.read_bytes() == archive  # the verified archive is untouched
+    assert_same_bytes(built.path, archive)  # the verified archive is untouched
     assert snapshot(data_dir) - before <= OWN_FILES
 
 
@@ -622,7 +623,7 @@ def test_no_member_of_any_part_may_land_on_hyperkvasirs_own_files(
     assert result.exit_code == 6, result.stderr
     error = error_line(result)
     assert f"member {stray!r}" in error and words in error and "nothing was written" in error
-    assert path.read_bytes() == archive
+    assert_same_bytes(path, archive)
     assert snapshot(data_dir) - before <= OWN_FILES
 
 
@@ -665,7 +666,7 @@ def test_archives_kept_in_the_target_itself_are_reserved_with_their_partials(
     result = ws.extract("full")
     assert result.exit_code == 6, result.stderr
     assert f"member {stray!r} would be written over an archive" in error_line(result)
-    assert path.read_bytes() == archive
+    assert_same_bytes(path, archive)
 
 
 def test_a_link_on_disk_leading_into_the_archives_folder_is_not_followed(
@@ -695,7 +696,7 @@ def test_another_parts_archive_under_this_name_is_refused_with_exit_5(
     error = error_line(result)
     assert f"expected {size} B, found {len(wrong)} B" in error
     assert "hint:" in result.stderr
-    assert path.read_bytes() == wrong  # left where it is, and not used
+    assert_same_bytes(path, wrong)  # left where it is, and not used
     assert not ws.out.exists()
     record = records_of(data_dir).get("labeled-images")
     assert record is None or record.verified_at is None
@@ -715,7 +716,8 @@ def test_a_same_sized_archive_with_other_content_is_refused_by_its_sha256(
     assert result.exit_code == 5, result.stderr
     error = error_line(result)
     assert digest in error and hashlib.sha256(damaged).hexdigest() in error
-    assert built.path.read_bytes() == bytes(damaged) and not ws.out.exists()
+    assert_same_bytes(built.path, bytes(damaged))
+    assert not ws.out.exists()
     assert "labeled-images" not in records_of(data_dir)
 
 
@@ -943,7 +945,7 @@ def test_an_unpublished_archive_that_is_not_a_zip_is_not_recorded_by_extract(
     error = error_line(result)
     assert "not a zip" in error and ("HTML" in error) == (damage == "html")
     assert "hyperkvasir download labeled-images --force" in result.stderr
-    assert built.path.read_bytes() == wrong  # left where it is, and not used
+    assert_same_bytes(built.path, wrong)  # left where it is, and not used
     assert not ws.out.exists()
     record = records_of(data_dir).get("labeled-images")
     assert record is None or record.verified_at is None

@@ -12,6 +12,7 @@ from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, records_of, write_manifest
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 from tests.zips import build_segmented_images
 
 PART = "segmented-images"
@@ -86,6 +87,6 @@ def test_resume_extracts_when_the_interrupted_run_was_asked_to(
     assert set(done) == {PART, SPLITS}  # the part that never began is resumed too
     assert done[PART]["action"] == "resumed" and done[PART]["extract"] is not None
     assert (data_dir / PART / "images").is_dir()
-    assert archive(data_dir, SPLITS_FILE).read_bytes() == SPLITS_CONTENT
+    assert_same_bytes(archive(data_dir, SPLITS_FILE), SPLITS_CONTENT)
     assert all(r.requested is None for r in records_of(data_dir).values())
     assert "nothing to resume" in run_cli("resume").stderr

@@ -13,6 +13,7 @@ from hyperkvasir_cli.core.manifest import load_manifest, parse_manifest
 from tests.cli import run_cli
 from tests.downloads import archive, part_entry
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 from tests.side_files import (
     VideoRow,
     arff_text,
@@ -164,7 +165,7 @@ def test_download_a_group_fetches_each_file_and_records_it(
     fetched = {d["part"]: d for d in result.json()["parts"]}
     assert sorted(fetched) == sorted(PREDICTION_FILES)
     for name, file in PREDICTION_FILES.items():
-        assert archive(data_dir, file).read_bytes() == contents[name]
+        assert_same_bytes(archive(data_dir, file), contents[name])
         assert fetched[name]["sha256"] == hashlib.sha256(contents[name]).hexdigest()
         assert fetched[name]["sha256_source"] == "recorded"
     again = run_cli("download", "unlabeled-predictions", "--manifest", str(manifest), "--json")

@@ -4,7 +4,9 @@ End to end against the local server: a server that sends no validators (no ETag,
 Last-Modified), and a cache that honours Range whatever If-Range says. In every test the
 file changes between (or during) runs with the same size, the manifest pins no sha256 (so
 a spliced file would be accepted and recorded), and the bytes on disk are compared with
-the one version that must be there.
+the one version that must be there. Without validators, a continuation within a run asks
+again for the OVERLAP_BYTES before its offset and compares them: the tests check the
+ranges asked for, so that a drop costs no byte fetched, and that a change is caught.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from hyperkvasir_cli.transfer.connection import PROBE_BYTES
+from hyperkvasir_cli.transfer.resume import OVERLAP_BYTES
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, leftovers, part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 PART = "segmented-images"
@@ -40,8 +45,10 @@ class Site:
             FILE, content, etag_enabled=validators and etag, last_modified_enabled=validators
         )
 
-    def download(self, *args: str) -> Result:
-        return run_cli("download", PART, "--manifest", str(self.manifest), "-n", "1", *args)
+    def download(self, *args: str, connections: int = 1) -> Result:
+        return run_cli(
+            "download", PART, "--manifest", str(self.manifest), "-n", str(connections), *args
+        )
 
     def interrupted_at_half(self) -> None:
         """A first run that stops at half the file, leaving the partial for the next."""
@@ -88,30 +95,100 @@ def test_without_validators_a_partial_is_never_continued(site: Site, changed: bo
     before = len(site.server.log)
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == current
+    assert_same_bytes(archive(site.data_dir, FILE), current)
     # Nothing from the first run was kept: this run asked for the file from byte 0.
     first_range = site.gets_since(before)[0][0]
     assert first_range is None or first_range.startswith("bytes=0-"), first_range
     (outcome,) = result.json()["parts"]
-    assert (outcome["resumed_from"], outcome["bytes_fetched"]) == (0, SIZE)
+    # Every byte once, and the overlap that the request after the first one compared.
+    assert (outcome["resumed_from"], outcome["bytes_fetched"]) == (0, SIZE + OVERLAP_BYTES)
     assert "cannot be pinned to one version" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: within one run, a server without validators is continued (the "
-    "probe's remainder, a retry after a drop) without anything to pin the version; only a "
-    "published sha256 catches the splice",
-)
+# Ranges: the first request, and a continuation from byte N with its overlap.
+FIRST = f"bytes=0-{PROBE_BYTES - 1}"
+
+
+def continued_from(offset: int) -> str:
+    return f"bytes={offset - OVERLAP_BYTES}-{SIZE - 1}"
+
+
 def test_without_validators_a_drop_mid_run_gives_one_version(site: Site) -> None:
     """The file changes on the server at the very byte where the connection drops."""
     site.serve(OLD, validators=False)
     faults = site.server.fault(FILE)
     faults.replace_after_bytes = (HALF, NEW)
     faults.drop_after, faults.drops_left = HALF, 1
-    result = site.download()
+    result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
+    # The retry compared the bytes before the drop, found another version, started over.
+    assert [r for r, _, _ in site.gets_since(0)] == [
+        FIRST,
+        continued_from(PROBE_BYTES),
+        continued_from(HALF),  # NEW's bytes: not appended
+        FIRST,
+        continued_from(PROBE_BYTES),
+    ]
+    (said,) = [line for line in result.stderr.splitlines() if "starting over" in line]
+    assert f"changed on the server: the {OVERLAP_BYTES} bytes before byte {HALF}" in said
+    assert result.json()["parts"][0]["restarts"] == 1
+
+
+def test_without_validators_a_drop_costs_no_byte_already_fetched(site: Site) -> None:
+    site.serve(OLD, validators=False)
+    faults = site.server.fault(FILE)
+    faults.drop_after, faults.drops_left = HALF, 1
+    result = site.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert_same_bytes(archive(site.data_dir, FILE), OLD)
+    # The retry asked for the rest and the overlap before it, nothing more.
+    ranges = [r for r, _, _ in site.gets_since(0)]
+    assert ranges == [FIRST, continued_from(PROBE_BYTES), continued_from(HALF)]
+    sent = site.server.body_bytes(FILE)
+    (outcome,) = result.json()["parts"]
+    assert sent == outcome["bytes_fetched"] == SIZE + 2 * OVERLAP_BYTES
+    assert (outcome["restarts"], outcome["resumed_from"]) == (0, 0)
+
+
+def test_without_validators_a_change_after_the_first_request_is_caught(site: Site) -> None:
+    """The file changes between the first request (the first MiB) and the next one."""
+    site.serve(OLD, validators=False)
+    site.server.fault(FILE).replace_after_bytes = (PROBE_BYTES, NEW)
+    result = site.download("--json")
+    assert result.exit_code == 0, result.stderr
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
+    assert [r for r, _, _ in site.gets_since(0)] == [FIRST, continued_from(PROBE_BYTES)] * 2
+    assert result.json()["parts"][0]["restarts"] == 1
+    assert f"the {OVERLAP_BYTES} bytes before byte {PROBE_BYTES}" in result.stderr
+
+
+def test_without_validators_several_connections_become_one_and_say_why(site: Site) -> None:
+    """A piece of another connection would start where nothing is on disk to compare
+    with: the file changes while the first request runs, and no other version gets in."""
+    site.serve(OLD, validators=False)
+    site.server.fault(FILE).replace_after_bytes = (PROBE_BYTES // 2, NEW)
+    result = site.download("--json", connections=4)
+    assert result.exit_code == 0, result.stderr
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
+    # One request at a time, each continuation with its overlap.
+    assert [r for r, _, _ in site.gets_since(0)] == [FIRST, continued_from(PROBE_BYTES)] * 2
+    (outcome,) = result.json()["parts"]
+    assert (outcome["connections"], outcome["restarts"]) == (1, 1)
+    notes = [line for line in result.stderr.splitlines() if "one connection" in line]
+    assert len(notes) == 2  # said for each start, the first and the one after the change
+    assert "sends no ETag or Last-Modified" in notes[0]
+
+
+def test_with_validators_several_connections_still_share_the_file(site: Site) -> None:
+    site.serve(OLD)
+    result = site.download("--json", connections=4)
+    assert result.exit_code == 0, result.stderr
+    assert_same_bytes(archive(site.data_dir, FILE), OLD)
+    assert result.json()["parts"][0]["connections"] > 1
+    assert "one connection" not in result.stderr
+    # No overlap: no byte crosses the wire twice.
+    assert site.server.body_bytes(FILE) == SIZE
 
 
 # A cache that honours Range whatever If-Range says -----------------------------------------
@@ -126,7 +203,7 @@ def test_a_206_of_another_version_starts_over_never_appended(site: Site, etag: b
     before = len(site.server.log)
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
     # The cache really answered the stale If-Range with a 206 from its new copy...
     resumed = site.gets_since(before)[0]
     assert (resumed[0] or "").startswith(f"bytes={HALF}-") and resumed[1] and resumed[2] == 206
@@ -145,7 +222,7 @@ def test_a_change_mid_run_behind_such_a_cache_gives_one_version(site: Site) -> N
     faults.drop_after, faults.drops_left = HALF, 1
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == NEW
+    assert_same_bytes(archive(site.data_dir, FILE), NEW)
     assert any(status == 206 and if_range for _, if_range, status in site.gets_since(1))
     assert result.json()["parts"][0]["restarts"] == 1
 
@@ -157,7 +234,7 @@ def test_a_206_that_starts_elsewhere_than_asked_is_never_appended(site: Site) ->
     site.server.fault(FILE).misplace_range_once = 4096
     result = site.download("--json")
     assert result.exit_code == 0, result.stderr
-    assert archive(site.data_dir, FILE).read_bytes() == OLD
+    assert_same_bytes(archive(site.data_dir, FILE), OLD)
     (said,) = [line for line in result.stderr.splitlines() if "starting over" in line]
     assert f"206 starts at {HALF + 4096}, asked for {HALF}" in said
     assert result.json()["parts"][0]["resumed_from"] == 0

@@ -14,6 +14,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 from tests.socks_proxy import Socks5Proxy, dead_port
 
 FILE = "hyper-kvasir-segmented-images.zip"
@@ -126,7 +127,7 @@ def test_file_urls_never_go_through_a_proxy(
         monkeypatch.setenv(name, value)
     result = download(tmp_path, [file_mirror(tmp_path)], "-n", connections)
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
 
 
 # --- SOCKS ---------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_a_socks5_proxy_carries_the_download(
     monkeypatch.setenv("all_proxy", socks_proxy.url)
     result = download(tmp_path, [http_server.url(FILE)])
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
     assert socks_proxy.tunnels and all(h == "127.0.0.1" for h, _ in socks_proxy.tunnels)
 
 
@@ -196,7 +197,7 @@ def test_no_proxy_in_cidr_form_reaches_the_server_directly(
     monkeypatch.setenv("NO_PROXY", "10.0.0.0/8,127.0.0.0/8")
     result = download(tmp_path, [http_server.url(FILE)])
     assert result.exit_code == 0, result.stderr
-    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
 
 
 def test_check_remote_through_a_dead_proxy_names_it(

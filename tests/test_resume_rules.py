@@ -16,7 +16,13 @@ from hyperkvasir_cli.transfer.content_range import (
     parse_range_header,
     range_header,
 )
-from hyperkvasir_cli.transfer.resume import ServerAnswer, Verdict, judge_response
+from hyperkvasir_cli.transfer.resume import (
+    OVERLAP_BYTES,
+    ServerAnswer,
+    Verdict,
+    continuation_overlap,
+    judge_response,
+)
 from hyperkvasir_cli.transfer.retry import RetryPolicy, parse_retry_after
 from hyperkvasir_cli.transfer.segments import (
     MAX_PIECE,
@@ -93,6 +99,17 @@ def test_if_range_prefers_a_strong_etag_then_the_date() -> None:
     assert Validators('W/"weak"', "date").if_range == "date"
     assert Validators(None, None).if_range is None
     assert V1.conflicts_with(V2) and not V1.conflicts_with(Validators(None, V1.last_modified))
+
+
+@given(held=st.integers(0, 10**10))
+def test_only_a_continuation_nothing_pins_compares_an_overlap_of_what_it_holds(held: int) -> None:
+    # If-Range pins the version (a strong ETag, or Last-Modified): nothing to compare.
+    for pinned in (V1, Validators(None, V1.last_modified), Validators('"v1"', None)):
+        assert continuation_overlap(held, pinned) == 0
+    # Nothing pins it (no validators, or only a weak ETag, which If-Range cannot carry).
+    for unpinned in (Validators(), Validators('W/"v1"', None)):
+        assert continuation_overlap(held, unpinned) == min(held, OVERLAP_BYTES)
+    assert continuation_overlap(held, None) == 0  # a first request continues nothing
 
 
 def test_content_range_parsing_rejects_nonsense() -> None:

@@ -17,6 +17,7 @@ from tests.cli import run_cli
 from tests.downloads import part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
 from tests.s3_server import Bucket, MotoServer
+from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def test_push_then_any_node_syncs_from_the_buckets_manifest(
     archive = data / "archives" / LABELED_ZIP
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == hashlib.sha256(content).hexdigest()
     for member, data_bytes in labeled_zip.members.items():
-        assert (data / member).read_bytes() == data_bytes
+        assert_same_bytes(data / member, data_bytes)
     assert not http_server.gets(LABELED_ZIP)[1:]  # the node fetched nothing from the origin
 
 
@@ -130,7 +131,7 @@ def test_push_killed_with_sigkill_then_rerun_resends_few_bytes(
     (part,) = rerun.json()["parts"]
     assert part["action"] == "resumed" and part["parts_kept"] >= 1
     assert part["bytes_sent"] <= size - 8 * MIB
-    assert s3_bucket.get("hk/" + LABELED_ZIP) == content
+    assert_same_bytes(s3_bucket.get("hk/" + LABELED_ZIP), content, "the uploaded object")
     assert s3_bucket.pending_uploads() == []
 
 

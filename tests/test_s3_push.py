@@ -31,6 +31,7 @@ from hyperkvasir_cli.transfer.s3_upload import (
 )
 from tests.downloads import random_bytes
 from tests.s3_server import Bucket
+from tests.same import assert_same_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 2 * 8 * MIB + 4321  # three parts: two whole, one short
@@ -80,7 +81,7 @@ def test_push_stores_the_archive_with_its_sha256_and_size(
         3,
         SIZE,
     )
-    assert s3_bucket.get("lab/labeled.zip") == archive.read_bytes()
+    assert_same_bytes(s3_bucket.get("lab/labeled.zip"), archive, "the uploaded object")
     head = s3_bucket.head("lab/labeled.zip")
     assert head["Metadata"] == {"sha256": _sha(archive), "size": str(SIZE)}
     digests = [hashlib.md5(random_bytes(SIZE)[p.offset : p.offset + p.length]).digest()
@@ -104,7 +105,7 @@ def test_an_object_of_other_bytes_is_replaced(
     s3_bucket.put("lab/labeled.zip", b"an older copy")
     result = _push(archive, s3_bucket.url("lab/labeled.zip"), tmp_path / "state.json")
     assert result.action == "uploaded"
-    assert s3_bucket.get("lab/labeled.zip") == archive.read_bytes()
+    assert_same_bytes(s3_bucket.get("lab/labeled.zip"), archive, "the uploaded object")
 
 
 def test_push_killed_with_sigkill_resumes_without_resending_finished_parts(
@@ -128,7 +129,7 @@ def test_push_killed_with_sigkill_resumes_without_resending_finished_parts(
     assert result.action == "resumed"
     assert result.parts_kept >= 1
     assert result.bytes_sent <= SIZE - 8 * MIB
-    assert s3_bucket.get("lab/labeled.zip") == archive.read_bytes()
+    assert_same_bytes(s3_bucket.get("lab/labeled.zip"), archive, "the uploaded object")
     assert s3_bucket.pending_uploads() == [] and not state.exists()
 
 
@@ -151,7 +152,7 @@ def test_a_pending_upload_of_other_bytes_is_dropped(
     s3_bucket.client.create_multipart_upload(Bucket=s3_bucket.name, Key="lab/labeled.zip")
     result = _push(archive, url, state)
     assert result.action == "uploaded"
-    assert s3_bucket.get("lab/labeled.zip") == archive.read_bytes()
+    assert_same_bytes(s3_bucket.get("lab/labeled.zip"), archive, "the uploaded object")
 
 
 MANIFEST = """

@@ -12,6 +12,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, leftovers, part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 PART = "segmented-images"
@@ -46,7 +47,7 @@ def test_a_final_refusal_moves_on_to_the_next_url_at_once(
     assert result.json()["parts"][0]["url"] == http_server.url(FILE)
     assert len(http_server.gets(refusing)) == 1  # asked once, never again
     assert fake_clock.sleeps == []  # no backoff before the next URL
-    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
 
 
 def test_403_on_every_url_fails_at_once_with_exit_4(
@@ -70,7 +71,7 @@ def test_503_is_still_retried_on_the_same_url(
     result = download(describe(tmp_path, [http_server.url(FILE)]))
     assert result.exit_code == 0, result.stderr
     assert len(fake_clock.sleeps) == 2
-    assert archive(data_dir, FILE).read_bytes() == CONTENT
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
 
 
 @pytest.mark.parametrize("pins", [{}, {"pin_size": False}, {"pin_size": False, "pin_sha": False}])

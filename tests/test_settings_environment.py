@@ -12,6 +12,7 @@ from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-segmented-images.zip"
 PART = "segmented-images"
@@ -105,7 +106,7 @@ def test_a_download_only_reads_the_named_config_and_says_it_is_missing(
     result = run_cli("download", PART, "--manifest", str(manifest), "--config", str(named))
     assert result.exit_code == 0, result.stderr
     assert not named.exists() and f"the config file {named}" in result.stderr
-    assert archive(data_dir, FILE).read_bytes() == content  # recorded in the data folder
+    assert_same_bytes(archive(data_dir, FILE), content)  # recorded in the data folder
 
 
 def test_no_proxy_or_setting_of_the_machine_reaches_a_test() -> None:

@@ -22,6 +22,7 @@ from hyperkvasir_cli import __version__
 from hyperkvasir_cli.core.classes import CLASS_ALIASES, CLASS_BY_NAME, LABELED_CLASSES
 from hyperkvasir_cli.core.progress import SilentProgress
 from tests.cli import Result, run_cli
+from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images, build_segmented_images
 
 # Uneven like the real data; every class has at least 4 images, so with 0.7/0.15/0.15
@@ -307,7 +308,7 @@ def test_official_file_fetched_when_missing(
     manifest = official_manifest(tmp_path / "m.yaml", content, urls=[served.as_uri()])
     result = split("--strategy", "official", "-m", str(manifest))
     assert result.exit_code == 0, result.stderr
-    assert (data_dir / "archives" / "2_fold_split.csv").read_bytes() == content
+    assert_same_bytes(data_dir / "archives" / "2_fold_split.csv", content)
     out = data_dir / "splits" / "labeled-images-official-2fold"  # the default --out
     assert len(read_rows(out / "fold-0.csv")) + len(read_rows(out / "fold-1.csv")) == len(
         image_paths(labeled)
@@ -364,10 +365,10 @@ def test_imagefolder_of_relative_symlinks_survives_moving_the_data_folder(
         assert entry.is_symlink() and not os.path.isabs(os.readlink(entry))
     member = next(m for m in labeled.members if m.endswith(".jpg"))
     linked = next(e for e in entries if e.name == member.rsplit("/", 1)[1])
-    assert linked.read_bytes() == labeled.members[member]
+    assert_same_bytes(linked, labeled.members[member])
     moved = tmp_path / "moved"
     data_dir.rename(moved)
-    assert (moved / linked.relative_to(data_dir)).read_bytes() == labeled.members[member]
+    assert_same_bytes(moved / linked.relative_to(data_dir), labeled.members[member])
 
 
 @pytest.mark.parametrize("link", ["hardlink", "copy"])
@@ -378,7 +379,8 @@ def test_imagefolder_hardlinks_or_copies(
     assert split("-F", "imagefolder", "--link", link, "-o", str(out)).exit_code == 0
     entry = next(out.rglob("*.jpg"))
     source = next(data_dir.rglob(entry.name))
-    assert not entry.is_symlink() and entry.read_bytes() == source.read_bytes()
+    assert not entry.is_symlink()
+    assert_same_bytes(entry, source)
     same_inode = entry.stat().st_ino == source.stat().st_ino
     assert same_inode == (link == "hardlink")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from hyperkvasir_cli.core.classes import LABELED_CLASSES
 from tests.child import run_child
 from tests.cli import run_cli
+from tests.same import assert_same_bytes
 from tests.zips import stable_uuid
 
 # Uneven classes, as in the real data.
@@ -101,7 +102,7 @@ def test_split_files_are_the_same_bytes_in_any_process_on_any_machine(tmp_path: 
     first, second = (each.out for each in machines)
     assert sorted(p.name for p in first.iterdir()) == sorted([*GOLDEN, "split.json"])
     for path in first.iterdir():
-        assert path.read_bytes() == (second / path.name).read_bytes(), path.name
+        assert_same_bytes(path, second / path.name, path.name)
     assert digests(first) == GOLDEN
 
     text = (first / "split.json").read_text()

@@ -13,6 +13,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, part_entry, write_manifest
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 from tests.zips import build_segmented_images
 
 FILE = "hyper-kvasir-segmented-images.zip"
@@ -115,10 +116,10 @@ def test_check_remote_fetches_a_changed_file_beside_and_swaps(
     result = mirror.sync("--check-remote", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["parts"][0]["remote"] == "changed"
-    assert mirror.archive == newer
+    assert_same_bytes(mirror.archive, newer)
     with zipfile.ZipFile(io.BytesIO(newer)) as new_zip:
         for name in new_zip.namelist():
-            assert (mirror.data_dir / name).read_bytes() == new_zip.read(name)
+            assert_same_bytes(mirror.data_dir / name, new_zip.read(name))
 
 
 def test_a_new_version_with_fewer_files_leaves_one_version_in_the_tree(
@@ -159,7 +160,7 @@ def test_upstream_change_against_a_pinned_checksum_exits_5_and_keeps_the_copy(
     result = mirror.sync("--check-remote")
     assert result.exit_code == 5
     assert "upstream changed" in result.stderr and "kept" in result.stderr
-    assert mirror.archive == mirror.content
+    assert_same_bytes(mirror.archive, mirror.content)
     assert [r.method for r in mirror.server.log[before:]] == ["HEAD"]  # no byte fetched
 
 
@@ -173,7 +174,7 @@ def test_same_size_upstream_change_with_pinned_checksum_keeps_the_verified_copy(
     result = mirror.sync("--check-remote")
     assert result.exit_code == 5
     assert "upstream changed" in result.stderr
-    assert mirror.archive == mirror.content
+    assert_same_bytes(mirror.archive, mirror.content)
 
 
 def test_sync_with_nothing_recorded_is_success() -> None:

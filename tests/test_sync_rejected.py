@@ -13,6 +13,7 @@ from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
 from tests.downloads import archive, leftovers, part_entry, records_of, write_manifest
 from tests.http_server import LocalServer
+from tests.same import assert_same_bytes
 from tests.zips import build_segmented_images
 
 PART = "segmented-images"
@@ -68,7 +69,7 @@ def test_a_changed_remote_that_fails_verification_is_fetched_once_per_version(
     first = sync(pinned, "--check-remote")
     assert first.exit_code == 5, first.stderr
     assert gets(http_server, before) != [] and len(bad_copies(data_dir)) == 1
-    assert archive(data_dir, FILE).read_bytes() == content  # the verified copy stays
+    assert_same_bytes(archive(data_dir, FILE), content)  # the verified copy stays
     (rejected,) = records_of(data_dir)[PART].rejected.values()
     assert rejected.sha256 == hashlib.sha256(tampered(content, 0)).hexdigest()
     # Nights 2 and 3: the same version is not fetched again, and no copy is added.
@@ -109,7 +110,7 @@ def test_a_manifest_with_a_wrong_sha256_fetches_the_file_once(
     assert len(bad_copies(data_dir)) == 1
     fixed = manifest(tmp_path, http_server, content)
     assert sync(fixed, PART).exit_code == 0
-    assert archive(data_dir, FILE).read_bytes() == content
+    assert_same_bytes(archive(data_dir, FILE), content)
     assert records_of(data_dir)[PART].rejected == {}
 
 
@@ -129,7 +130,7 @@ def test_a_failing_part_does_not_stop_the_others_and_the_most_severe_code_wins(
     steps = {step["part"]: step for step in document["parts"]}
     assert steps[PART]["error"]["exit_code"] == 5
     assert steps[SPLITS]["error"] is None and steps[SPLITS]["download"] == "downloaded"
-    assert archive(data_dir, SPLITS_FILE).read_bytes() == SPLITS_CONTENT
+    assert_same_bytes(archive(data_dir, SPLITS_FILE), SPLITS_CONTENT)
     assert document["error"]["exit_code"] == 5
     assert "going on with the other parts" in result.stderr
     # An unreachable part (exit 4) and a bad one (exit 5), in either order: exit 5.

@@ -1,6 +1,13 @@
 """One connection of a download: it claims a piece, fetches it, retries passing failures,
 and repeats until no piece is left. The engine owns the threads; this is what each of them
 runs, from a :class:`ConnectionJob` that says what to fetch and how.
+
+Every request after the first continues bytes fetched earlier, and must be of the same
+version of the file. With validators, If-Range pins it (resume.py judges the answer).
+Without them (no strong ETag, no Last-Modified), a continuation asks again for up to 64 KiB
+it already holds and appends only when they are the same bytes (``overlap``), and the
+download keeps to one connection: another connection's piece would start where nothing is
+held yet, so nothing could tell whether it came from the same version.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from hyperkvasir_cli.transfer.range_request import (
     open_range,
 )
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
-from hyperkvasir_cli.transfer.resume import Verdict
+from hyperkvasir_cli.transfer.resume import OVERLAP_BYTES, Verdict, continuation_overlap
 from hyperkvasir_cli.transfer.retry import RetryPolicy
 from hyperkvasir_cli.transfer.segments import (
     claim_piece,
@@ -96,7 +103,8 @@ class SharedState:
     piece_rate: float = 0.0
 
     def count(self, amount: int) -> None:
-        """Bytes written by a connection: for progress, the hasher and the coordinator."""
+        """Bytes received by a connection (written, or compared with held ones): for the
+        count of bytes fetched; wakes the hasher and the coordinator."""
         with self.lock:
             self.fetched += amount
         self.wake.set()
@@ -151,7 +159,7 @@ class ConnectionWorker:
                 segments = sidecar.segments
                 merge_finished(segments, self.s.busy)
                 size = (
-                    piece_size(unclaimed_bytes(segments, self.s.busy), self.job.connections)
+                    piece_size(unclaimed_bytes(segments, self.s.busy), self._connections())
                     if sidecar.accepts_ranges
                     else sidecar.size or 0  # one request for everything
                 )
@@ -171,17 +179,25 @@ class ConnectionWorker:
             self.s.used += 1
         return segment
 
+    def _connections(self) -> int:
+        """How many connections this download may use (the caller holds the lock): as
+        asked, unless nothing pins the file's version. Then one: each continuation is
+        checked against the bytes just before it (its overlap), which a piece of another
+        connection would not have on disk yet, so versions could mix unseen at its start."""
+        return self.job.connections if self.s.sidecar.validators.if_range else 1
+
     def _prepare_joiners(self) -> int:
         """Once the server confirms ranges (of a file of known size): how many more
         connections to start, each with a first piece reserved, so that a fast first
         connection cannot take every piece before they start. The caller holds the lock."""
-        count = self.job.connections - 1
+        connections = self._connections()
+        count = connections - 1
         if count <= 0 or self.s.sidecar.size is None:
             return 0
-        self.s.allowed = self.job.connections
+        self.s.allowed = connections
         segments = self.s.sidecar.segments
         for _ in range(count):
-            size = piece_size(unclaimed_bytes(segments, self.s.busy), self.job.connections)
+            size = piece_size(unclaimed_bytes(segments, self.s.busy), connections)
             piece = claim_piece(segments, self.s.busy, size)
             if piece is None:
                 break
@@ -242,6 +258,8 @@ class ConnectionWorker:
             expected_total = None if self.probe else sidecar.size
             start = segment.offset
             direct = self.s.piece_rate >= DIRECT_READ_RATE
+            # Nothing pins the version: re-read the end of what this segment holds.
+            overlap = continuation_overlap(segment.done, known)
         request_end = PROBE_BYTES if self.probe and segment.end is None else None
         started = self.job.clock.monotonic()
         opened = open_range(
@@ -252,6 +270,7 @@ class ConnectionWorker:
             expected_total,
             self.job.clock,
             request_end,
+            overlap,
         )
         verdict = opened.judgement.verdict
         if verdict is Verdict.COMPLETE:
@@ -286,6 +305,7 @@ class ConnectionWorker:
             request_end if opened.answer.status == 206 else None,
             buffer=self.buffer,
             direct=direct,
+            overlap=overlap,
         )
         elapsed = self.job.clock.monotonic() - started
         moved = segment.offset - start
@@ -310,6 +330,13 @@ class ConnectionWorker:
                 self._learn_the_file(opened)
                 snapshot = sidecar.model_copy(deep=True)
             joiners = self._prepare_joiners() if first_confirmation else 0
+            alone = first_confirmation and self._connections() < self.job.connections
+        if alone:
+            self.job.progress.note(
+                f"{self.job.label}: the server sends no ETag or Last-Modified, so nothing pins "
+                "the file's version between requests: one connection, and each continuation "
+                f"first compares {OVERLAP_BYTES // 1024} KiB it already holds"
+            )
         if snapshot is not None:
             if snapshot.size is not None:
                 self.job.ensure_space(snapshot.size)
@@ -331,10 +358,10 @@ class ConnectionWorker:
         first = sidecar.segments[0]
         if sidecar.size is not None:
             # With ranges and several connections, the rest is asked for piece by piece;
-            # a lone connection keeps one segment from 0 (a `.part` that grows in order,
-            # trusted up to its length), and a server without ranges sends everything to
-            # this one request.
-            split = sidecar.accepts_ranges and self.job.connections > 1
+            # a lone connection (one asked for, or a file without validators) keeps one
+            # segment from 0 (a `.part` that grows in order, trusted up to its length), and
+            # a server without ranges sends everything to this one request.
+            split = sidecar.accepts_ranges and self._connections() > 1
             first.end = min(PROBE_BYTES, sidecar.size) if split else sidecar.size
             rest = [Segment(start=first.end, end=sidecar.size)] if first.end < sidecar.size else []
             sidecar.segments = [first, *rest]

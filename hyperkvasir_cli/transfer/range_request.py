@@ -25,7 +25,13 @@ from hyperkvasir_cli.transfer.body import (
 from hyperkvasir_cli.transfer.content_range import parse_content_range, range_header
 from hyperkvasir_cli.transfer.http_client import is_certificate_error, request_url
 from hyperkvasir_cli.transfer.ratelimit import RateLimiter
-from hyperkvasir_cli.transfer.resume import Judgement, ServerAnswer, Verdict, judge_response
+from hyperkvasir_cli.transfer.resume import (
+    Judgement,
+    ServerAnswer,
+    Verdict,
+    judge_response,
+    overlap_mismatch,
+)
 from hyperkvasir_cli.transfer.retry import parse_retry_after
 from hyperkvasir_cli.transfer.sidecar import Segment
 from hyperkvasir_cli.transfer.validators import Validators
@@ -106,16 +112,21 @@ def open_range(
     expected_total: int | None,
     clock: Clock,
     request_end: int | None = None,
+    overlap: int = 0,
 ) -> OpenedRange:
     """Send the GET for the segment's missing bytes (up to ``request_end`` when given);
     raise unless they may be appended.
 
-    A RESTART or COMPLETE verdict is returned (the caller decides), the rest raise.
+    With ``overlap``, the request starts that many bytes before the segment's offset (bytes
+    the partial holds, which :func:`copy_body` compares before appending) and is judged as
+    a request from there. A RESTART or COMPLETE verdict is returned (the caller decides),
+    the rest raise.
     """
     # Always ask for a range, even from zero: a 206 is how we learn that the server
     # supports ranges (and so more connections); a 200 means it does not.
     end = segment.end if request_end is None else request_end
-    headers = {"Range": range_header(segment.offset, end)}
+    first = segment.offset - overlap
+    headers = {"Range": range_header(first, end)}
     if known is not None and known.if_range and segment.offset > 0:
         headers["If-Range"] = known.if_range
     try:
@@ -134,7 +145,7 @@ def open_range(
         # this URL will not serve the file; the next one may.
         raise UrlFailed("gone", f"redirected nowhere usable: {describe_http_error(exc)}") from exc
     answer = _answer(response)
-    judgement = judge_response(segment.offset, expected_total, known, answer)
+    judgement = judge_response(first, expected_total, known, answer)
     verdict = judgement.verdict
     if verdict in (Verdict.APPEND, Verdict.RESTART, Verdict.COMPLETE):
         return OpenedRange(response, judgement, answer)
@@ -164,6 +175,8 @@ class PartialWriter:
 
     ``lock`` guards the segments; ``gate`` is held around each write and around closing
     the descriptor, so no write can land on a descriptor number the process has reused.
+    ``on_bytes`` counts the bytes received: those written, and those only compared (an
+    overlap, see :func:`copy_body`).
     """
 
     fd: int
@@ -189,6 +202,14 @@ class PartialWriter:
             self.on_bytes(wanted)
         return end is None or offset + wanted < end
 
+    def held(self, offset: int, length: int) -> bytes | None:
+        """``length`` bytes of the `.part` from ``offset`` (bytes a segment holds); None
+        once the file is closed."""
+        with self.gate:
+            if self.closed:
+                return None
+            return os.pread(self.fd, length, offset)
+
     def close(self) -> None:
         with self.gate:
             self.closed = True
@@ -205,6 +226,43 @@ def body_reader(response: httpx.Response, direct: bool) -> SocketBody | StreamBo
     return StreamBody(response)
 
 
+def _same_overlap(
+    reader: SocketBody | StreamBody,
+    view: memoryview,
+    writer: PartialWriter,
+    segment: Segment,
+    overlap: int,
+    limiter: RateLimiter | None,
+) -> bool:
+    """Read the body's first ``overlap`` bytes and compare them with the ``overlap`` bytes
+    the partial holds before the segment's offset. Raises :class:`RestartNeeded` when they
+    differ, :class:`Transient` when the body ends first; False when the file was closed.
+    The bytes read count as received (``writer.on_bytes``), never as written."""
+    with writer.lock:
+        offset = segment.offset
+    area = view[:overlap] if len(view) >= overlap else memoryview(bytearray(overlap))
+    got = 0
+    try:
+        while got < overlap:
+            count = reader.readinto(area[got:overlap])
+            if count == 0:
+                raise Transient(
+                    f"the server closed the body at byte {offset - overlap + got}, "
+                    f"expected {offset} and more"
+                )
+            if limiter is not None:
+                limiter.acquire(count)
+            got += count
+    finally:
+        writer.on_bytes(got)
+    held = writer.held(offset - overlap, overlap)
+    if held is None:
+        return False
+    if area[:overlap] != held:
+        raise RestartNeeded(overlap_mismatch(offset, overlap))
+    return True
+
+
 def copy_body(
     response: httpx.Response,
     segment: Segment,
@@ -215,8 +273,14 @@ def copy_body(
     *,
     buffer: bytearray | None = None,
     direct: bool = False,
+    overlap: int = 0,
 ) -> None:
     """Copy the body into the segment until the segment's end or the body's.
+
+    With ``overlap`` (the request started that many bytes before the segment's offset, see
+    :func:`open_range`), the body's first bytes are compared with the ones the partial
+    holds there, and nothing is appended unless they are the same: different bytes mean
+    the file changed on the server (:class:`RestartNeeded`).
 
     Reads land in ``buffer`` (one per connection, reused: no allocation per read) and are
     written once it is full, when the socket runs dry, or after FLUSH_SECONDS: on a slow
@@ -241,6 +305,8 @@ def copy_body(
         return more
 
     try:
+        if overlap and not _same_overlap(reader, view, writer, segment, overlap, limiter):
+            return  # the file was closed: the download is stopping
         while True:
             asked = min(read_size, len(view) - filled)
             count = reader.readinto(view[filled : filled + asked])

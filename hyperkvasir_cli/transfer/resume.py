@@ -4,6 +4,13 @@ Pure decisions, no I/O: the transfer code asks :func:`judge_response` and acts. 
 that matters: bytes are appended only to a 206 that starts exactly where we asked, for a
 file of the size and version (ETag / Last-Modified) we started with. Anything else means
 the server's file is another one, and we start over rather than splice two versions.
+
+A server that sends neither a strong ETag nor Last-Modified gives nothing to pin a version
+with (no If-Range). Its partial is never continued by a later run (sidecar.py), and within
+one run every continuation (the rest after the first request, a retry after a drop) asks
+again for up to OVERLAP_BYTES it already holds (:func:`continuation_overlap`) and appends
+only when those bytes are the same; different bytes mean the file changed: start over.
+Such a download uses one connection, so that every continuation follows bytes on disk.
 """
 
 from __future__ import annotations
@@ -13,6 +20,11 @@ from enum import Enum
 
 from hyperkvasir_cli.transfer.content_range import ContentRange
 from hyperkvasir_cli.transfer.validators import Validators
+
+# How many bytes before a continuation's offset are asked for again, and compared with the
+# ones held, when nothing pins the file's version: enough that another version of a
+# (compressed, or any real) file differs in them, small beside the pieces that follow.
+OVERLAP_BYTES = 64 * 1024
 
 
 class Verdict(Enum):
@@ -107,4 +119,23 @@ def changed_on_server(known: Validators, now: Validators) -> str:
         differences.append(f"Last-Modified {known.last_modified} -> {now.last_modified}")
     return "the file changed on the server since the partial was fetched (" + (
         ", ".join(differences) + ")"
+    )
+
+
+def continuation_overlap(held: int, known: Validators | None) -> int:
+    """How many of the ``held`` bytes just before a continuation's offset to ask for again
+    and compare before appending: none when If-Range pins the version (a server answers a
+    new version with a 200, judged above), up to OVERLAP_BYTES when nothing pins it.
+    ``known`` is None for a download's first request, which continues nothing."""
+    if known is None or known.if_range is not None:
+        return 0
+    return min(OVERLAP_BYTES, held)
+
+
+def overlap_mismatch(offset: int, length: int) -> str:
+    """Why a continuation without validators was not appended: its overlap differed."""
+    return (
+        f"the file changed on the server: the {length} bytes before byte {offset} are not "
+        "the ones fetched earlier (the server sends no ETag or Last-Modified to tell "
+        "versions apart, so they are compared)"
     )
