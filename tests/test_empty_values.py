@@ -4,6 +4,7 @@ the same way, on every option that names a path and in the Python API."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_an_empty_data_folder_option_is_not_the_working_folder(downloaded: Path)
 def test_every_path_option_refuses_an_empty_value(downloaded: Path, args: tuple[str, ...]) -> None:
     result = run_cli(*args, "--json")
     assert result.exit_code == 2, result.stderr
-    option = next(a for a, b in zip(args, args[1:]) if a.startswith("-") and not b.strip())
+    option = next(a for a, b in itertools.pairwise(args) if a.startswith("-") and not b.strip())
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
     assert option in line and "empty" in line
     assert result.json()["error"]["exit_code"] == 2
