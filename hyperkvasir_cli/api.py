@@ -43,8 +43,17 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 
 
-def _path(value: PathLike | None) -> Path | None:
-    return None if value is None else Path(value).expanduser()
+def _path(value: PathLike | None, name: str) -> Path | None:
+    """An argument naming a file or folder; None stays None (the default applies). An
+    empty string is a UsageError (exit 2): as a path it would mean the current folder."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        raise UsageError(
+            f"{name}= is empty (an unset environment variable?)",
+            hint=f"give a path, or leave {name} out for the default",
+        )
+    return Path(value).expanduser()
 
 
 class HyperKvasir:
@@ -75,7 +84,9 @@ class HyperKvasir:
     ) -> None:
         manifest_at = manifest if isinstance(manifest, str) and "://" in manifest else None
         self._options = SessionOptions(
-            _path(config), manifest_at or _path(manifest), _path(data_dir)
+            _path(config, "config"),
+            manifest_at or _path(manifest, "manifest"),
+            _path(data_dir, "data_dir"),
         )
         self._environ = dict(os.environ)
         self._progress: ProgressReporter = progress if progress is not None else SilentProgress()
@@ -191,7 +202,7 @@ class HyperKvasir:
             include=include,
             exclude=exclude,
             mirrors=mirrors,
-            to=_path(to),
+            to=_path(to, "to"),
             dry_run=dry_run,
         )
 
@@ -244,7 +255,7 @@ class HyperKvasir:
         report = extract_parts(
             self._session(),
             [part],
-            to=_path(to),
+            to=_path(to, "to"),
             include=include,
             exclude=exclude,
             classes=classes,
@@ -289,7 +300,7 @@ class HyperKvasir:
 
         session = self._session()
         names = [parts] if isinstance(parts, str) else list(parts or [])
-        target = _path(to)
+        target = _path(to, "to")
         options = CheckOptions(
             deep=deep,
             extracted=extracted,
@@ -369,7 +380,7 @@ class HyperKvasir:
             folds=folds,
             ratios=ratios,
             seed=seed,
-            out=_path(out),
+            out=_path(out, "out"),
             output_format=format,
             link=link,
             part_name=part,
@@ -465,13 +476,13 @@ class HyperKvasir:
         ``"csv"`` or ``"parquet"``) writes the features table (see :meth:`export_features`)."""
         from hyperkvasir_cli.ops.export import export_part
 
-        target = to if isinstance(to, str) and to.startswith("s3://") else str(_path(to))
+        target = to if isinstance(to, str) and to.startswith("s3://") else str(_path(to, "to"))
         return export_part(
             self._session(),
             part,
             shard_format=format,
             to=target,
-            split_dir=_path(split),
+            split_dir=_path(split, "split"),
             shard_size=shard_size,
             from_archive=from_archive,
         )

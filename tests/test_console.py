@@ -211,6 +211,25 @@ def test_help_speaks_of_values_not_python_types(command: list[str]) -> None:
         assert python_type not in result.stdout, python_type
 
 
+@pytest.mark.parametrize("group", [[], ["config"]], ids=["hyperkvasir", "config"])
+def test_the_list_of_commands_keeps_each_summary_whole(
+    group: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wide enough for every summary on one line, none is cut where its docstring wraps."""
+    from hyperkvasir_cli.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "500")
+    result = run_cli(*group, "--help")
+    assert result.exit_code == 0
+    rows = [line.strip("│ ").split(None, 1) for line in result.stdout.splitlines()]
+    shown = {row[0]: row[1].strip(" │") for row in rows if len(row) == 2}
+    root = typer.main.get_command(app)
+    parent = root.commands[group[0]] if group else root  # type: ignore[attr-defined]
+    for name, command in parent.commands.items():
+        summary = " ".join((command.help or "").split("\n\n")[0].split())
+        assert shown[name] == summary, name
+
+
 class _ClosedPipe(io.StringIO):
     def write(self, text: str) -> int:
         raise BrokenPipeError(32, "Broken pipe")

@@ -45,6 +45,22 @@ def test_a_setting_given_but_empty_is_exit_3_naming_the_variable(
     assert not (tmp_path / "xdg-data").exists()  # nothing went to the home folder
 
 
+@pytest.mark.parametrize(
+    ("variable", "without"),
+    [
+        ("HYPERKVASIR_CONFIG", "to use the default config file"),
+        ("HYPERKVASIR_MANIFEST", "to use the bundled manifest"),
+        ("HYPERKVASIR_DATA_DIR", "to use the config file or the default"),
+    ],
+)
+def test_the_hint_says_what_applies_without_the_variable(
+    variable: str, without: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "")
+    hint = run_cli("parts").stderr.splitlines()[-1]
+    assert hint == f"hint: give it a value, or unset it (`unset {variable}`) {without}"
+
+
 def test_a_blank_data_dir_is_empty_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYPERKVASIR_DATA_DIR", "  ")
     assert run_cli("parts").exit_code == 3

@@ -75,6 +75,27 @@ def test_a_split_of_images_not_extracted_warns_and_says_so_in_split_json(
     assert "images_extracted" not in json.loads((tmp_path / "again" / "split.json").read_text())
 
 
+def test_the_same_split_made_again_after_extracting_updates_split_json_in_place(
+    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path, tmp_path: Path
+) -> None:
+    """The warning says to run `extract`; doing so and splitting again into the same
+    folder is the same split, not "another split" that needs --force."""
+    only_downloaded(labeled_zip, data_dir)
+    out = tmp_path / "split"
+    assert run_cli("split", "--out", str(out)).exit_code == 0
+    csvs = {p.name: p.read_bytes() for p in out.glob("*.csv")}
+    assert run_cli("extract", LABELED).exit_code == 0
+    again = run_cli("split", "--out", str(out), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert warnings(again) == [] and again.json()["images_extracted"] is True
+    document = json.loads((out / "split.json").read_text())
+    assert "images_extracted" not in document and "warning" not in document
+    assert {p.name: p.read_bytes() for p in out.glob("*.csv")} == csvs
+    # Another split in that folder still needs --force.
+    other = run_cli("split", "--out", str(out), "--seed", "7")
+    assert other.exit_code == 2 and "holds another split" in other.stderr
+
+
 @pytest.mark.parametrize("where", ["file", "below a file"])
 def test_extract_to_a_file_fails_before_downloading(
     where: str, served: LocalServer, tmp_path: Path, data_dir: Path

@@ -9,6 +9,20 @@ import typer
 
 GLOBAL_PANEL = "Global options"
 
+
+def path_value(text: str) -> Path:
+    """A path option's value. An empty one (`--to "$SCRATCH"` with the variable unset) is a
+    usage error (exit 2): as a path it would mean the current folder, silently."""
+    return Path(text_value(text))
+
+
+def text_value(text: str) -> str:
+    """A file, folder or URL option's value, refused when empty (see :func:`path_value`)."""
+    if not text.strip():
+        raise typer.BadParameter("the value is empty (an unset shell variable?): give a path")
+    return text
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -18,6 +32,7 @@ ConfigOption = Annotated[
         help="Config file (default: HYPERKVASIR_CONFIG, else the user config folder).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
+        parser=path_value,
     ),
 ]
 ManifestOption = Annotated[
@@ -30,6 +45,7 @@ ManifestOption = Annotated[
         "(also HYPERKVASIR_MANIFEST).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
+        parser=text_value,
     ),
 ]
 DataDirOption = Annotated[
@@ -41,6 +57,7 @@ DataDirOption = Annotated[
         help="Data folder for archives and extracted parts (also HYPERKVASIR_DATA_DIR).",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
+        parser=path_value,
     ),
 ]
 QuietOption = Annotated[
@@ -156,6 +173,7 @@ CaBundleOption = Annotated[
         metavar="FILE",
         help="Extra CA certificates (PEM) to trust besides the system's.",
         show_default=False,
+        parser=path_value,
     ),
 ]
 LimitRateOption = Annotated[

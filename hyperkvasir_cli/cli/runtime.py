@@ -236,10 +236,23 @@ def plain_help_types(params: list[Any], ctx: Any) -> list[Any]:
 
 
 class HyperkvasirCommand(TyperCommand):
-    """Every command: help in plain words (see :func:`plain_help_types`)."""
+    """Every command: help in plain words (see :func:`plain_help_types`), and its summary in
+    the list of commands on one line (see :func:`one_line_summary`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.short_help is None and self.help:
+            self.short_help = one_line_summary(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return plain_help_types(super().get_params(ctx), ctx)
+
+
+def one_line_summary(help_text: str) -> str:
+    """The first paragraph of a command's help with its line breaks made spaces: typer's
+    rich help keeps a docstring's line breaks in the list of commands, which cut its
+    sentences wherever the source wrapped them."""
+    return " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
 
 
 class HyperkvasirGroup(TyperGroup):

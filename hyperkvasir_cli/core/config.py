@@ -156,10 +156,17 @@ def environment_value(environ: Mapping[str, str], name: str) -> str | None:
     if not value.strip():
         raise ConfigError(
             f"environment variable {name} is set but empty",
-            hint=f"give it a value, or unset it (`unset {name}`) to use the config file "
-            "or the default",
+            hint=f"give it a value, or unset it (`unset {name}`) to use "
+            + _WITHOUT_VARIABLE.get(name[len(ENV_PREFIX) :], "the config file or the default"),
         )
     return value
+
+
+# What applies when one of the variables that are not settings is unset.
+_WITHOUT_VARIABLE = {
+    "CONFIG": "the default config file",
+    "MANIFEST": "the bundled manifest",
+}
 
 
 def resolve_config_path(option: Path | None, environ: Mapping[str, str]) -> Path:

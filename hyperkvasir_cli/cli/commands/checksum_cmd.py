@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
+from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument, path_value
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.core.errors import UsageError
 
@@ -72,6 +72,7 @@ ToOption = Annotated[
         help="With --extracted: the folder the parts were extracted into "
         "(default: the recorded one, else the data folder).",
         show_default=False,
+        parser=path_value,
     ),
 ]
 AlgorithmOption = Annotated[
@@ -111,6 +112,7 @@ CheckFileOption = Annotated[
         help="Verify the files listed in a sha256sum/md5sum/... or BSD-style checksum file "
         "(paths relative to its folder).",
         show_default=False,
+        parser=path_value,
     ),
 ]
 

@@ -19,6 +19,7 @@ from hyperkvasir_cli.cli.options import (
     SelectExcludeOption,
     SelectIncludeOption,
     WaitLockOption,
+    path_value,
 )
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.core.errors import HyperkvasirError, UsageError, as_error
@@ -45,6 +46,7 @@ ToOption = Annotated[
         help="With a selection: write the members into DIR (DIR/<member path>) instead of "
         "the data folder.",
         show_default=False,
+        parser=path_value,
     ),
 ]
 DryRunOption = Annotated[

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hyperkvasir_cli.cli.options import JsonOption, complete_part_names
+from hyperkvasir_cli.cli.options import JsonOption, complete_part_names, path_value, text_value
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.core.units import format_bytes
 
@@ -51,6 +51,7 @@ def export(
             metavar="DIR|URL",
             help="Output folder, or s3://bucket/prefix/ (needs hyperkvasir\\[s3]).",
             show_default=False,
+            parser=text_value,
         ),
     ],
     split_dir: Annotated[
@@ -62,6 +63,7 @@ def export(
             help="A `split` output folder: one folder of shards per split "
             "(default: one folder, all/).",
             show_default=False,
+            parser=path_value,
         ),
     ] = None,
     shard_size: Annotated[

@@ -14,6 +14,7 @@ from hyperkvasir_cli.cli.options import (
     PartsArgument,
     WaitLockOption,
     complete_class_names,
+    path_value,
 )
 from hyperkvasir_cli.cli.render_preview import show_preview
 from hyperkvasir_cli.cli.runtime import Runtime, command
@@ -26,6 +27,7 @@ ToOption = Annotated[
         metavar="DIR",
         help="Extract into DIR (members land in DIR/<member path>) instead of the data folder.",
         show_default=False,
+        parser=path_value,
     ),
 ]
 IncludeOption = Annotated[

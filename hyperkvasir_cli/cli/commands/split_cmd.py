@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hyperkvasir_cli.cli.options import JsonOption, WaitLockOption
+from hyperkvasir_cli.cli.options import JsonOption, WaitLockOption, path_value
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.dataset.paths import LABELED_IMAGES
 from hyperkvasir_cli.dataset.split.assign import DEFAULT_RATIOS
@@ -79,6 +79,7 @@ def split(
             help="Output folder (default <data_dir>/splits/<part>-<strategy>, official: "
             "<part>-official-<K>fold).",
             show_default=False,
+            parser=path_value,
         ),
     ] = None,
     output_format: Annotated[

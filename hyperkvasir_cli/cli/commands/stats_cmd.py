@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument
+from hyperkvasir_cli.cli.options import JobsOption, JsonOption, PartsArgument, path_value
 from hyperkvasir_cli.cli.runtime import Runtime, command
 from hyperkvasir_cli.core.errors import UsageError
 
@@ -70,6 +70,7 @@ PlotOption = Annotated[
         "-p",
         help="Draw the labeled images' class distribution to FILE (.png or .svg).",
         show_default=False,
+        parser=path_value,
     ),
 ]
 

@@ -184,9 +184,13 @@ def decide_write(
     existing: Mapping[str, bytes | None], wanted: Mapping[str, bytes], stale: list[str], force: bool
 ) -> Literal["write", "unchanged"]:
     """``unchanged`` when every wanted file already holds exactly its bytes and nothing
-    stale is left; ``write`` when nothing is in the way or ``force``; else UsageError."""
+    stale is left; ``write`` when nothing is in the way, when only ``split.json``'s word on
+    whether the images were extracted changed (the same split: an update), or ``force``;
+    else UsageError."""
     if not stale and all(existing.get(name) == data for name, data in wanted.items()):
         return "unchanged"
+    if not stale and _same_split_but_extraction(existing, wanted):
+        return "write"
     in_the_way = sorted(n for n, data in existing.items() if data is not None) + stale
     if not in_the_way or force:
         return "write"
@@ -196,6 +200,32 @@ def decide_write(
         + " and holds another split",
         hint="pass --force to replace it, or choose another --out",
     )
+
+
+# The keys of split.json that say the images were not extracted when it was written.
+EXTRACTION_KEYS = frozenset({"images_extracted", "warning"})
+
+
+def _same_split_but_extraction(
+    existing: Mapping[str, bytes | None], wanted: Mapping[str, bytes]
+) -> bool:
+    """Every split file holds exactly its bytes and ``split.json`` differs only in
+    :data:`EXTRACTION_KEYS`: a split made before `extract` (which said to run it), made
+    again after."""
+    if any(existing.get(n) != data for n, data in wanted.items() if n != METADATA_FILE):
+        return False
+    old, new = existing.get(METADATA_FILE), wanted.get(METADATA_FILE)
+    if old is None or new is None:
+        return False
+    try:
+        before, after = json.loads(old), json.loads(new)
+    except ValueError:
+        return False
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return False
+    return {k: v for k, v in before.items() if k not in EXTRACTION_KEYS} == {
+        k: v for k, v in after.items() if k not in EXTRACTION_KEYS
+    }
 
 
 @dataclass(frozen=True)
