@@ -1,5 +1,6 @@
 """A program that hashes one file and reports on stdout: run as
-``python -I -S hash_worker.py PATH ALGORITHM...`` by :mod:`hyperkvasir_cli.core.hashing`.
+``python -I -S hash_worker.py PATH ALGORITHM...`` by :mod:`hyperkvasir_cli.core.hash_ahead`,
+or its :func:`hash_to` called in a fork of the console script (on Linux).
 
 It imports the standard library only (it starts in a few milliseconds) and runs beside the
 program that started it without sharing its interpreter lock: a hash in a thread of the
