@@ -55,7 +55,10 @@ def hash_to(path: str, algorithms: list[str], out: int) -> None:
         _say(out, f"e {exc}")
         return
     if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        try:  # noqa: SIM105 (contextlib costs more to import than this)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:  # only a hint (a pipe, say, takes none): read without it
+            pass
     threading.Thread(target=read_ahead, args=(fd,), daemon=True).start()
     size = reported = 0
     while True:
