@@ -30,6 +30,7 @@ from bench.measure import memory_floor
 from bench.nginx import Nginx, NginxError, serve
 from bench.report import MEMORY_LIMIT, Row, failed_row, machine_line, markdown_table
 from bench.rows import groups
+from bench.script import stale_script
 from bench.workspace import LABELED_IMAGES, Settings, Workspace, human, log
 from hyperkvasir_cli import __version__
 
@@ -147,8 +148,13 @@ def nginx_server(settings: Settings) -> Iterator[tuple[Nginx | None, str]]:
         yield server, ""
 
 
+def console_script() -> Path:
+    """The `hyperkvasir` a user of this Python runs: the one installed beside it."""
+    return Path(sys.executable).parent / "hyperkvasir"
+
+
 def run_groups(settings: Settings, groups: Sequence[str], rows: list[Row]) -> None:
-    exe = Path(sys.executable).parent / "hyperkvasir"
+    exe = console_script()
     (settings.work / "www").mkdir(parents=True, exist_ok=True)
     with nginx_server(settings) as (server, why_no_server):
         workspace = Workspace(settings, exe, server, why_no_server)
@@ -204,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A plain `kill` must stop nginx and clean up too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     settings = settings_from(args)
+    stale = stale_script(console_script(), REPO / "pyproject.toml")
+    if stale is not None:
+        log(f"error: {stale}")
+        return 2
     groups = args.only or list(GROUPS)
     rows: list[Row] = []
     load = os.getloadavg()[0]  # other work on the machine skews every time below

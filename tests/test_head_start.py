@@ -176,3 +176,134 @@ def test_a_head_start_nobody_takes_is_stopped(home: Home) -> None:
     hash_ahead.cancel_head_starts()
     assert started._process.returncode is not None
     assert not hash_ahead._head_starts
+
+
+# What the checksum path may have loaded when the hash begins: the standard library, YAML
+# (the guess reads the manifest) and the few modules of the head start. The command line
+# (typer), the models (pydantic) and the rest load while the hash runs.
+LOADED_LATER = (
+    "typer",
+    "click",
+    "rich",
+    "pydantic",
+    "httpx",
+    "subprocess",
+    "hyperkvasir_cli.cli.app",
+    "hyperkvasir_cli.cli.runtime",
+    "hyperkvasir_cli.core.config",
+    "hyperkvasir_cli.core.manifest",
+    "hyperkvasir_cli.core.hashing",
+    "hyperkvasir_cli.ops.session",
+)
+
+BEGIN_PROBE = """
+import json, os, sys
+from hyperkvasir_cli.cli.head_start import begin
+from hyperkvasir_cli.core import hash_ahead
+begin(sys.argv[1:], os.environ)
+(started,) = hash_ahead._head_starts.values()
+print(json.dumps({
+    "path": str(started.path),
+    "worker": type(started._process).__name__,
+    "loaded": [m for m in json.loads(os.environ["LATER"]) if m in sys.modules],
+}))
+"""
+
+
+def test_the_hash_begins_before_the_command_line_loads(home: Home, tmp_path: Path) -> None:
+    """The entry point's first step, as it runs in a fresh process: the archive's hash
+    has started (in a fork on Linux) while none of the heavy libraries is loaded yet."""
+    import json
+
+    env = {
+        **os.environ,
+        "HYPERKVASIR_CONFIG": str(tmp_path / "home" / "config.yaml"),
+        "LATER": json.dumps(LOADED_LATER),
+    }
+    argv = ["checksum", "labeled-images", "--json", "-m", str(home.manifest), "-d", str(home.data)]
+    run = subprocess.run(
+        [sys.executable, "-c", BEGIN_PROBE, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(run.stdout)
+    assert found["path"] == os.path.abspath(home.archive)
+    assert found["loaded"] == []
+    if sys.platform.startswith("linux"):
+        assert found["worker"] == "_ForkedWorker"
+
+
+FORK_PROBE = """
+import json, os, sys
+from pathlib import Path
+from hyperkvasir_cli.core import hash_ahead
+fifo = Path(sys.argv[1])
+kept = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT)  # a file the parent holds, a lock say
+hash_ahead.start_hashing(fifo)
+(started,) = hash_ahead._head_starts.values()
+pid = started._process.pid
+writer = os.open(fifo, os.O_WRONLY)  # returns once the child opened it: set up by then
+fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+own_session = os.getsid(pid) != os.getsid(0)
+os.close(writer)
+hash_ahead.cancel_head_starts()
+print(json.dumps({"fds": fds, "own_session": own_session, "ended": started._process.poll()}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork is Linux's")
+def test_the_forked_hash_holds_none_of_the_programs_files(tmp_path: Path) -> None:
+    """The fork keeps only its report pipe and the file it hashes (stdin, stdout and
+    stderr are /dev/null: a pipe the user reads ends with the command, not with the
+    hash), in a session of its own (Ctrl-C is the command's), and is collected."""
+    import json
+
+    fifo = tmp_path / "archive.zip"
+    os.mkfifo(fifo)
+    run = subprocess.run(
+        [sys.executable, "-c", FORK_PROBE, str(fifo), str(tmp_path / "held")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(run.stdout)
+    fds = {int(fd): target for fd, target in found["fds"].items()}
+    assert [fds[fd] for fd in (0, 1, 2)] == [os.devnull] * 3
+    assert fds[3].startswith("pipe:")
+    assert set(fds) - {0, 1, 2, 3} == {4} and fds[4] == str(fifo)
+    assert found["own_session"]
+    assert found["ended"] is not None
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    """A fork copies only the thread that calls it: with another thread (which may hold
+    a lock) the worker is a new interpreter instead."""
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not hash_ahead._can_fork()
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_the_console_script_freezes_its_objects_on_the_way_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However the command ends (always SystemExit), the collector is told to leave what
+    it loaded alone at exit (see entry.main)."""
+    import gc
+
+    from hyperkvasir_cli.cli import entry
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(sys, "argv", ["hyperkvasir", "--version"])
+    with pytest.raises(SystemExit):
+        entry.main()
+    assert frozen == [True]

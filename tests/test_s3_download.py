@@ -83,7 +83,10 @@ def test_download_from_s3_uses_several_connections_and_verifies(
     content = zip_bytes(SIZE)
     s3_bucket.put("mirror/" + FILE, content)
     manifest = _manifest(tmp_path, [s3_bucket.url("mirror/" + FILE)], content)
-    result = run_cli("--manifest", str(manifest), "download", "labeled-images", "--json")
+    # Asked for: left to its default, the count adapts (one on a link one fills).
+    result = run_cli(
+        "--manifest", str(manifest), "download", "labeled-images", "-n", "4", "--json"
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     (outcome,) = result.json()["parts"]
     assert outcome["url"] == s3_bucket.url("mirror/" + FILE)

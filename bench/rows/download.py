@@ -11,14 +11,34 @@ import signal
 from pathlib import Path
 
 from bench import report
-from bench.measure import Run, Sample
+from bench.measure import Contender, Run, Sample
 from bench.report import Row, failed_row
 from bench.rows.common import aria2c, curl_then_sha256sum, measure, our_download
 from bench.workspace import Workspace, human, settle, sha256_of
 
-# hyperkvasir's default (the `connections` setting).
+# hyperkvasir's default (the `connections` setting): a ceiling that adapts to the link.
 DEFAULT_CONNECTIONS = 4
 RANDOM_PART = "bench-random"
+
+
+def noting_connections(contender: Contender, used: list[str]) -> Contender:
+    """``contender`` (a `download --json`), appending to ``used`` the connections each of
+    its runs used, as its JSON says (its stdout is dropped once the run is checked)."""
+
+    def task() -> Run:
+        run = contender.task()
+        try:
+            used.append(str(json.loads(run.stdout)["parts"][0]["connections"]))
+        except (ValueError, KeyError, IndexError, TypeError):
+            used.append("?")
+        return run
+
+    return dataclasses.replace(contender, task=task)
+
+
+def said(used: list[str]) -> str:
+    """ "1" when every run used one connection, else each run's count in turn."""
+    return used[0] if len(set(used)) == 1 else ", ".join(used)
 
 
 def download_rows(ws: Workspace) -> list[Row]:
@@ -36,10 +56,11 @@ def download_rows(ws: Workspace) -> list[Row]:
     file = ws.random_file
     manifest = ws.manifest(RANDOM_PART, file)
     url = ws.url(file)
+    used: list[str] = []
     samples = measure(
         ws,
         {
-            "ours": our_download(ws, RANDOM_PART, file, manifest),
+            "ours": noting_connections(our_download(ws, RANDOM_PART, file, manifest), used),
             "one": our_download(ws, RANDOM_PART, file, manifest, "--connections", "1"),
             "eight": our_download(ws, RANDOM_PART, file, manifest, "--connections", "8"),
             "curl": curl_then_sha256sum(ws, file, url),
@@ -47,7 +68,7 @@ def download_rows(ws: Workspace) -> list[Row]:
         },
     )
     ours, one = samples["ours"], samples["one"]
-    default = f"{DEFAULT_CONNECTIONS} connections (the default)"
+    default = f"the default (at most {DEFAULT_CONNECTIONS}, adapting): used {said(used)}"
     return [
         Row(names[0], ours, samples["curl"], report.ratio_at_most(0.7), sides=f"{default}; 1"),
         Row(names[1], ours, samples["aria2c"], report.ratio_at_most(1.0), sides=f"{default}; 4"),

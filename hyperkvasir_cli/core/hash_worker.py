@@ -1,5 +1,6 @@
 """A program that hashes one file and reports on stdout: run as
-``python -I -S hash_worker.py PATH ALGORITHM...`` by :mod:`hyperkvasir_cli.core.hashing`.
+``python -I -S hash_worker.py PATH ALGORITHM...`` by :mod:`hyperkvasir_cli.core.hash_ahead`,
+or its :func:`hash_to` called in a fork of the console script (on Linux).
 
 It imports the standard library only (it starts in a few milliseconds) and runs beside the
 program that started it without sharing its interpreter lock: a hash in a thread of the
@@ -54,7 +55,10 @@ def hash_to(path: str, algorithms: list[str], out: int) -> None:
         _say(out, f"e {exc}")
         return
     if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        try:  # noqa: SIM105 (contextlib costs more to import than this)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:  # only a hint (a pipe, say, takes none): read without it
+            pass
     threading.Thread(target=read_ahead, args=(fd,), daemon=True).start()
     size = reported = 0
     while True:

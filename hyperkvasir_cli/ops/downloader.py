@@ -31,6 +31,8 @@ def download_options(
     limit = settings.limit_rate_bytes
     engine = EngineOptions(
         connections=settings.connections,
+        # Left to its default, the count adapts: one connection on a link it fills.
+        adaptive=session.setting_sources.get("connections") == "default",
         policy=RetryPolicy(retries=settings.retries),
         limiter=RateLimiter(limit, session.clock) if limit else None,
     )

@@ -38,6 +38,8 @@ from hyperkvasir_cli.transfer.ratelimit import RateLimiter
 from hyperkvasir_cli.transfer.resume import OVERLAP_BYTES, Verdict, continuation_overlap
 from hyperkvasir_cli.transfer.retry import RetryPolicy
 from hyperkvasir_cli.transfer.segments import (
+    MAX_PIECE,
+    MIN_PIECE,
     claim_piece,
     is_finished,
     merge_finished,
@@ -53,6 +55,19 @@ PROBE_BYTES = 1024 * 1024
 # next piece; above it, reading the body straight from the socket saves more CPU than
 # opening a new connection for the next piece costs.
 DIRECT_READ_RATE = 8 * 1024 * 1024
+# A piece at least this long is read straight from the socket whatever the rate: a new
+# connection for the next piece (even a TLS handshake on a slow server) costs little
+# next to it, and reading it through httpx costs a copy of every byte.
+DIRECT_READ_BYTES = 16 * 1024 * 1024
+# When the number of connections is left to adapt, the first connection fetches alone for
+# DECIDE_SECONDS: at FAST_LINK_RATE or more, it is on a link that one connection fills (a
+# LAN, loopback, a fast mirror), where more connections only cost CPU, and it fetches the
+# rest alone; slower, and the others join (a server that limits each connection, or a long
+# path whose TCP ramp-up more connections share). A second is long enough that a server's
+# burst (nginx's limit_rate lets a second's worth through at once) does not pass for a
+# fast link; a slow server's first MiB alone takes longer, so the others join at once.
+FAST_LINK_RATE = 64 * 1024 * 1024
+DECIDE_SECONDS = 1.0
 # How long an idle connection waits before looking again for a piece someone gave back.
 IDLE_WAIT = 0.1
 
@@ -76,6 +91,9 @@ class ConnectionJob:
     ensure_space: Callable[[int], None]
     # Starts that many more connections (each with a piece reserved for it).
     add_connections: Callable[[int], None]
+    # ``connections`` is a ceiling: the others join only when the first MiB came slower
+    # than FAST_LINK_RATE (the count was left to its default).
+    adaptive: bool = False
 
 
 @dataclass
@@ -101,14 +119,27 @@ class SharedState:
     reserved: list[Segment] = field(default_factory=list)
     # Bytes per second of the last piece any connection finished (0: none yet).
     piece_rate: float = 0.0
+    # Adaptive: the others wait until the first connection's rate is known; meanwhile it
+    # counts the bytes of the pieces it finished since its first body began.
+    deciding: bool = False
+    deciding_since: float | None = None
+    deciding_bytes: int = 0
+    # Adaptive: the first piece showed a fast link, so one connection does the rest.
+    lone: bool = False
 
     def count(self, amount: int) -> None:
-        """Bytes received by a connection (written, or compared with held ones): for the
-        count of bytes fetched; wakes the hasher and the coordinator."""
+        """Bytes received by a connection (written, or compared with held ones), for the
+        count of bytes fetched. Nobody is woken: the hasher and the coordinator look often
+        enough by themselves and are woken when a piece ends (:meth:`piece_ended`); waking
+        both at every write made each write of several connections a contest for the
+        interpreter lock."""
         with self.lock:
             self.fetched += amount
-        self.wake.set()
+
+    def piece_ended(self) -> None:
+        """A piece is complete or given back: the hasher and the coordinator look now."""
         self.data_ready.set()
+        self.wake.set()
 
 
 class ConnectionWorker:
@@ -158,11 +189,12 @@ class ConnectionWorker:
                 sidecar = self.s.sidecar
                 segments = sidecar.segments
                 merge_finished(segments, self.s.busy)
-                size = (
-                    piece_size(unclaimed_bytes(segments, self.s.busy), self._connections())
-                    if sidecar.accepts_ranges
-                    else sidecar.size or 0  # one request for everything
-                )
+                if not sidecar.accepts_ranges:
+                    size = sidecar.size or 0  # one request for everything
+                elif self.s.deciding:
+                    size = self._deciding_piece()
+                else:
+                    size = piece_size(unclaimed_bytes(segments, self.s.busy), self._connections())
                 segment = claim_piece(segments, self.s.busy, max(size, 1))
                 if segment is not None:
                     self.s.busy.add(id(segment))
@@ -171,6 +203,20 @@ class ConnectionWorker:
                     return None
             self.s.released.wait(IDLE_WAIT)
             self.s.released.clear()
+
+    def _deciding_piece(self) -> int:
+        """While the first connection fetches alone to learn the link's rate: a piece that
+        should end about when DECIDE_SECONDS have passed, so the decision comes on time
+        (the caller holds the lock)."""
+        since = self.s.deciding_since
+        if since is None or self.s.deciding_bytes == 0:
+            return MIN_PIECE
+        elapsed = self.job.clock.monotonic() - since
+        if elapsed <= 0:
+            return MAX_PIECE  # a clock that does not move (a test's): no decision comes
+        rate = self.s.deciding_bytes / elapsed
+        wanted = int(rate * max(DECIDE_SECONDS - elapsed, 0.0))
+        return min(max(wanted, MIN_PIECE), MAX_PIECE)
 
     def _count_use(self, segment: Segment) -> Segment:
         """``segment``, after counting this connection as used (the caller holds the lock)."""
@@ -183,7 +229,10 @@ class ConnectionWorker:
         """How many connections this download may use (the caller holds the lock): as
         asked, unless nothing pins the file's version. Then one: each continuation is
         checked against the bytes just before it (its overlap), which a piece of another
-        connection would not have on disk yet, so versions could mix unseen at its start."""
+        connection would not have on disk yet, so versions could mix unseen at its start.
+        One as well when the count adapts and the first piece showed a fast link."""
+        if self.s.lone:
+            return 1
         return self.job.connections if self.s.sidecar.validators.if_range else 1
 
     def _prepare_joiners(self) -> int:
@@ -237,6 +286,7 @@ class ConnectionWorker:
                     given_back = not segment.complete
                 if given_back:
                     self.s.released.set()
+                self.s.piece_ended()
 
     def _retire(self, exc: Refused) -> bool:
         """With other connections still working, this one steps back instead of retrying."""
@@ -257,7 +307,15 @@ class ConnectionWorker:
             # The probe's size is compared with the manifest's in _accept, with a better message.
             expected_total = None if self.probe else sidecar.size
             start = segment.offset
-            direct = self.s.piece_rate >= DIRECT_READ_RATE
+            length = None if segment.end is None else segment.end - segment.offset
+            alone = self._connections() == 1 and not self.probe
+            # A lone connection asks once for all the rest: no later piece would reuse the
+            # connection, so its body is read straight from the socket; so is a long piece.
+            direct = (
+                alone
+                or self.s.piece_rate >= DIRECT_READ_RATE
+                or (length is not None and length >= DIRECT_READ_BYTES)
+            )
             # Nothing pins the version: re-read the end of what this segment holds.
             overlap = continuation_overlap(segment.done, known)
         request_end = PROBE_BYTES if self.probe and segment.end is None else None
@@ -296,6 +354,10 @@ class ConnectionWorker:
             raise RestartNeeded(opened.judgement.reason)
         self._accept(opened)
         assert self.s.writer is not None
+        body_started = self.job.clock.monotonic()
+        with self.s.lock:
+            if self.s.deciding and self.s.deciding_since is None:
+                self.s.deciding_since = body_started
         copy_body(
             opened.response,
             segment,
@@ -307,12 +369,34 @@ class ConnectionWorker:
             direct=direct,
             overlap=overlap,
         )
-        elapsed = self.job.clock.monotonic() - started
+        ended = self.job.clock.monotonic()
         moved = segment.offset - start
         # A clock that did not move (a test's) counts as a fast link.
-        rate = moved / elapsed if elapsed > 0 else float("inf")
+        rate = _rate(moved, ended - started)
         with self.s.lock:
             self.s.piece_rate = rate
+        if segment.complete:
+            self._decide(moved, ended)
+
+    def _decide(self, moved: int, now: float) -> None:
+        """Adaptive: after a piece of the first connection, whether the others join. The
+        rate counts from its first body's start (the first answer's record and
+        preallocation aside), requests between pieces included."""
+        with self.s.lock:
+            if not self.s.deciding or self.s.deciding_since is None:
+                return
+            self.s.deciding_bytes += moved
+            elapsed = now - self.s.deciding_since
+            if elapsed < DECIDE_SECONDS:
+                return  # a clock that does not move (a test's) never decides: one connection
+            self.s.deciding = False
+            if self.s.deciding_bytes / elapsed >= FAST_LINK_RATE:
+                self.s.lone = True
+                self.s.allowed = 1
+                joiners = 0
+            else:
+                joiners = self._prepare_joiners()
+        self.job.add_connections(joiners)
 
     def _accept(self, opened: OpenedRange) -> None:
         """The first answer fixes the file's size and version; later ones only confirm.
@@ -329,7 +413,12 @@ class ConnectionWorker:
                 self.probe = False
                 self._learn_the_file(opened)
                 snapshot = sidecar.model_copy(deep=True)
-            joiners = self._prepare_joiners() if first_confirmation else 0
+            if first_confirmation and self.job.adaptive and self._connections() > 1:
+                # The others wait until this piece's rate is known (see _decide).
+                self.s.deciding = True
+                joiners = 0
+            else:
+                joiners = self._prepare_joiners() if first_confirmation else 0
             alone = first_confirmation and self._connections() < self.job.connections
         if alone:
             self.job.progress.note(
@@ -365,6 +454,10 @@ class ConnectionWorker:
             first.end = min(PROBE_BYTES, sidecar.size) if split else sidecar.size
             rest = [Segment(start=first.end, end=sidecar.size)] if first.end < sidecar.size else []
             sidecar.segments = [first, *rest]
+
+
+def _rate(moved: int, elapsed: float) -> float:
+    return moved / elapsed if elapsed > 0 else float("inf")
 
 
 def unexpected_size(opened: OpenedRange, expected: int | None) -> UrlFailed | None:

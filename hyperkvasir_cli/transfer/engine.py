@@ -34,6 +34,9 @@ from hyperkvasir_cli.transfer.sidecar import Segment, Sidecar
 @dataclass
 class EngineOptions:
     connections: int = 4
+    # The count is a ceiling that adapts to the link (see connection.FAST_LINK_RATE): set
+    # when the user left it to its default.
+    adaptive: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: RateLimiter | None = None
     checkpoint_interval: float = 0.25
@@ -177,6 +180,7 @@ class TransferEngine:
             label=self.label,
             ensure_space=self.ensure_space,
             add_connections=add_connections,
+            adaptive=options.adaptive,
         )
 
     # coordinator ------------------------------------------------------------------

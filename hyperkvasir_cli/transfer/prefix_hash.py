@@ -23,6 +23,8 @@ from hyperkvasir_cli.transfer.segments import contiguous_end, is_finished
 HASH_WINDOW = 16 * 1024 * 1024
 # Hashing waits until this much is ready (or the file is complete): fewer, larger updates.
 HASH_AT_LEAST = 4 * 1024 * 1024
+# How often the hasher looks for more (it is woken at once when a piece ends).
+HASH_POLL = 0.01
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
@@ -71,7 +73,7 @@ class PrefixHasher:
                 return
             if self.s.stop.is_set():
                 return
-            self.s.data_ready.wait(0.05)
+            self.s.data_ready.wait(HASH_POLL)
             self.s.data_ready.clear()
 
     def _hash_to(self, target: int) -> None:
