@@ -4,11 +4,13 @@ checked and described by a manifest any node can use."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,23 @@ def test_a_manifest_is_read_back_from_the_bucket(s3_bucket: Bucket) -> None:
     url = s3_bucket.url("lab/manifest.yaml")
     write_object(url, render_manifest(bundled).encode(), "application/yaml")
     assert parse_manifest_text(read_object(url).decode(), url).model_dump() == bundled.model_dump()
+
+
+def test_parts_carry_a_crc32_and_the_object_its_composite(
+    s3_bucket: Bucket, archive: Path, tmp_path: Path
+) -> None:
+    """Declared when the upload is created (as the AWS CLI does): the store checks each
+    part's CRC32 too, and keeps the composite, which needs no pass over the whole object."""
+    _push(archive, s3_bucket.url("lab/labeled.zip"), tmp_path / "state.json")
+    head = s3_bucket.client.head_object(
+        Bucket=s3_bucket.name, Key="lab/labeled.zip", ChecksumMode="ENABLED"
+    )
+    data = random_bytes(SIZE)
+    crcs = b"".join(
+        zlib.crc32(data[p.offset : p.offset + p.length]).to_bytes(4, "big")
+        for p in plan_parts(SIZE, 8 * MIB)
+    )
+    composite = base64.b64encode(zlib.crc32(crcs).to_bytes(4, "big")).decode("ascii")
+    # S3 writes the part count after it ("...-3"); moto leaves it out.
+    assert head["ChecksumCRC32"].removesuffix("-3") == composite
+    assert head.get("ChecksumType", "COMPOSITE") == "COMPOSITE"

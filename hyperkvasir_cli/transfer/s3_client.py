@@ -43,7 +43,7 @@ _ENV_KEYS = (
 MAX_POOL_CONNECTIONS = 32
 
 _lock = threading.Lock()
-_filesystems: dict[tuple[str | None, ...], S3FileSystem] = {}
+_filesystems: dict[tuple[object, ...], S3FileSystem] = {}
 
 
 def is_s3_url(url: str) -> bool:
@@ -88,13 +88,21 @@ def parse_s3_url(url: str) -> S3Location:
     return S3Location(bucket, key)
 
 
-def s3_filesystem(environ: Mapping[str, str] | None = None) -> S3FileSystem:
+def s3_filesystem(
+    environ: Mapping[str, str] | None = None, *, sign_payload: bool = True
+) -> S3FileSystem:
     """The s3fs file system for the current endpoint and identity (one per combination).
+
+    ``sign_payload=False`` gives one whose requests do not hash their body into the
+    signature (``UNSIGNED-PAYLOAD``): only for requests that carry a Content-MD5, which is
+    signed, so the store still refuses a body changed on the way. Over plain HTTP botocore
+    otherwise reads every byte once more for a sha256 (over HTTPS it already skips that
+    when Content-MD5 is present).
 
     ConfigError (exit 3) naming the install command when the extra is missing.
     """
     env = os.environ if environ is None else environ
-    cache_key = tuple(env.get(k) for k in _ENV_KEYS)
+    cache_key = (*(env.get(k) for k in _ENV_KEYS), sign_payload)
     with _lock:
         found = _filesystems.get(cache_key)
         if found is not None:
@@ -116,6 +124,7 @@ def s3_filesystem(environ: Mapping[str, str] | None = None) -> S3FileSystem:
                 # default CRC checksums are not understood by every S3-compatible store.
                 "request_checksum_calculation": "when_required",
                 "response_checksum_validation": "when_required",
+                **({} if sign_payload else {"s3": {"payload_signing_enabled": False}}),
             },
         )
         _filesystems[cache_key] = filesystem

@@ -13,14 +13,21 @@ The contract of :func:`upload_archive`:
 - After completing, the object is checked: its size, its sha256 metadata and its
   multipart ETag (the MD5 of the parts' MD5s) must be what was sent, else IntegrityError.
 - The object's metadata holds ``sha256`` and ``size``, so any reader can verify it.
+- Each part also carries its CRC32 (a composite checksum declared when the upload is
+  created, as the AWS CLI does): the store checks it, and completing needs no checksum
+  of the whole object. A store that refuses the checksum gets the upload without it.
+  Bodies are not hashed into the request signature (``payload_signing_enabled``): the
+  part's own MD5 and CRC32 protect it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import threading
+import zlib
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -50,8 +57,10 @@ MIB = 1024 * 1024
 MIN_PART_SIZE = 8 * MIB  # S3's minimum is 5 MiB (for all parts but the last)
 TARGET_PARTS = 1000  # one page of ListParts
 MAX_PARTS = 10_000  # S3's limit
-HASH_CHUNK = 8 * MIB
 PART_ATTEMPTS = 3  # a part whose bytes the server found damaged is sent again
+PART_CHECKSUM: Literal["CRC32"] = "CRC32"
+# What a store that does not know a checksum algorithm answers to one being declared.
+CHECKSUM_REFUSALS = {400, 501}
 UploadAction = Literal["uploaded", "resumed", "unchanged"]
 
 
@@ -94,6 +103,27 @@ class PendingUpload(BaseModel):
     sha256: str
     size: int
     part_size: int
+    checksum: Literal["CRC32"] | None = None  # the parts' checksum, when the store took it
+
+
+@dataclass(frozen=True)
+class DonePart:
+    """A part on the server: what completing the upload names, and its MD5."""
+
+    number: int
+    md5: bytes
+    etag: str
+    crc32: str | None  # base64, as S3 writes it; None when the upload has no checksum
+
+    def completion(self) -> dict[str, object]:
+        named: dict[str, object] = {"PartNumber": self.number, "ETag": self.etag}
+        if self.crc32 is not None:
+            named["ChecksumCRC32"] = self.crc32
+        return named
+
+
+def crc32_base64(data: bytes | memoryview) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
 
 
 @dataclass
@@ -140,35 +170,66 @@ class _Upload:
     fd: int
     progress: ProgressReporter
     remote: dict[int, tuple[str, int]]  # part number -> (ETag, size) already on the server
+    checksum: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    whole: _InOrderSha256 = field(init=False)
     bytes_sent: int = 0
     sent: int = 0
     kept: int = 0
 
-    def run_part(self, part: PlannedPart) -> tuple[int, bytes, str]:
-        """Send one part unless the server already holds these bytes; (number, md5, ETag)."""
+    def __post_init__(self) -> None:
+        self.whole = _InOrderSha256(self.stop)
+
+    def halt(self) -> None:
+        """Parts not started are not sent, parts waiting for their turn give up."""
+        self.whole.halt()
+
+    def run_part(self, part: PlannedPart) -> DonePart:
+        """Send one part unless the server already holds these bytes."""
         if self.stop.is_set():
             raise _Stopped
-        data = os.pread(self.fd, part.length, part.offset)
-        if len(data) != part.length:
-            raise IntegrityError(f"the archive shrank while uploading (part {part.number})")
-        digest = hashlib.md5(data).digest()
+        body = self._read(part)
+        with body.getbuffer() as data:
+            digest = hashlib.md5(data).digest()
+            crc32 = crc32_base64(data) if self.checksum else None
+            self.whole.add(part.number, data)
         etag = f'"{digest.hex()}"'
         if self.remote.get(part.number) == (etag, part.length):
             with self.lock:
                 self.kept += 1
             self.progress.advance(part.length)
-            return part.number, digest, etag
-        answer = self._send(part, data, digest)
+            return DonePart(part.number, digest, etag, crc32)
+        answer = self._send(part, body, digest, crc32)
         with self.lock:
             self.sent += 1
             self.bytes_sent += part.length
         self.progress.advance(part.length)
-        return part.number, digest, str(answer.get("ETag") or etag)
+        return DonePart(part.number, digest, str(answer.get("ETag") or etag), crc32)
 
-    def _send(self, part: PlannedPart, data: bytes, digest: bytes) -> dict[str, Any]:
+    def _read(self, part: PlannedPart) -> io.BytesIO:
+        """The part's bytes, read straight into the buffer that is sent (no second copy:
+        a BytesIO made from ``bytes`` would copy them when the HTTP layer takes a view)."""
+        body = io.BytesIO()
+        if part.length:
+            body.seek(part.length - 1)
+            body.write(b"\0")  # sizes the buffer; every byte is overwritten below
+        with body.getbuffer() as view:
+            got = 0
+            while got < part.length:  # one call reads at most ~2 GiB
+                read = os.preadv(self.fd, [view[got:]], part.offset + got)
+                if not read:
+                    raise IntegrityError(f"the archive shrank while uploading (part {part.number})")
+                got += read
+        body.seek(0)
+        return body
+
+    def _send(
+        self, part: PlannedPart, body: io.BytesIO, digest: bytes, crc32: str | None
+    ) -> dict[str, Any]:
+        checksum = {} if crc32 is None else {"ChecksumCRC32": crc32}
         for attempt in range(1, PART_ATTEMPTS + 1):
+            body.seek(0)
             try:
                 return call(
                     self.fs,
@@ -177,11 +238,13 @@ class _Upload:
                     Key=self.location.key,
                     UploadId=self.upload_id,
                     PartNumber=part.number,
-                    Body=data,
+                    Body=body,
                     ContentMD5=base64.b64encode(digest).decode("ascii"),
+                    **checksum,
                 )
             except Exception as exc:
-                if error_code(exc) in ("BadDigest", "InvalidDigest") and attempt < PART_ATTEMPTS:
+                damaged = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
+                if error_code(exc) in damaged and attempt < PART_ATTEMPTS:
                     continue
                 raise _refusal(self.location.url, exc) from exc
         raise AssertionError("unreachable")
@@ -236,13 +299,16 @@ def upload_archive(
     progress.start(label, size)
     fd = os.open(path, os.O_RDONLY)
     try:
-        upload = _Upload(fs, location, pending.upload_id, fd, progress, remote)
+        parts_fs = s3_filesystem(environ, sign_payload=False)  # each part has its Content-MD5
+        upload = _Upload(
+            parts_fs, location, pending.upload_id, fd, progress, remote, pending.checksum
+        )
         done = _send_parts(upload, parts, concurrency, sha256, path)
     finally:
         os.close(fd)
         progress.finish()
-    expected_etag = multipart_etag([digest for _, digest, _ in done])
-    _complete(fs, location, pending.upload_id, [(n, etag) for n, _, etag in done], expected_etag)
+    expected_etag = multipart_etag([part.md5 for part in done])
+    _complete(fs, location, pending.upload_id, done, expected_etag)
     etag = _check_object(fs, location, sha256, size, expected_etag)
     state_path.unlink(missing_ok=True)
     action: UploadAction = "resumed" if upload.kept else "uploaded"
@@ -320,15 +386,22 @@ def _list_parts(
 def _create(
     fs: S3FileSystem, location: S3Location, sha256: str, size: int, part_size: int
 ) -> PendingUpload:
+    """A new upload whose parts carry CRC32s; without them if the store refuses those."""
+    arguments: dict[str, Any] = {
+        "Bucket": location.bucket,
+        "Key": location.key,
+        "ContentType": "application/zip",
+        "Metadata": {"sha256": sha256, "size": str(size)},
+    }
+    checksum: Literal["CRC32"] | None = PART_CHECKSUM
     try:
-        answer = call(
-            fs,
-            "create_multipart_upload",
-            Bucket=location.bucket,
-            Key=location.key,
-            ContentType="application/zip",
-            Metadata={"sha256": sha256, "size": str(size)},
-        )
+        try:
+            answer = call(fs, "create_multipart_upload", ChecksumAlgorithm=checksum, **arguments)
+        except Exception as exc:
+            if error_status(exc) not in CHECKSUM_REFUSALS:
+                raise
+            checksum = None
+            answer = call(fs, "create_multipart_upload", **arguments)
     except Exception as exc:
         raise _refusal(location.url, exc) from exc
     return PendingUpload(
@@ -337,67 +410,69 @@ def _create(
         sha256=sha256,
         size=size,
         part_size=part_size,
+        checksum=checksum,
     )
 
 
 def _send_parts(
     upload: _Upload, parts: list[PlannedPart], concurrency: int, sha256: str, path: Path
-) -> list[tuple[int, bytes, str]]:
-    """Every part sent or kept, in order; the file's sha256 checked on the side."""
-    hasher = _FileHasher(upload.fd, path, upload.stop)
-    hashing = threading.Thread(target=hasher.run, name="upload-sha256", daemon=True)
-    hashing.start()
+) -> list[DonePart]:
+    """Every part sent or kept, in order; the file's sha256 checked from the same reads."""
     executor = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="upload-part")
     try:
-        futures: list[Future[tuple[int, bytes, str]]] = [
-            executor.submit(upload.run_part, part) for part in parts
-        ]
+        futures: list[Future[DonePart]] = [executor.submit(upload.run_part, part) for part in parts]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in finished if f.exception() is not None]
         if failed:
-            upload.stop.set()
+            upload.halt()
             wait(futures)
             errors = [f.exception() for f in futures if f.exception() is not None]
             first = next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
             assert first is not None
             raise first
     except BaseException:
-        upload.stop.set()
+        upload.halt()
         executor.shutdown(wait=True, cancel_futures=True)
         raise
     executor.shutdown(wait=True)
-    hashing.join()
-    if hasher.failure is not None:
-        raise hasher.failure
-    if hasher.hexdigest != sha256:
+    if upload.whole.hexdigest != sha256:
         _abort(upload.fs, upload.location, upload.upload_id)
         raise IntegrityError(
-            f"{path}: sha256 {hasher.hexdigest}, expected {sha256}; nothing was published",
+            f"{path}: sha256 {upload.whole.hexdigest}, expected {sha256}; nothing was published",
             hint="the archive changed since it was verified: run `hyperkvasir checksum` "
             "and download it again",
         )
     return [f.result() for f in futures]
 
 
-class _FileHasher:
-    """The whole file's sha256, read in order beside the part uploads (page cache hits)."""
+class _InOrderSha256:
+    """The whole file's sha256, fed with the very bytes each part sends, in part order.
 
-    def __init__(self, fd: int, path: Path, stop: threading.Event) -> None:
-        self.fd, self.path, self.stop = fd, path, stop
+    A part's worker waits here for the parts before it: they were taken from the queue
+    earlier, by workers that wait only on parts before theirs, so the first waiting part
+    always moves on. :meth:`halt` wakes every waiter with :class:`_Stopped`.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
         self._digest = hashlib.sha256()
-        self.failure: BaseException | None = None
+        self._next = 1
+        self._turn = threading.Condition()
+        self._stop = stop
 
-    def run(self) -> None:
-        offset = 0
-        try:
-            while not self.stop.is_set():
-                chunk = os.pread(self.fd, HASH_CHUNK, offset)
-                if not chunk:
-                    return
-                self._digest.update(chunk)
-                offset += len(chunk)
-        except BaseException as exc:  # handed to the caller
-            self.failure = exc
+    def add(self, number: int, data: memoryview) -> None:
+        with self._turn:
+            while self._next != number:
+                if self._stop.is_set():
+                    raise _Stopped
+                self._turn.wait()
+            self._digest.update(data)
+            self._next += 1
+            self._turn.notify_all()
+
+    def halt(self) -> None:
+        with self._turn:
+            self._stop.set()
+            self._turn.notify_all()
 
     @property
     def hexdigest(self) -> str:
@@ -408,7 +483,7 @@ def _complete(
     fs: S3FileSystem,
     location: S3Location,
     upload_id: str,
-    parts: list[tuple[int, str]],
+    parts: list[DonePart],
     expected_etag: str,
 ) -> None:
     """Complete the upload. A completion whose answer was lost (a timeout, a retry that
@@ -420,7 +495,7 @@ def _complete(
             Bucket=location.bucket,
             Key=location.key,
             UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            MultipartUpload={"Parts": [part.completion() for part in parts]},
         )
     except Exception as exc:
         try:
