@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.http_server import LocalServer
+    from tests.zips import BuiltArchive
 
 # What the machine's environment may hold that changes where requests go or whom they
 # trust. Tests about proxies or certificates set these explicitly.
@@ -92,6 +97,33 @@ def http_server() -> Iterator[object]:
     server = LocalServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def labeled_zip(tmp_path_factory: pytest.TempPathFactory) -> BuiltArchive:
+    """The labeled images' zip, two images a class (a test module may make its own)."""
+    from tests.downloads import LABELED_ZIP
+    from tests.zips import build_labeled_images
+
+    return build_labeled_images(tmp_path_factory.mktemp("zips") / LABELED_ZIP, per_class=2)
+
+
+@pytest.fixture
+def labeled_served(
+    labeled_zip: BuiltArchive,
+    tmp_path: Path,
+    http_server: LocalServer,
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> LocalServer:
+    """The labeled zip on the local server, and a manifest naming it in use; commands run
+    on the fake clock."""
+    from tests.downloads import LABELED_ZIP, use_labeled_manifest
+
+    content = labeled_zip.path.read_bytes()
+    http_server.put(LABELED_ZIP, content)
+    use_labeled_manifest(tmp_path, http_server.url(LABELED_ZIP), content, monkeypatch)
+    return http_server
 
 
 @pytest.fixture(scope="module")

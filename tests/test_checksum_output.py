@@ -10,12 +10,7 @@ import pytest
 
 from tests.cli import Result, run_cli
 from tests.downloads import LABELED, LABELED_ZIP, place_labeled_archive, use_labeled_manifest
-from tests.zips import BuiltArchive, build_labeled_images
-
-
-@pytest.fixture(scope="module")
-def labeled_zip(tmp_path_factory: pytest.TempPathFactory) -> BuiltArchive:
-    return build_labeled_images(tmp_path_factory.mktemp("zips") / LABELED_ZIP, per_class=2)
+from tests.zips import BuiltArchive
 
 
 @pytest.fixture
