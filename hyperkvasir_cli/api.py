@@ -56,6 +56,11 @@ def _path(value: PathLike | None, name: str) -> Path | None:
     return Path(value).expanduser()
 
 
+def _names(parts: str | Sequence[str] | None) -> list[str]:
+    """The part names asked for: one name, several, or none (None)."""
+    return [parts] if isinstance(parts, str) else list(parts or [])
+
+
 class HyperKvasir:
     """The HyperKvasir dataset on this machine.
 
@@ -299,7 +304,7 @@ class HyperKvasir:
         from hyperkvasir_cli.ops.checksum import checksum
 
         session = self._session()
-        names = [parts] if isinstance(parts, str) else list(parts or [])
+        names = _names(parts)
         target = _path(to, "to")
         options = CheckOptions(
             deep=deep,
@@ -413,7 +418,7 @@ class HyperKvasir:
         whether the server's file changed. The report lists what was done, part by part."""
         from hyperkvasir_cli.ops.sync import sync_parts
 
-        names = [parts] if isinstance(parts, str) else list(parts or [])
+        names = _names(parts)
         return sync_parts(
             self._session(),
             names,
@@ -433,7 +438,7 @@ class HyperKvasir:
         written (`sync --dry-run`)."""
         from hyperkvasir_cli.ops.sync import preview_sync_parts
 
-        names = [parts] if isinstance(parts, str) else list(parts or [])
+        names = _names(parts)
         return preview_sync_parts(self._session(), names, all_parts=all_parts, extract=extract)
 
     def clean(self, *, dry_run: bool = False) -> CleanReport:

@@ -94,6 +94,37 @@ def http_server() -> Iterator[object]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (paths), made by openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def https_server(certificate: tuple[str, str]) -> Iterator[object]:
+    from tests.http_server import LocalServer
+
+    server = LocalServer(tls=certificate).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[object]:
     from tests.s3_server import MotoServer

@@ -144,37 +144,27 @@ def test_once_a_second_showed_a_fast_link_the_rest_is_one_request(
     assert all(b - a + 1 <= MAX_PIECE for a, b in asked[:-1]) and len(asked) <= 4
 
 
-def test_a_link_that_limits_each_connection_lets_the_others_join(
+@pytest.mark.parametrize(
+    "rate",
+    [
+        pytest.param(8 * MIB, id="mirror-limiting-each-connection"),
+        # The real server: its first MiB takes four seconds, and that decides it.
+        pytest.param(256 * 1024, id="slow-server"),
+    ],
+)
+def test_a_link_one_connection_cannot_fill_lets_the_others_join(
+    rate: int,
     served: tuple[Path, bytes],
     http_server: LocalServer,
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifest, content = served
-    use_clock(monkeypatch, LinkClock(http_server, rate=8 * MIB))  # a mirror that limits connections
+    use_clock(monkeypatch, LinkClock(http_server, rate=rate))
     part = download(manifest, data_dir)
     assert part["connections"] == 4  # the default
     assert same_file(data_dir, content)
     asked = ranges_asked(http_server)
-    assert asked[0] == (0, PROBE_BYTES - 1)
-    ordered = sorted(asked)
-    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ordered))
-    assert ordered[-1][1] == SMALL - 1
-
-
-def test_a_slow_server_lets_the_others_join_after_its_first_mib(
-    served: tuple[Path, bytes],
-    http_server: LocalServer,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    manifest, content = served
-    use_clock(monkeypatch, LinkClock(http_server, rate=256 * 1024))  # the real server
-    part = download(manifest, data_dir)
-    assert part["connections"] == 4
-    assert same_file(data_dir, content)
-    asked = ranges_asked(http_server)
-    # The first MiB took four seconds: that decided it.
     assert asked[0] == (0, PROBE_BYTES - 1)
     ordered = sorted(asked)
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ordered))

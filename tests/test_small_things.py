@@ -14,12 +14,9 @@ import pytest
 from hyperkvasir_cli.core.records import records_path
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
-from tests.downloads import archive, leftovers, part_entry, write_manifest
+from tests.downloads import LABELED, LABELED_ZIP, archive, leftovers, use_labeled_manifest
 from tests.http_server import LocalServer
 from tests.zips import BuiltArchive, build_labeled_images
-
-LABELED = "labeled-images"
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +34,7 @@ def served(
 ) -> LocalServer:
     content = labeled_zip.path.read_bytes()
     http_server.put(LABELED_ZIP, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry(LABELED, LABELED_ZIP, [http_server.url(LABELED_ZIP)], content, root=LABELED)],
-    )
-    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
+    use_labeled_manifest(tmp_path, http_server.url(LABELED_ZIP), content, monkeypatch)
     return http_server
 
 

@@ -5,19 +5,21 @@ extracted, a target that is a file, a deleted archive."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.cli import Result, run_cli
 from tests.conftest import FakeClock
-from tests.downloads import archive, part_entry, write_manifest
+from tests.downloads import (
+    LABELED,
+    LABELED_ZIP,
+    archive,
+    place_labeled_archive,
+    use_labeled_manifest,
+)
 from tests.http_server import LocalServer
 from tests.zips import BuiltArchive, build_labeled_images
-
-LABELED = "labeled-images"
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +37,13 @@ def served(
 ) -> LocalServer:
     content = labeled_zip.path.read_bytes()
     http_server.put(LABELED_ZIP, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry(LABELED, LABELED_ZIP, [http_server.url(LABELED_ZIP)], content, root=LABELED)],
-    )
-    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
+    use_labeled_manifest(tmp_path, http_server.url(LABELED_ZIP), content, monkeypatch)
     return http_server
 
 
 def only_downloaded(labeled_zip: BuiltArchive, data_dir: Path) -> None:
     """The archive in the data folder, not extracted."""
-    path = archive(data_dir, LABELED_ZIP)
-    path.parent.mkdir(parents=True)
-    shutil.copyfile(labeled_zip.path, path)
+    place_labeled_archive(data_dir, labeled_zip.path)
 
 
 def warnings(result: Result) -> list[str]:

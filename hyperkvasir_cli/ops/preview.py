@@ -172,23 +172,20 @@ def preview_extract_parts(
 ) -> Preview:
     """`extract --dry-run`: what `extract` would do, refusing what it would refuse (exit 2
     for bad options, 6 for an unsafe archive) and writing nothing."""
-    from hyperkvasir_cli.archive.selection import Selection
-    from hyperkvasir_cli.core.errors import UsageError
-    from hyperkvasir_cli.ops.extract import ExtractRequest, check_request
+    from hyperkvasir_cli.ops.extract import requested_parts
 
-    if not names:
-        raise UsageError(
-            "name the parts to extract", hint=f"parts: {', '.join(session.manifest.names)}"
-        )
-    request = ExtractRequest(
-        target=to,
-        selection=Selection.build(include, exclude, classes),
+    parts, request = requested_parts(
+        session,
+        names,
+        to=to,
+        include=include,
+        exclude=exclude,
+        classes=classes,
+        jobs=None,
         verify=verify,
         force=force,
         delete_archive=delete_archive,
     )
-    parts = session.select_parts(names)
-    check_request(parts, request)
     return Preview(extract=[preview_extract(session, part, request) for part in parts])
 
 
