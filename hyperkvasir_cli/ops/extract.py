@@ -333,6 +333,17 @@ def extract_parts(
         force=force,
         delete_archive=delete_archive,
     )
+    return extract_requested(session, parts, request, wait_lock)
+
+
+def extract_requested(
+    session: Session,
+    parts: list[Part],
+    request: ExtractRequest,
+    wait_lock: float | None = None,
+) -> ExtractReport:
+    """Extract ``parts`` as ``request`` asks, both from :func:`requested_parts`; see
+    :func:`extract_parts` for what is guaranteed."""
     # Missing archives are downloaded first; that takes the lock on its own.
     archives = [ensure_archive(session, part) for part in parts]
     report = ExtractReport(archive_deleted=request.delete_archive)
