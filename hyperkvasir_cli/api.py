@@ -255,10 +255,11 @@ class HyperKvasir:
         on the member path (``*`` matches ``/`` too); ``classes`` names classes in any
         spelling (``"polyp"``, ``"polyps"``). Members already extracted and intact are
         skipped, so an interrupted call continues where it stopped."""
-        from hyperkvasir_cli.ops.extract import extract_parts
+        from hyperkvasir_cli.ops.extract import extract_requested, requested_parts
 
-        report = extract_parts(
-            self._session(),
+        session = self._session()
+        parts, request = requested_parts(
+            session,
             [part],
             to=_path(to, "to"),
             include=include,
@@ -267,7 +268,9 @@ class HyperKvasir:
             jobs=jobs,
             verify=verify,
             force=force,
+            delete_archive=False,
         )
+        report = extract_requested(session, parts, request)
         return report.parts[0].tree
 
     def path(self, part: str) -> Path:

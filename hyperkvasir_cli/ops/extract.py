@@ -298,52 +298,20 @@ class ExtractReport:
         }
 
 
-def extract_parts(
-    session: Session,
-    names: list[str],
-    *,
-    to: Path | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    classes: Sequence[str] = (),
-    jobs: int | None = None,
-    verify: bool = False,
-    force: bool = False,
-    delete_archive: bool = False,
-    wait_lock: float | None = None,
-) -> ExtractReport:
-    """`extract`: extract each named part into ``to`` (default: the configured folder),
-    downloading first the archives that are missing.
-
-    Refuses before any work what cannot be done (no part, an unknown part or class, a part
-    that is no zip, --delete-archive with a selection: exit 2). Every archive is proven the
-    part's before the first is extracted (exit 5, nothing written). A selection that
-    matches no member of any archive that has files is a usage error (exit 2), raised
-    after the (empty) extraction, so nothing was written either.
-    """
-    parts, request = requested_parts(
-        session,
-        names,
-        to=to,
-        include=include,
-        exclude=exclude,
-        classes=classes,
-        jobs=jobs,
-        verify=verify,
-        force=force,
-        delete_archive=delete_archive,
-    )
-    return extract_requested(session, parts, request, wait_lock)
-
-
 def extract_requested(
     session: Session,
     parts: list[Part],
     request: ExtractRequest,
     wait_lock: float | None = None,
 ) -> ExtractReport:
-    """Extract ``parts`` as ``request`` asks, both from :func:`requested_parts`; see
-    :func:`extract_parts` for what is guaranteed."""
+    """`extract`: extract ``parts`` as ``request`` asks (both from :func:`requested_parts`,
+    which refuses before any work what cannot be done), downloading first the archives that
+    are missing.
+
+    Every archive is proven the part's before the first is extracted (exit 5, nothing
+    written). A selection that matches no member of any archive that has files is a usage
+    error (exit 2), raised after the (empty) extraction, so nothing was written either.
+    """
     # Missing archives are downloaded first; that takes the lock on its own.
     archives = [ensure_archive(session, part) for part in parts]
     report = ExtractReport(archive_deleted=request.delete_archive)
