@@ -56,6 +56,11 @@ def _path(value: PathLike | None, name: str) -> Path | None:
     return Path(value).expanduser()
 
 
+def _names(parts: str | Sequence[str] | None) -> list[str]:
+    """The part names asked for: one name, several, or none (None)."""
+    return [parts] if isinstance(parts, str) else list(parts or [])
+
+
 class HyperKvasir:
     """The HyperKvasir dataset on this machine.
 
@@ -250,10 +255,11 @@ class HyperKvasir:
         on the member path (``*`` matches ``/`` too); ``classes`` names classes in any
         spelling (``"polyp"``, ``"polyps"``). Members already extracted and intact are
         skipped, so an interrupted call continues where it stopped."""
-        from hyperkvasir_cli.ops.extract import extract_parts
+        from hyperkvasir_cli.ops.extract import extract_requested, requested_parts
 
-        report = extract_parts(
-            self._session(),
+        session = self._session()
+        parts, request = requested_parts(
+            session,
             [part],
             to=_path(to, "to"),
             include=include,
@@ -262,7 +268,9 @@ class HyperKvasir:
             jobs=jobs,
             verify=verify,
             force=force,
+            delete_archive=False,
         )
+        report = extract_requested(session, parts, request)
         return report.parts[0].tree
 
     def path(self, part: str) -> Path:
@@ -299,7 +307,7 @@ class HyperKvasir:
         from hyperkvasir_cli.ops.checksum import checksum
 
         session = self._session()
-        names = [parts] if isinstance(parts, str) else list(parts or [])
+        names = _names(parts)
         target = _path(to, "to")
         options = CheckOptions(
             deep=deep,
@@ -413,7 +421,7 @@ class HyperKvasir:
         whether the server's file changed. The report lists what was done, part by part."""
         from hyperkvasir_cli.ops.sync import sync_parts
 
-        names = [parts] if isinstance(parts, str) else list(parts or [])
+        names = _names(parts)
         return sync_parts(
             self._session(),
             names,
@@ -433,7 +441,7 @@ class HyperKvasir:
         written (`sync --dry-run`)."""
         from hyperkvasir_cli.ops.sync import preview_sync_parts
 
-        names = [parts] if isinstance(parts, str) else list(parts or [])
+        names = _names(parts)
         return preview_sync_parts(self._session(), names, all_parts=all_parts, extract=extract)
 
     def clean(self, *, dry_run: bool = False) -> CleanReport:

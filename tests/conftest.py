@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.http_server import LocalServer
+    from tests.zips import BuiltArchive
 
 # What the machine's environment may hold that changes where requests go or whom they
 # trust. Tests about proxies or certificates set these explicitly.
@@ -90,6 +95,64 @@ def http_server() -> Iterator[object]:
     from tests.http_server import LocalServer
 
     server = LocalServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def labeled_zip(tmp_path_factory: pytest.TempPathFactory) -> BuiltArchive:
+    """The labeled images' zip, two images a class (a test module may make its own)."""
+    from tests.downloads import LABELED_ZIP
+    from tests.zips import build_labeled_images
+
+    return build_labeled_images(tmp_path_factory.mktemp("zips") / LABELED_ZIP, per_class=2)
+
+
+@pytest.fixture
+def labeled_served(
+    labeled_zip: BuiltArchive,
+    tmp_path: Path,
+    http_server: LocalServer,
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> LocalServer:
+    """The labeled zip on the local server, and a manifest naming it in use; commands run
+    on the fake clock."""
+    from tests.downloads import LABELED_ZIP, use_labeled_manifest
+
+    content = labeled_zip.path.read_bytes()
+    http_server.put(LABELED_ZIP, content)
+    use_labeled_manifest(tmp_path, http_server.url(LABELED_ZIP), content, monkeypatch)
+    return http_server
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (paths), made by openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def https_server(certificate: tuple[str, str]) -> Iterator[object]:
+    from tests.http_server import LocalServer
+
+    server = LocalServer(tls=certificate).start()
     yield server
     server.stop()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hyperkvasir_cli.core.records import PartRecord, RecordStore, records_path
@@ -67,6 +69,30 @@ def part_entry(
 
 def archive(data_dir: Path, file: str) -> Path:
     return data_dir / "archives" / file
+
+
+LABELED = "labeled-images"
+LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
+
+
+def use_labeled_manifest(
+    folder: Path, url: str, content: bytes, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A manifest of the labeled images alone (``content``, at ``url``), written into
+    ``folder`` and made the one every command reads (HYPERKVASIR_MANIFEST)."""
+    manifest = write_manifest(
+        folder / "m.yaml", [part_entry(LABELED, LABELED_ZIP, [url], content, root=LABELED)]
+    )
+    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
+    return manifest
+
+
+def place_labeled_archive(data_dir: Path, source: Path) -> Path:
+    """The labeled archive copied from ``source`` into the data folder, as if downloaded."""
+    path = archive(data_dir, LABELED_ZIP)
+    path.parent.mkdir(parents=True)
+    shutil.copyfile(source, path)
+    return path
 
 
 def leftovers(data_dir: Path) -> list[str]:

@@ -17,9 +17,9 @@ from hyperkvasir_cli.remote.directory import Remote, Traffic
 from hyperkvasir_cli.transfer.http_client import build_client
 from hyperkvasir_cli.transfer.retry import RetryPolicy
 from tests.conftest import FakeClock
-from tests.downloads import random_bytes
+from tests.downloads import LABELED, LABELED_ZIP, part_entry, random_bytes, write_manifest
 from tests.http_server import LocalServer
-from tests.zips import stable_uuid
+from tests.zips import BuiltArchive, build_labeled_images, stable_uuid
 
 UNLABELED_IMAGES = 99_417
 
@@ -30,6 +30,25 @@ def make_remote(
     client = build_client(connect_timeout=5.0, stall_timeout=10.0, environ={})
     policy = RetryPolicy(retries=4, rng=random.Random(0))
     return Remote(client, server.url(name), part, FakeClock(), policy, Traffic(), connections)
+
+
+def serve_labeled(
+    server: LocalServer, folder: Path, counts: Mapping[str, int]
+) -> tuple[BuiltArchive, Path]:
+    """The labeled zip with ``counts`` images of those classes on ``server``, and a manifest
+    in ``folder`` naming it with its published counts."""
+    built = build_labeled_images(folder / "served" / LABELED_ZIP, counts)
+    content = built.path.read_bytes()
+    server.put(LABELED_ZIP, content)
+    entry = part_entry(
+        LABELED,
+        LABELED_ZIP,
+        [server.url(LABELED_ZIP)],
+        content,
+        root=LABELED,
+        expected={"files": len(built.data_files), "classes": counts},
+    )
+    return built, write_manifest(folder / "manifest.yaml", [entry])
 
 
 def cache_for(data_dir: Path, name: str) -> DirectoryCache:

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import random
 import string
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hyperkvasir_cli.dataset.tables.predictions import PREDICTED_CLASSES
+
+if TYPE_CHECKING:
+    from hyperkvasir_cli.core.manifest import Manifest
+    from tests.http_server import LocalServer
 
 LETTERS = string.ascii_uppercase[:23]
 VIDEO_HEADER = "file-name;finding;width;height;number-of-frames;fps;length;kilobytes"
@@ -111,13 +117,48 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def served_as_bundled(
+    server: LocalServer, bundled: Manifest, contents: Mapping[str, bytes]
+) -> list[dict[str, object]]:
+    """Each of ``contents`` (part name -> bytes) put on ``server``, and manifest entries
+    naming them as the ``bundled`` manifest does: its file names, kinds and roots, pinned
+    where it pins (the video metadata, like the real one), else recorded at first download."""
+    from tests.downloads import part_entry
+
+    entries = []
+    for name, content in contents.items():
+        part = bundled.part(name)
+        server.put(part.file, content)
+        pinned = part.sha256 is not None
+        extra = {"root": part.root} if part.root else {}
+        entries.append(
+            part_entry(
+                name,
+                part.file,
+                [server.url(part.file)],
+                content,
+                pin_size=pinned,
+                pin_sha=pinned,
+                kind=part.archive_kind,
+                **extra,
+            )
+        )
+    return entries
+
+
+def avi_video_row(path: str, data: bytes) -> VideoRow:
+    """The metadata row of the AVI ``data`` at ``path``, as its header says it."""
+    micro, _, _, _, frames, _, _, _, width, height = struct.unpack_from("<10I", data, 32)
+    name = path.rsplit("/", 1)[-1]
+    return VideoRow(name, "polyp", width, height, frames, 1_000_000 // micro, len(data))
+
+
 def small_side_files(
     labeled: Mapping[str, bytes], unlabeled: Mapping[str, bytes], videos: Mapping[str, bytes]
 ) -> dict[str, tuple[bytes, dict[str, object]]]:
     """The side files of a small copy of the dataset, true to the members given: part name ->
     (content, manifest entry without URLs), named as in the bundled manifest."""
     import io
-    import struct
 
     from PIL import Image
 
@@ -126,11 +167,7 @@ def small_side_files(
     video_rows = []
     for path, data in sorted(videos.items()):
         if path.endswith(".avi"):
-            micro, _, _, _, frames, _, _, _, width, height = struct.unpack_from("<10I", data, 32)
-            name = path.rsplit("/", 1)[-1]
-            video_rows.append(
-                VideoRow(name, "polyp", width, height, frames, 1_000_000 // micro, len(data))
-            )
+            video_rows.append(avi_video_row(path, data))
         elif path.endswith(".mpg"):  # no header to read: only the metadata knows its length
             video_rows.append(
                 VideoRow(path.rsplit("/", 1)[-1], "None", 576, 576, 415, 25, len(data))

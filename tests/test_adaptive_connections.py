@@ -103,18 +103,32 @@ def same_file(data_dir: Path, content: bytes) -> bool:
     return digest == hashlib.sha256(content).digest()
 
 
+def download_over_link(
+    served: tuple[Path, bytes],
+    server: LocalServer,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rate: float,
+) -> tuple[dict[str, object], list[tuple[int, int]]]:
+    """Download the served file over a link of ``rate`` bytes a second: the part's report
+    and the ranges asked, once the file is known to be the one served."""
+    manifest, content = served
+    use_clock(monkeypatch, LinkClock(server, rate=rate))
+    part = download(manifest, data_dir)
+    assert same_file(data_dir, content)
+    return part, ranges_asked(server)
+
+
 def test_a_link_one_connection_fills_is_fetched_over_one_connection(
     served_large: tuple[Path, bytes],
     http_server: LocalServer,
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    manifest, content = served_large
-    use_clock(monkeypatch, LinkClock(http_server, rate=2 * FAST_LINK_RATE))
-    part = download(manifest, data_dir)
+    part, asked = download_over_link(
+        served_large, http_server, data_dir, monkeypatch, 2 * FAST_LINK_RATE
+    )
     assert part["connections"] == 1
-    assert same_file(data_dir, content)
-    asked = ranges_asked(http_server)
     assert asked[0] == (0, PROBE_BYTES - 1)
     # Pieces while it decides (a second's worth: 128 MiB would do, the file has 96), then
     # nothing more to decide: no byte asked for twice, none missed, in order.
@@ -128,13 +142,9 @@ def test_once_a_second_showed_a_fast_link_the_rest_is_one_request(
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    manifest, content = served_large
     rate = FAST_LINK_RATE * 1.25  # 80 MiB/s: decided after about 80 of the 96 MiB
-    use_clock(monkeypatch, LinkClock(http_server, rate=rate))
-    part = download(manifest, data_dir)
+    part, asked = download_over_link(served_large, http_server, data_dir, monkeypatch, rate)
     assert part["connections"] == 1
-    assert same_file(data_dir, content)
-    asked = ranges_asked(http_server)
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(asked))
     last_first, last_end = asked[-1]
     assert last_end == LARGE - 1
@@ -144,37 +154,23 @@ def test_once_a_second_showed_a_fast_link_the_rest_is_one_request(
     assert all(b - a + 1 <= MAX_PIECE for a, b in asked[:-1]) and len(asked) <= 4
 
 
-def test_a_link_that_limits_each_connection_lets_the_others_join(
+@pytest.mark.parametrize(
+    "rate",
+    [
+        pytest.param(8 * MIB, id="mirror-limiting-each-connection"),
+        # The real server: its first MiB takes four seconds, and that decides it.
+        pytest.param(256 * 1024, id="slow-server"),
+    ],
+)
+def test_a_link_one_connection_cannot_fill_lets_the_others_join(
+    rate: int,
     served: tuple[Path, bytes],
     http_server: LocalServer,
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    manifest, content = served
-    use_clock(monkeypatch, LinkClock(http_server, rate=8 * MIB))  # a mirror that limits connections
-    part = download(manifest, data_dir)
+    part, asked = download_over_link(served, http_server, data_dir, monkeypatch, rate)
     assert part["connections"] == 4  # the default
-    assert same_file(data_dir, content)
-    asked = ranges_asked(http_server)
-    assert asked[0] == (0, PROBE_BYTES - 1)
-    ordered = sorted(asked)
-    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ordered))
-    assert ordered[-1][1] == SMALL - 1
-
-
-def test_a_slow_server_lets_the_others_join_after_its_first_mib(
-    served: tuple[Path, bytes],
-    http_server: LocalServer,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    manifest, content = served
-    use_clock(monkeypatch, LinkClock(http_server, rate=256 * 1024))  # the real server
-    part = download(manifest, data_dir)
-    assert part["connections"] == 4
-    assert same_file(data_dir, content)
-    asked = ranges_asked(http_server)
-    # The first MiB took four seconds: that decided it.
     assert asked[0] == (0, PROBE_BYTES - 1)
     ordered = sorted(asked)
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ordered))

@@ -4,37 +4,21 @@ summary line per part, not one OK line per file (12,668 of them for the real dat
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.cli import Result, run_cli
-from tests.downloads import archive, part_entry, write_manifest
-from tests.zips import BuiltArchive, build_labeled_images
-
-LABELED = "labeled-images"
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
-
-
-@pytest.fixture(scope="module")
-def labeled_zip(tmp_path_factory: pytest.TempPathFactory) -> BuiltArchive:
-    return build_labeled_images(tmp_path_factory.mktemp("zips") / LABELED_ZIP, per_class=2)
+from tests.downloads import LABELED, LABELED_ZIP, place_labeled_archive, use_labeled_manifest
+from tests.zips import BuiltArchive
 
 
 @pytest.fixture
 def extracted(
     labeled_zip: BuiltArchive, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> BuiltArchive:
-    path = archive(data_dir, LABELED_ZIP)
-    path.parent.mkdir(parents=True)
-    shutil.copyfile(labeled_zip.path, path)
-    content = path.read_bytes()
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry(LABELED, LABELED_ZIP, ["http://127.0.0.1:9/x"], content, root=LABELED)],
-    )
-    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
+    content = place_labeled_archive(data_dir, labeled_zip.path).read_bytes()
+    use_labeled_manifest(tmp_path, "http://127.0.0.1:9/x", content, monkeypatch)
     assert run_cli("extract", LABELED).exit_code == 0
     return labeled_zip
 

@@ -4,8 +4,6 @@ through a proxy), never where it would read the wrong bytes, and every guarantee
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,31 +22,6 @@ from tests.same import assert_same_bytes
 
 FILE = "hyper-kvasir-labeled-images.zip"
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return str(cert), str(key)
-
-
-@pytest.fixture
-def https_server(certificate: tuple[str, str]) -> Iterator[LocalServer]:
-    server = LocalServer(tls=certificate).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -99,11 +72,18 @@ def serve(tmp_path: Path, server: LocalServer, size: int, seed: int) -> tuple[Pa
     return manifest, content
 
 
-def download(manifest: Path, connections: int) -> None:
+def download(manifest: Path, connections: int, *options: str) -> None:
     result = run_cli(
-        "download", "labeled-images", "--manifest", str(manifest), "-n", str(connections)
+        "download", "labeled-images", "--manifest", str(manifest), "-n", str(connections), *options
     )
     assert result.exit_code == 0, result.stderr
+
+
+def use_proxy(monkeypatch: pytest.MonkeyPatch, variable: str, url: str) -> None:
+    """``variable`` names the proxy ``url``; no other proxy variable or exception is set."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, url)
 
 
 def test_the_socket_is_read_directly_over_http_and_tls_but_never_for_files(
@@ -164,9 +144,7 @@ def test_http_through_a_proxy_is_read_directly_and_correctly(
     direct_reads: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    use_proxy(monkeypatch, "HTTP_PROXY", proxy.url)
     manifest, content = serve(tmp_path, http_server, 12 * MIB + 1, seed=23)
     download(manifest, 4)
     assert_same_bytes(archive(data_dir, FILE), content)
@@ -185,21 +163,9 @@ def test_https_through_a_proxy_tunnel_is_read_directly_and_correctly(
     direct_reads: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    use_proxy(monkeypatch, "HTTPS_PROXY", proxy.url)
     manifest, content = serve(tmp_path, https_server, 12 * MIB + 3, seed=24)
-    result = run_cli(
-        "download",
-        "labeled-images",
-        "--manifest",
-        str(manifest),
-        "-n",
-        "3",
-        "--ca-bundle",
-        certificate[0],
-    )
-    assert result.exit_code == 0, result.stderr
+    download(manifest, 3, "--ca-bundle", certificate[0])
     assert (
         hashlib.sha256(archive(data_dir, FILE).read_bytes()).digest()
         == hashlib.sha256(content).digest()

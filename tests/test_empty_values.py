@@ -5,18 +5,14 @@ the same way, on every option that names a path and in the Python API."""
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 
 import pytest
 
 from hyperkvasir_cli import HyperKvasir, UsageError
 from tests.cli import run_cli
-from tests.downloads import archive, part_entry, write_manifest
+from tests.downloads import LABELED, LABELED_ZIP, place_labeled_archive, use_labeled_manifest
 from tests.zips import BuiltArchive, build_labeled_images
-
-LABELED = "labeled-images"
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +26,8 @@ def downloaded(
 ) -> Path:
     """The labeled archive in the data folder (not extracted), and an empty working folder."""
     content = labeled_zip.path.read_bytes()
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry(LABELED, LABELED_ZIP, ["http://127.0.0.1:9/x.zip"], content, root=LABELED)],
-    )
-    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
-    path = archive(data_dir, LABELED_ZIP)
-    path.parent.mkdir(parents=True)
-    shutil.copyfile(labeled_zip.path, path)
+    use_labeled_manifest(tmp_path, "http://127.0.0.1:9/x.zip", content, monkeypatch)
+    place_labeled_archive(data_dir, labeled_zip.path)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)

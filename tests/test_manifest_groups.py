@@ -11,7 +11,7 @@ import yaml
 from hyperkvasir_cli.core.errors import UsageError
 from hyperkvasir_cli.core.manifest import load_manifest, parse_manifest
 from tests.cli import run_cli
-from tests.downloads import archive, part_entry
+from tests.downloads import archive
 from tests.http_server import LocalServer
 from tests.same import assert_same_bytes
 from tests.side_files import (
@@ -19,6 +19,7 @@ from tests.side_files import (
     arff_text,
     clusters_text,
     inference_text,
+    served_as_bundled,
     video_metadata_text,
 )
 
@@ -134,22 +135,7 @@ def side_server(
     for index, name in enumerate(PREDICTION_FILES):
         contents[name] = inference_text([("u1.jpg", index, 0.9)], seed=index).encode()
     bundled = load_manifest()
-    entries = []
-    for name, content in contents.items():
-        part = bundled.part(name)
-        http_server.put(part.file, content)
-        pinned = part.sha256 is not None
-        entries.append(
-            part_entry(
-                name,
-                part.file,
-                [http_server.url(part.file)],
-                content,
-                pin_size=pinned,
-                pin_sha=pinned,
-                kind=part.archive_kind,
-            )
-        )
+    entries = served_as_bundled(http_server, bundled, contents)
     groups = [g.model_dump() for g in bundled.groups]
     path = tmp_path / "manifest.yaml"
     path.write_text(yaml.safe_dump({"dataset": "hyper-kvasir", "parts": entries, "groups": groups}))

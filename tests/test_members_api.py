@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from hyperkvasir_cli import HyperKvasir, HyperkvasirError
-from tests.downloads import part_entry, write_manifest
 from tests.http_server import LocalServer
-from tests.zips import build_labeled_images
+from tests.remote_zips import serve_labeled
 
 FILE = "hyper-kvasir-labeled-images.zip"
 
@@ -19,18 +18,9 @@ def test_ls_download_and_stats_from_the_server(
     tmp_path: Path, http_server: LocalServer, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     counts = {"polyps": 6, "cecum": 3, "pylorus": 3}
-    built = build_labeled_images(tmp_path / "served" / FILE, counts)
-    content = built.path.read_bytes()
-    http_server.put(FILE, content)
-    entry = part_entry(
-        "labeled-images",
-        FILE,
-        [http_server.url(FILE)],
-        content,
-        root="labeled-images",
-        expected={"files": 12, "classes": counts},
-    )
-    hk = HyperKvasir(data_dir, manifest=write_manifest(tmp_path / "manifest.yaml", [entry]))
+    built, manifest = serve_labeled(http_server, tmp_path, counts)
+    assert len(built.data_files) == 12
+    hk = HyperKvasir(data_dir, manifest=manifest)
     listing = hk.ls("labeled-images", remote=True, classes=["polyp"])
     assert len(listing.members) == 6 and not any(m.present for m in listing.members)
     polyps = hk.download("labeled-images", classes=["polyp"])

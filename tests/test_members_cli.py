@@ -14,6 +14,7 @@ from tests.cli import run_cli
 from tests.conftest import FakeClock
 from tests.downloads import part_entry, write_manifest
 from tests.http_server import LocalServer
+from tests.remote_zips import serve_labeled
 from tests.same import assert_same_bytes
 from tests.zips import BuiltArchive, build_labeled_images
 
@@ -26,18 +27,7 @@ def labeled(tmp_path: Path, http_server: LocalServer) -> tuple[BuiltArchive, Pat
     """The labeled zip on the server (4 images a class, 12 polyps) and a manifest naming it
     with its published counts."""
     counts = {"polyps": 12, "cecum": 4, "pylorus": 4, "z-line": 4, "bbps-2-3": 4}
-    built = build_labeled_images(tmp_path / "served" / FILE, counts)
-    content = built.path.read_bytes()
-    http_server.put(FILE, content)
-    entry = part_entry(
-        "labeled-images",
-        FILE,
-        [http_server.url(FILE)],
-        content,
-        root="labeled-images",
-        expected={"files": len(built.data_files), "classes": counts},
-    )
-    return built, write_manifest(tmp_path / "manifest.yaml", [entry])
+    return serve_labeled(http_server, tmp_path, counts)
 
 
 def _tree(data_dir: Path) -> dict[str, bytes]:

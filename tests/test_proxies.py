@@ -41,6 +41,12 @@ def download(tmp_path: Path, urls: list[str], *args: str) -> Result:
     return run_cli("download", PART, "--manifest", str(manifest), *args)
 
 
+def assert_downloaded(result: Result, data_dir: Path) -> None:
+    """The download succeeded, and the archive in the data folder is CONTENT."""
+    assert result.exit_code == 0, result.stderr
+    assert_same_bytes(archive(data_dir, FILE), CONTENT)
+
+
 def file_mirror(tmp_path: Path) -> str:
     source = tmp_path / "mirror" / FILE
     source.parent.mkdir(exist_ok=True)
@@ -126,8 +132,7 @@ def test_file_urls_never_go_through_a_proxy(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     result = download(tmp_path, [file_mirror(tmp_path)], "-n", connections)
-    assert result.exit_code == 0, result.stderr
-    assert_same_bytes(archive(data_dir, FILE), CONTENT)
+    assert_downloaded(result, data_dir)
 
 
 # --- SOCKS ---------------------------------------------------------------------------------
@@ -144,8 +149,7 @@ def test_a_socks5_proxy_carries_the_download(
     http_server.put(FILE, CONTENT)
     monkeypatch.setenv("all_proxy", socks_proxy.url)
     result = download(tmp_path, [http_server.url(FILE)])
-    assert result.exit_code == 0, result.stderr
-    assert_same_bytes(archive(data_dir, FILE), CONTENT)
+    assert_downloaded(result, data_dir)
     assert socks_proxy.tunnels and all(h == "127.0.0.1" for h, _ in socks_proxy.tunnels)
 
 
@@ -196,8 +200,7 @@ def test_no_proxy_in_cidr_form_reaches_the_server_directly(
     monkeypatch.setenv("http_proxy", dead_proxy)
     monkeypatch.setenv("NO_PROXY", "10.0.0.0/8,127.0.0.0/8")
     result = download(tmp_path, [http_server.url(FILE)])
-    assert result.exit_code == 0, result.stderr
-    assert_same_bytes(archive(data_dir, FILE), CONTENT)
+    assert_downloaded(result, data_dir)
 
 
 def test_check_remote_through_a_dead_proxy_names_it(

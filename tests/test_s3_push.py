@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from hyperkvasir_cli.core.manifest_writer import (
     render_manifest,
 )
 from hyperkvasir_cli.core.progress import SilentProgress
+from hyperkvasir_cli.transfer import s3_upload
 from hyperkvasir_cli.transfer.s3_client import read_object, write_object
 from hyperkvasir_cli.transfer.s3_upload import (
     MIB,
@@ -226,3 +228,27 @@ def test_parts_carry_a_crc32_and_the_object_its_composite(
     # S3 writes the part count after it ("...-3"); moto leaves it out.
     assert head["ChecksumCRC32"].removesuffix("-3") == composite
     assert head.get("ChecksumType", "COMPOSITE") == "COMPOSITE"
+
+
+def test_a_part_that_fails_early_stops_the_parts_waiting_for_their_turn(
+    s3_bucket: Bucket, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole file's sha256 is fed in part order, so later parts wait for the first;
+    when the first fails, they are woken and nothing is sent: the first failure is told."""
+    read = s3_upload._Upload._read
+    sent: list[int] = []
+
+    def first_fails(upload: s3_upload._Upload, part: s3_upload.PlannedPart) -> io.BytesIO:
+        if part.number == 1:
+            raise IntegrityError("part 1 unreadable")
+        return read(upload, part)
+
+    def record(upload: s3_upload._Upload, part: s3_upload.PlannedPart, *rest: object) -> object:
+        sent.append(part.number)
+        raise AssertionError("no part may be sent")
+
+    monkeypatch.setattr(s3_upload._Upload, "_read", first_fails)
+    monkeypatch.setattr(s3_upload._Upload, "_send", record)
+    with pytest.raises(IntegrityError, match="part 1 unreadable"):
+        _push(archive, s3_bucket.url("lab/labeled.zip"), tmp_path / "state.json")
+    assert sent == [] and s3_bucket.keys() == []

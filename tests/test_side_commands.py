@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,12 @@ from tests.cli import Result, run_cli
 from tests.downloads import archive, part_entry
 from tests.http_server import LocalServer
 from tests.side_files import (
-    VideoRow,
     arff_text,
+    avi_video_row,
     class_index,
     clusters_text,
     inference_text,
+    served_as_bundled,
     video_metadata_text,
 )
 from tests.zips import build_labeled_videos
@@ -60,14 +60,7 @@ class Scene:
 
 
 def _video_metadata(members: dict[str, bytes]) -> bytes:
-    rows = []
-    for path, data in sorted(members.items()):
-        if path.endswith(".avi"):
-            micro, _, _, _, frames, _, _, _, width, height = struct.unpack_from("<10I", data, 32)
-            name = path.rsplit("/", 1)[-1]
-            rows.append(
-                VideoRow(name, "polyp", width, height, frames, 1_000_000 // micro, len(data))
-            )
+    rows = [avi_video_row(p, data) for p, data in sorted(members.items()) if p.endswith(".avi")]
     return video_metadata_text(rows).encode()
 
 
@@ -85,24 +78,7 @@ def scene(http_server: LocalServer, tmp_path: Path, data_dir: Path) -> Scene:
         rows = [(n, label, score) for n, label in zip(IMAGES, labels, strict=True)]
         contents[model] = inference_text(rows, seed).encode()
     bundled = load_manifest()
-    entries = []
-    for name, content in contents.items():
-        part = bundled.part(name)
-        http_server.put(part.file, content)
-        pinned = part.sha256 is not None  # the video metadata: pinned, like the real one
-        extra = {"root": part.root} if part.root else {}
-        entries.append(
-            part_entry(
-                name,
-                part.file,
-                [http_server.url(part.file)],
-                content,
-                pin_size=pinned,
-                pin_sha=pinned,
-                kind=part.archive_kind,
-                **extra,
-            )
-        )
+    entries = served_as_bundled(http_server, bundled, contents)
     unlabeled = bundled.part("unlabeled-images")  # its published count: 99,417
     entries.append(
         part_entry(

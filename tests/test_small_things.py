@@ -13,36 +13,9 @@ import pytest
 
 from hyperkvasir_cli.core.records import records_path
 from tests.cli import Result, run_cli
-from tests.conftest import FakeClock
-from tests.downloads import archive, leftovers, part_entry, write_manifest
+from tests.downloads import LABELED, LABELED_ZIP, archive, leftovers
 from tests.http_server import LocalServer
-from tests.zips import BuiltArchive, build_labeled_images
-
-LABELED = "labeled-images"
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
-
-
-@pytest.fixture(scope="module")
-def labeled_zip(tmp_path_factory: pytest.TempPathFactory) -> BuiltArchive:
-    return build_labeled_images(tmp_path_factory.mktemp("zips") / LABELED_ZIP, per_class=2)
-
-
-@pytest.fixture
-def served(
-    labeled_zip: BuiltArchive,
-    tmp_path: Path,
-    http_server: LocalServer,
-    fake_clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> LocalServer:
-    content = labeled_zip.path.read_bytes()
-    http_server.put(LABELED_ZIP, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry(LABELED, LABELED_ZIP, [http_server.url(LABELED_ZIP)], content, root=LABELED)],
-    )
-    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
-    return http_server
+from tests.zips import BuiltArchive
 
 
 def error_line(result: Result) -> str:
@@ -72,7 +45,7 @@ def test_a_mistyped_name_gets_a_guess(args: tuple[str, ...], guess: str) -> None
 
 
 def test_an_imagefolder_split_after_a_csv_split_gets_its_own_default_folder(
-    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path
+    labeled_zip: BuiltArchive, labeled_served: LocalServer, data_dir: Path
 ) -> None:
     assert run_cli("download", LABELED, "--extract").exit_code == 0
     assert run_cli("split").exit_code == 0
@@ -108,7 +81,7 @@ def test_the_bar_shows_its_speed_in_binary_units() -> None:
 
 
 def test_log_lines_say_sizes_in_binary_units_without_raw_byte_counts(
-    served: LocalServer, data_dir: Path
+    labeled_served: LocalServer, data_dir: Path
 ) -> None:
     planned = run_cli("download", LABELED, "--dry-run")
     assert planned.exit_code == 0
@@ -120,7 +93,7 @@ def test_log_lines_say_sizes_in_binary_units_without_raw_byte_counts(
 
 
 def test_a_check_of_several_phases_shows_its_whole_total_from_the_start(
-    served: LocalServer, data_dir: Path
+    labeled_served: LocalServer, data_dir: Path
 ) -> None:
     assert run_cli("download", LABELED, "--extract").exit_code == 0
     result = run_cli("checksum", "--deep", "--extracted", "--jobs", "1")
@@ -157,17 +130,17 @@ def test_config_get_prints_the_value_in_effect(
 
 
 def test_sync_and_extract_dry_runs_say_what_would_happen_and_do_nothing(
-    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path
+    labeled_zip: BuiltArchive, labeled_served: LocalServer, data_dir: Path
 ) -> None:
     planned = run_cli("sync", LABELED, "--dry-run")
     assert planned.exit_code == 0, planned.stderr
     assert planned.stdout.splitlines() == [
-        f"{LABELED}: fetch 35.3 KiB from {served.url(LABELED_ZIP)}",
+        f"{LABELED}: fetch 35.3 KiB from {labeled_served.url(LABELED_ZIP)}",
         f"{LABELED}: then extract it into {data_dir}",
     ]
     extract = run_cli("extract", LABELED, "--dry-run", "--json").json()
     assert extract["dry_run"] is True and extract["parts"][0]["download_first"] is True
-    assert served.log == [] and not data_dir.exists()  # no request, nothing written
+    assert labeled_served.log == [] and not data_dir.exists()  # no request, nothing written
     assert run_cli("download", LABELED).exit_code == 0
     files = len(labeled_zip.members)
     polyps = run_cli("extract", LABELED, "--class", "polyp", "--dry-run")
@@ -187,7 +160,7 @@ def test_sync_and_extract_dry_runs_say_what_would_happen_and_do_nothing(
 
 
 def test_clean_removes_what_runs_left_and_says_how_much_it_freed(
-    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path
+    labeled_zip: BuiltArchive, labeled_served: LocalServer, data_dir: Path
 ) -> None:
     assert run_cli("download", LABELED, "--extract").exit_code == 0
     archives = data_dir / "archives"

@@ -24,8 +24,11 @@ SPLITS_CONTENT = b"file-name;class-name;split-index\n"
 
 
 @pytest.fixture
-def content(tmp_path: Path) -> bytes:
-    return build_segmented_images(tmp_path / "src" / FILE, pairs=2).path.read_bytes()
+def content(tmp_path: Path, http_server: LocalServer) -> bytes:
+    """The segmented images' zip, served as FILE."""
+    built = build_segmented_images(tmp_path / "src" / FILE, pairs=2).path.read_bytes()
+    http_server.put(FILE, built)
+    return built
 
 
 def manifest(tmp_path: Path, server: LocalServer, content: bytes, **pins: object) -> Path:
@@ -60,7 +63,6 @@ def test_a_changed_remote_that_fails_verification_is_fetched_once_per_version(
     data_dir: Path,
     content: bytes,
 ) -> None:
-    http_server.put(FILE, content)
     pinned = manifest(tmp_path, http_server, content)
     assert sync(pinned, PART).exit_code == 0
     # Night 1: upstream replaced by a file of the same size that is not the manifest's.
@@ -95,7 +97,6 @@ def test_a_manifest_with_a_wrong_sha256_fetches_the_file_once(
     data_dir: Path,
     content: bytes,
 ) -> None:
-    http_server.put(FILE, content)
     wrong = manifest(tmp_path, http_server, content, sha256="0" * 64)
     assert sync(wrong, PART).exit_code == 5
     before = len(http_server.log)
@@ -121,7 +122,6 @@ def test_a_failing_part_does_not_stop_the_others_and_the_most_severe_code_wins(
     data_dir: Path,
     content: bytes,
 ) -> None:
-    http_server.put(FILE, content)
     http_server.put(SPLITS_FILE, SPLITS_CONTENT)
     wrong = manifest(tmp_path, http_server, content, sha256="0" * 64)
     result = sync(wrong, PART, SPLITS, "--json")

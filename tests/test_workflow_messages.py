@@ -5,49 +5,19 @@ extracted, a target that is a file, a deleted archive."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.cli import Result, run_cli
-from tests.conftest import FakeClock
-from tests.downloads import archive, part_entry, write_manifest
+from tests.downloads import LABELED, LABELED_ZIP, archive, place_labeled_archive
 from tests.http_server import LocalServer
-from tests.zips import BuiltArchive, build_labeled_images
-
-LABELED = "labeled-images"
-LABELED_ZIP = "hyper-kvasir-labeled-images.zip"
-
-
-@pytest.fixture(scope="module")
-def labeled_zip(tmp_path_factory: pytest.TempPathFactory) -> BuiltArchive:
-    return build_labeled_images(tmp_path_factory.mktemp("zips") / LABELED_ZIP, per_class=2)
-
-
-@pytest.fixture
-def served(
-    labeled_zip: BuiltArchive,
-    tmp_path: Path,
-    http_server: LocalServer,
-    fake_clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> LocalServer:
-    content = labeled_zip.path.read_bytes()
-    http_server.put(LABELED_ZIP, content)
-    manifest = write_manifest(
-        tmp_path / "m.yaml",
-        [part_entry(LABELED, LABELED_ZIP, [http_server.url(LABELED_ZIP)], content, root=LABELED)],
-    )
-    monkeypatch.setenv("HYPERKVASIR_MANIFEST", str(manifest))
-    return http_server
+from tests.zips import BuiltArchive
 
 
 def only_downloaded(labeled_zip: BuiltArchive, data_dir: Path) -> None:
     """The archive in the data folder, not extracted."""
-    path = archive(data_dir, LABELED_ZIP)
-    path.parent.mkdir(parents=True)
-    shutil.copyfile(labeled_zip.path, path)
+    place_labeled_archive(data_dir, labeled_zip.path)
 
 
 def warnings(result: Result) -> list[str]:
@@ -55,7 +25,7 @@ def warnings(result: Result) -> list[str]:
 
 
 def test_a_split_of_images_not_extracted_warns_and_says_so_in_split_json(
-    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path, tmp_path: Path
+    labeled_zip: BuiltArchive, labeled_served: LocalServer, data_dir: Path, tmp_path: Path
 ) -> None:
     only_downloaded(labeled_zip, data_dir)
     out = tmp_path / "split"
@@ -76,7 +46,7 @@ def test_a_split_of_images_not_extracted_warns_and_says_so_in_split_json(
 
 
 def test_the_same_split_made_again_after_extracting_updates_split_json_in_place(
-    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path, tmp_path: Path
+    labeled_zip: BuiltArchive, labeled_served: LocalServer, data_dir: Path, tmp_path: Path
 ) -> None:
     """The warning says to run `extract`; doing so and splitting again into the same
     folder is the same split, not "another split" that needs --force."""
@@ -98,7 +68,7 @@ def test_the_same_split_made_again_after_extracting_updates_split_json_in_place(
 
 @pytest.mark.parametrize("where", ["file", "below a file"])
 def test_extract_to_a_file_fails_before_downloading(
-    where: str, served: LocalServer, tmp_path: Path, data_dir: Path
+    where: str, labeled_served: LocalServer, tmp_path: Path, data_dir: Path
 ) -> None:
     blocker = tmp_path / "notes.txt"
     blocker.write_text("mine\n")
@@ -106,12 +76,12 @@ def test_extract_to_a_file_fails_before_downloading(
     result = run_cli("extract", LABELED, "--to", str(target))
     assert result.exit_code == 2, result.stderr
     assert f"--to {target}" in result.stderr and "not a folder" in result.stderr
-    assert served.log == [] and not archive(data_dir, LABELED_ZIP).exists()
+    assert labeled_served.log == [] and not archive(data_dir, LABELED_ZIP).exists()
     assert blocker.read_text() == "mine\n"
 
 
 def test_extract_delete_archive_says_it_deleted_the_archive(
-    labeled_zip: BuiltArchive, served: LocalServer, data_dir: Path
+    labeled_zip: BuiltArchive, labeled_served: LocalServer, data_dir: Path
 ) -> None:
     only_downloaded(labeled_zip, data_dir)
     result = run_cli("extract", LABELED, "--delete-archive")

@@ -167,8 +167,9 @@ def _amount(value: float | None, unit: Unit) -> str:
     return "an unknown number of files" if value is None else f"{int(value):,} files"
 
 
-class PlainProgress:
-    """Timestamped lines for logs: a start line, at most one line every few seconds, an end.
+class PlainProgress(ConsoleMessages):
+    """Timestamped lines for logs: a start line, at most one line every few seconds, an end;
+    messages are the console's log lines, as :class:`ConsoleMessages` writes them.
 
     Counting files, a task too small to need a log line stays silent."""
 
@@ -177,7 +178,7 @@ class PlainProgress:
     def __init__(
         self, console: Console, unit: Unit = "bytes", interval: float = PLAIN_PROGRESS_INTERVAL
     ) -> None:
-        self._console = console
+        super().__init__(console)
         self._clock = console.clock
         self._unit: Unit = unit
         self._interval = interval
@@ -251,15 +252,6 @@ class PlainProgress:
         """The closing line, unless the last line already said the same count."""
         if self._announced and self._logged_done != self._done:
             self._log_status()
-
-    def note(self, message: str) -> None:
-        self._console.info(message)
-
-    def info(self, message: str) -> None:
-        self._console.info(message)
-
-    def warn(self, message: str) -> None:
-        self._console.warn(message)
 
 
 def _binary_speed_column() -> Any:

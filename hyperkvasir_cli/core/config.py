@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import filelock
 import platformdirs
 import yaml
 from pydantic import (
@@ -29,6 +28,7 @@ from pydantic import (
 from hyperkvasir_cli.core.about import ENV_PREFIX
 from hyperkvasir_cli.core.atomic import atomic_write_text
 from hyperkvasir_cli.core.errors import ConfigError, HyperkvasirError, UsageError
+from hyperkvasir_cli.core.lock import file_lock
 from hyperkvasir_cli.core.records import PartRecord
 from hyperkvasir_cli.core.yaml_errors import describe_validation_error, load_yaml_mapping
 
@@ -276,20 +276,13 @@ class ConfigStore:
         """Hold the config file's own lock around a read-modify-write. The data folder's
         lock does not cover it: two runs on two data folders may share one config file,
         and without this the second write would drop the first run's record."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.path.with_name(f".{self.path.name}.lock")))
-        try:
-            lock.acquire(timeout=CONFIG_LOCK_TIMEOUT)
-        except filelock.Timeout:
-            raise ConfigError(
-                f"config file {self.path} stayed locked by another run for "
-                f"{CONFIG_LOCK_TIMEOUT:g} s",
-                hint="another hyperkvasir is writing it; run the command again",
-            ) from None
-        try:
+        with file_lock(
+            self.path.with_name(f".{self.path.name}.lock"),
+            CONFIG_LOCK_TIMEOUT,
+            f"config file {self.path}",
+            hint="another hyperkvasir is writing it; run the command again",
+        ):
             yield
-        finally:
-            lock.release()
 
     def unset_setting(self, key: str) -> bool:
         """Remove one setting from the file, so that its default applies again; False when

@@ -1,4 +1,5 @@
-"""The data folder's lock: one writer at a time.
+"""The data folder's lock: one writer at a time; and the short lock that the config file
+and the records each take around a read-modify-write (:func:`file_lock`).
 
 The lock is an OS-level file lock (``flock``), so the kernel releases it when its holder
 dies: a lock left by a killed run is taken over at once, never obeyed forever. Who holds
@@ -18,7 +19,7 @@ from pathlib import Path
 import filelock
 
 from hyperkvasir_cli.core.clock import iso_utc
-from hyperkvasir_cli.core.errors import LockedError
+from hyperkvasir_cli.core.errors import ConfigError, LockedError
 
 
 def _holder_description(info_path: Path) -> str:
@@ -75,4 +76,24 @@ def data_lock(
     finally:
         with contextlib.suppress(OSError):
             info_path.unlink()
+        lock.release()
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path, timeout: float, what: str, hint: str) -> Iterator[None]:
+    """Hold ``lock_path`` (an OS-level file lock, its folder made when missing) around a
+    short read-modify-write, waiting up to ``timeout`` seconds for another run to release
+    it; ConfigError "``what`` stayed locked by another run for ``timeout`` s" with
+    ``hint`` when it did not."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout:
+        raise ConfigError(
+            f"{what} stayed locked by another run for {timeout:g} s", hint=hint
+        ) from None
+    try:
+        yield
+    finally:
         lock.release()

@@ -233,26 +233,19 @@ class RecordStore:
         yielded and written back when the block ends without an error (and changed them,
         or the data folder had no records file yet: the first write moves an old config's
         records here)."""
-        import filelock
+        from hyperkvasir_cli.core.lock import file_lock
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.path.with_name(f"{self.path.name}.lock")))
-        try:
-            lock.acquire(timeout=RECORDS_LOCK_TIMEOUT)
-        except filelock.Timeout:
-            raise ConfigError(
-                f"the records {self.path} stayed locked by another run for "
-                f"{RECORDS_LOCK_TIMEOUT:g} s",
-                hint="another hyperkvasir is writing them; run the command again",
-            ) from None
-        try:
+        with file_lock(
+            self.path.with_name(f"{self.path.name}.lock"),
+            RECORDS_LOCK_TIMEOUT,
+            f"the records {self.path}",
+            hint="another hyperkvasir is writing them; run the command again",
+        ):
             records = self.read()
             before = _snapshot(records)
             yield records
             if _snapshot(records) != before or (records and not self.path.exists()):
                 self.write(records)
-        finally:
-            lock.release()
 
     def update_part(self, name: str, **fields: Any) -> PartRecord:
         """Merge ``fields`` into the part's record (re-reading the file first) and save."""

@@ -104,6 +104,39 @@ def check_request(parts: list[Part], request: ExtractRequest) -> None:
         )
 
 
+def requested_parts(
+    session: Session,
+    names: list[str],
+    *,
+    to: Path | None,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    classes: Sequence[str],
+    jobs: int | None,
+    verify: bool,
+    force: bool,
+    delete_archive: bool,
+) -> tuple[list[Part], ExtractRequest]:
+    """The named parts and the request to extract them, as `extract` (and its dry run)
+    asks; refused before any work when that cannot be done (exit 2): no part named, an
+    unknown part or class, or what :func:`check_request` refuses."""
+    if not names:
+        raise UsageError(
+            "name the parts to extract", hint=f"parts: {', '.join(session.manifest.names)}"
+        )
+    request = ExtractRequest(
+        target=to,
+        selection=Selection.build(include, exclude, classes),
+        jobs=jobs,
+        verify=verify,
+        force=force,
+        delete_archive=delete_archive,
+    )
+    parts = session.select_parts(names)
+    check_request(parts, request)
+    return parts, request
+
+
 def should_record(
     record: PartRecord | None, target: str, selection: Selection, result: ExtractResult
 ) -> bool:
@@ -265,43 +298,20 @@ class ExtractReport:
         }
 
 
-def extract_parts(
+def extract_requested(
     session: Session,
-    names: list[str],
-    *,
-    to: Path | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    classes: Sequence[str] = (),
-    jobs: int | None = None,
-    verify: bool = False,
-    force: bool = False,
-    delete_archive: bool = False,
+    parts: list[Part],
+    request: ExtractRequest,
     wait_lock: float | None = None,
 ) -> ExtractReport:
-    """`extract`: extract each named part into ``to`` (default: the configured folder),
-    downloading first the archives that are missing.
+    """`extract`: extract ``parts`` as ``request`` asks (both from :func:`requested_parts`,
+    which refuses before any work what cannot be done), downloading first the archives that
+    are missing.
 
-    Refuses before any work what cannot be done (no part, an unknown part or class, a part
-    that is no zip, --delete-archive with a selection: exit 2). Every archive is proven the
-    part's before the first is extracted (exit 5, nothing written). A selection that
-    matches no member of any archive that has files is a usage error (exit 2), raised
-    after the (empty) extraction, so nothing was written either.
+    Every archive is proven the part's before the first is extracted (exit 5, nothing
+    written). A selection that matches no member of any archive that has files is a usage
+    error (exit 2), raised after the (empty) extraction, so nothing was written either.
     """
-    if not names:
-        raise UsageError(
-            "name the parts to extract", hint=f"parts: {', '.join(session.manifest.names)}"
-        )
-    request = ExtractRequest(
-        target=to,
-        selection=Selection.build(include, exclude, classes),
-        jobs=jobs,
-        verify=verify,
-        force=force,
-        delete_archive=delete_archive,
-    )
-    parts = session.select_parts(names)
-    check_request(parts, request)
     # Missing archives are downloaded first; that takes the lock on its own.
     archives = [ensure_archive(session, part) for part in parts]
     report = ExtractReport(archive_deleted=request.delete_archive)

@@ -9,7 +9,6 @@ exit 6), and the files already in place are compared by size, as a real run does
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,37 +157,10 @@ class Preview:
         return [part.line() for part in self.extract]
 
 
-def preview_extract_parts(
-    session: Session,
-    names: list[str],
-    *,
-    to: Path | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    classes: Sequence[str] = (),
-    verify: bool = False,
-    force: bool = False,
-    delete_archive: bool = False,
-) -> Preview:
-    """`extract --dry-run`: what `extract` would do, refusing what it would refuse (exit 2
-    for bad options, 6 for an unsafe archive) and writing nothing."""
-    from hyperkvasir_cli.archive.selection import Selection
-    from hyperkvasir_cli.core.errors import UsageError
-    from hyperkvasir_cli.ops.extract import ExtractRequest, check_request
-
-    if not names:
-        raise UsageError(
-            "name the parts to extract", hint=f"parts: {', '.join(session.manifest.names)}"
-        )
-    request = ExtractRequest(
-        target=to,
-        selection=Selection.build(include, exclude, classes),
-        verify=verify,
-        force=force,
-        delete_archive=delete_archive,
-    )
-    parts = session.select_parts(names)
-    check_request(parts, request)
+def preview_extract_parts(session: Session, parts: list[Part], request: ExtractRequest) -> Preview:
+    """`extract --dry-run`: what `extract` would do for ``parts`` with ``request`` (both
+    from :func:`~hyperkvasir_cli.ops.extract.requested_parts`, which refuses what
+    `extract` would refuse), refusing an unsafe archive (exit 6) and writing nothing."""
     return Preview(extract=[preview_extract(session, part, request) for part in parts])
 
 

@@ -41,14 +41,7 @@ def pseudo_split(
     ``all`` for every model), their inference files fetched when missing, split by
     ``strategy``. UsageError (exit 2) for an unknown model, a confidence outside 0-1, or
     when no image qualifies."""
-    from hyperkvasir_cli.dataset.split.assign import (
-        DEFAULT_RATIOS,
-        fold_names,
-        fold_ratios,
-        make_split,
-        parse_ratios,
-        ratio_split_names,
-    )
+    from hyperkvasir_cli.dataset.split.assign import make_split, split_shares
     from hyperkvasir_cli.dataset.split.pseudo import check_confidence, pseudo_label_items
     from hyperkvasir_cli.ops.tables import prediction_models, side_file
 
@@ -76,11 +69,7 @@ def pseudo_split(
             f"confidence of at least {min_confidence:g}",
             hint="lower --min-confidence, or name fewer models",
         )
-    if folds is not None:
-        shares, split_names = fold_ratios(folds), fold_names(folds)
-    else:
-        shares = parse_ratios(ratios or DEFAULT_RATIOS)
-        split_names = ratio_split_names(len(shares))
+    shares, split_names = split_shares(folds, ratios)
     split = make_split(labels.items, strategy, shares, split_names, seed, folds=folds)
     provenance = {
         **labels.as_json(),

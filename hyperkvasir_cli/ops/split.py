@@ -314,20 +314,9 @@ def computed_split(
     seed: int,
 ) -> Split:
     """A stratified or random split of the images ``source`` holds (none: exit 2)."""
-    from hyperkvasir_cli.dataset.split.assign import (
-        DEFAULT_RATIOS,
-        fold_names,
-        fold_ratios,
-        make_split,
-        parse_ratios,
-        ratio_split_names,
-    )
+    from hyperkvasir_cli.dataset.split.assign import make_split, split_shares
 
-    if folds is not None:
-        shares, names = fold_ratios(folds), fold_names(folds)
-    else:
-        shares = parse_ratios(ratios or DEFAULT_RATIOS)
-        names = ratio_split_names(len(shares))
+    shares, names = split_shares(folds, ratios)
     items = _items(session, source)
     if not items:
         raise UsageError(

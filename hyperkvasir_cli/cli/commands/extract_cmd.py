@@ -97,26 +97,10 @@ def extract(
     json_output: JsonOption = False,
 ) -> None:
     """Unpack downloaded parts safely, skipping what is already extracted and intact."""
-    if dry_run:
-        from hyperkvasir_cli.ops.preview import preview_extract_parts
-
-        preview = preview_extract_parts(
-            rt.session,
-            parts or [],
-            to=to,
-            include=include or (),
-            exclude=exclude or (),
-            classes=classes or (),
-            verify=verify,
-            force=force,
-            delete_archive=delete_archive,
-        )
-        show_preview(rt, preview, json_output)
-        return
     # Imported here so that other commands (and --help) start without the engine.
-    from hyperkvasir_cli.ops.extract import extract_parts
+    from hyperkvasir_cli.ops.extract import extract_requested, requested_parts
 
-    report = extract_parts(
+    chosen, request = requested_parts(
         rt.session,
         parts or [],
         to=to,
@@ -127,7 +111,12 @@ def extract(
         verify=verify,
         force=force,
         delete_archive=delete_archive,
-        wait_lock=wait_lock,
     )
+    if dry_run:
+        from hyperkvasir_cli.ops.preview import preview_extract_parts
+
+        show_preview(rt, preview_extract_parts(rt.session, chosen, request), json_output)
+        return
+    report = extract_requested(rt.session, chosen, request, wait_lock)
     if json_output:
         rt.console.emit_json(report.as_json())

@@ -117,6 +117,18 @@ def fold_names(count: int) -> tuple[str, ...]:
     return tuple(f"fold-{i}" for i in range(count))
 
 
+def split_shares(
+    folds: int | None, ratios: str | None
+) -> tuple[tuple[Fraction, ...], tuple[str, ...]]:
+    """The shares and names of the splits asked for: ``folds`` equal folds, else the
+    ``ratios`` (default :data:`DEFAULT_RATIOS`); UsageError (exit 2) as
+    :func:`fold_ratios` and :func:`parse_ratios` raise it."""
+    if folds is not None:
+        return fold_ratios(folds), fold_names(folds)
+    shares = parse_ratios(ratios or DEFAULT_RATIOS)
+    return shares, ratio_split_names(len(shares))
+
+
 def allocate(
     total: int, ratios: Sequence[Fraction], deficits: Sequence[Fraction] | None = None
 ) -> list[int]:

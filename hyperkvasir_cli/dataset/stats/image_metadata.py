@@ -12,23 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hyperkvasir_cli.dataset.paths import classify_labeled
+from hyperkvasir_cli.dataset.stats.metadata_check import MetadataDisagreement, mismatch_lines
 from hyperkvasir_cli.dataset.tables.image_metadata import ImageMetadataRow
-
-
-@dataclass(frozen=True)
-class ImageDisagreement:
-    path: str
-    field: str  # width | height | kilobytes | class
-    metadata: str | int
-    file: str | int
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "field": self.field,
-            "metadata": self.metadata,
-            "file": self.file,
-        }
 
 
 @dataclass(frozen=True)
@@ -38,21 +23,18 @@ class ImageMetadataCheck:
     compared: int  # images here with a row
     images_without_row: list[str]  # paths, sorted
     rows_without_image: list[str]  # file names of rows of this part's classes, sorted
-    disagreements: list[ImageDisagreement]  # by path, then field
+    disagreements: list[MetadataDisagreement]  # by path, then field
 
     def differences(self) -> list[str]:
         if not self.compared:
             return [f"the image metadata lists none of these images ({self.rows:,} rows)"]
-        found = []
-        if self.images_without_row:
-            found.append(f"images without a metadata row: {len(self.images_without_row):,}")
-        if self.rows_without_image:
-            found.append(f"metadata rows without an image here: {len(self.rows_without_image):,}")
-        if self.disagreements:
-            fields = sorted({d.field for d in self.disagreements})
-            images = len({d.path for d in self.disagreements})
-            found.append(f"images whose {', '.join(fields)} differ from the metadata: {images:,}")
-        return found
+        return mismatch_lines(
+            "images",
+            "an image",
+            len(self.images_without_row),
+            len(self.rows_without_image),
+            self.disagreements,
+        )
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -83,7 +65,7 @@ def check_image_metadata(
     by_name = {image.path.rsplit("/", 1)[-1]: image for image in images}
     seen: set[str] = set()
     missing: list[str] = []
-    disagreements: list[ImageDisagreement] = []
+    disagreements: list[MetadataDisagreement] = []
     count = 0
     for row in rows:
         count += 1
@@ -106,18 +88,20 @@ def check_image_metadata(
     )
 
 
-def _compare(image: MeasuredImage, row: ImageMetadataRow, labeled: bool) -> list[ImageDisagreement]:
+def _compare(
+    image: MeasuredImage, row: ImageMetadataRow, labeled: bool
+) -> list[MetadataDisagreement]:
     found = []
     if image.dimensions is not None:
         width, height = image.dimensions
         if width != row.width:
-            found.append(ImageDisagreement(image.path, "width", row.width, width))
+            found.append(MetadataDisagreement(image.path, "width", row.width, width))
         if height != row.height:
-            found.append(ImageDisagreement(image.path, "height", row.height, height))
+            found.append(MetadataDisagreement(image.path, "height", row.height, height))
     if image.size >> 10 != row.kilobytes:
-        found.append(ImageDisagreement(image.path, "kilobytes", row.kilobytes, image.size >> 10))
+        found.append(MetadataDisagreement(image.path, "kilobytes", row.kilobytes, image.size >> 10))
     if labeled:
         here = classify_labeled(image.path)
         if here is not None and row.label != here.class_name:
-            found.append(ImageDisagreement(image.path, "class", row.class_name, here.class_name))
+            found.append(MetadataDisagreement(image.path, "class", row.class_name, here.class_name))
     return found

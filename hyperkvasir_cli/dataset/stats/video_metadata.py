@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from hyperkvasir_cli.dataset.stats.metadata_check import MetadataDisagreement, mismatch_lines
 from hyperkvasir_cli.dataset.tables.video_metadata import VideoMetadataRow
 from hyperkvasir_cli.dataset.videoinfo import VideoInfo
 
@@ -39,22 +40,6 @@ def info_from_metadata(row: VideoMetadataRow, path: str) -> VideoInfo:
 
 
 @dataclass(frozen=True)
-class MetadataDisagreement:
-    path: str
-    field: str  # kilobytes | frames | fps | width | height
-    metadata: float | int
-    file: float | int
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "field": self.field,
-            "metadata": self.metadata,
-            "file": self.file,
-        }
-
-
-@dataclass(frozen=True)
 class VideoMetadataCheck:
     """How the metadata file and the videos here agree."""
 
@@ -67,16 +52,13 @@ class VideoMetadataCheck:
     disagreements: list[MetadataDisagreement]  # by path, then field
 
     def differences(self) -> list[str]:
-        found = []
-        if self.videos_without_row:
-            found.append(f"videos without a metadata row: {len(self.videos_without_row):,}")
-        if self.rows_without_video:
-            found.append(f"metadata rows without a video here: {len(self.rows_without_video):,}")
-        if self.disagreements:
-            fields = sorted({d.field for d in self.disagreements})
-            videos = len({d.path for d in self.disagreements})
-            found.append(f"videos whose {', '.join(fields)} differ from the metadata: {videos:,}")
-        return found
+        return mismatch_lines(
+            "videos",
+            "a video",
+            len(self.videos_without_row),
+            len(self.rows_without_video),
+            self.disagreements,
+        )
 
     def as_json(self) -> dict[str, object]:
         return {

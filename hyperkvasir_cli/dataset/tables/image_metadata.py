@@ -18,7 +18,7 @@ from hyperkvasir_cli.dataset.tables.text import (
     malformed,
     open_text,
     parse_int,
-    split_fields,
+    semicolon_rows,
     text_lines,
 )
 
@@ -44,23 +44,7 @@ def parse_image_metadata(
 ) -> Iterator[tuple[int, ImageMetadataRow]]:
     """``(line number, row)`` for each row, from numbered lines (header first); ArchiveError
     (exit 6) for a wrong header, a wrong field count or a size that is not a whole number."""
-    rows = iter(lines)
-    number, header = next(rows, (1, ""))
-    if tuple(h.strip() for h in header.split(";")) != HEADER:
-        raise malformed(
-            source, number, f"expected the header {';'.join(HEADER)!r}, found {header!r}", part
-        )
-    for number, text in rows:
-        if not text.strip():
-            continue
-        fields = split_fields(text, ";")
-        if len(fields) != len(HEADER):
-            raise malformed(
-                source,
-                number,
-                f"expected {len(HEADER)} fields separated by ';', found {len(fields)}",
-                part,
-            )
+    for number, fields in semicolon_rows(lines, source, (HEADER,), part):
         name = fields[0].strip()
         if not name:
             raise malformed(source, number, "the file name is empty", part)

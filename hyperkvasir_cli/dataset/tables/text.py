@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -39,6 +39,37 @@ def text_lines(handle: TextIO, source: str, part: str | None = None) -> Iterator
             yield number, text.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise malformed(source, number + 1, f"not UTF-8 text ({exc.reason})", part) from None
+
+
+def semicolon_rows(
+    lines: Iterable[tuple[int, str]],
+    source: str,
+    headers: Sequence[tuple[str, ...]],
+    part: str | None = None,
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` for each row that is not blank, from the numbered lines of
+    a `;`-separated file whose header is one of ``headers`` (the first is the one named in
+    the error); :func:`malformed` (exit 6) for another header or a row with a different
+    count of fields."""
+    rows = iter(lines)
+    number, header = next(rows, (1, ""))
+    if tuple(h.strip() for h in header.split(";")) not in headers:
+        raise malformed(
+            source, number, f"expected the header {';'.join(headers[0])!r}, found {header!r}", part
+        )
+    columns = len(headers[0])
+    for number, text in rows:
+        if not text.strip():
+            continue
+        fields = split_fields(text, ";")
+        if len(fields) != columns:
+            raise malformed(
+                source,
+                number,
+                f"expected {columns} fields separated by ';', found {len(fields)}",
+                part,
+            )
+        yield number, fields
 
 
 def sniff_delimiter(header: str) -> str:

@@ -19,7 +19,7 @@ from hyperkvasir_cli.dataset.tables.text import (
     open_text,
     parse_float,
     parse_int,
-    split_fields,
+    semicolon_rows,
     text_lines,
 )
 
@@ -58,23 +58,7 @@ def parse_video_metadata(
 ) -> Iterator[tuple[int, VideoMetadataRow]]:
     """``(line number, row)`` for each row, from numbered lines (header first); ArchiveError
     (exit 6) for a wrong header, a wrong field count or a field that is not a number."""
-    rows = iter(lines)
-    number, header = next(rows, (1, ""))
-    if tuple(h.strip() for h in header.split(";")) not in (HEADER, SCRIPT_HEADER):
-        raise malformed(
-            source, number, f"expected the header {';'.join(HEADER)!r}, found {header!r}", part
-        )
-    for number, text in rows:
-        if not text.strip():
-            continue
-        fields = split_fields(text, ";")
-        if len(fields) != len(HEADER):
-            raise malformed(
-                source,
-                number,
-                f"expected {len(HEADER)} fields separated by ';', found {len(fields)}",
-                part,
-            )
+    for number, fields in semicolon_rows(lines, source, (HEADER, SCRIPT_HEADER), part):
         yield number, _row(fields, source, number, part)
 
 
