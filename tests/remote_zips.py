@@ -4,7 +4,6 @@ a :class:`Remote` pointed at them with a clock that never waits."""
 from __future__ import annotations
 
 import functools
-import io
 import random
 import zipfile
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from hyperkvasir_cli.transfer.retry import RetryPolicy
 from tests.conftest import FakeClock
 from tests.downloads import LABELED, LABELED_ZIP, part_entry, random_bytes, write_manifest
 from tests.http_server import LocalServer
-from tests.zips import BuiltArchive, build_labeled_images, stable_uuid
+from tests.zips import BuiltArchive, build_labeled_images, stable_uuid, zip_in_memory
 
 UNLABELED_IMAGES = 99_417
 
@@ -70,15 +69,7 @@ def zip_of(
     members: Mapping[str, bytes], compression: int = zipfile.ZIP_DEFLATED, zip64: bool = False
 ) -> bytes:
     """A zip in memory, members in the given order, fixed dates."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=compression, allowZip64=True) as archive:
-        for name, data in members.items():
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = compression
-            info.external_attr = 0o644 << 16
-            with archive.open(info, "w", force_zip64=zip64) as handle:
-                handle.write(data)
-    return buffer.getvalue()
+    return zip_in_memory(members, compression=compression, force_zip64=zip64)
 
 
 def unlabeled_members(count: int = UNLABELED_IMAGES) -> dict[str, bytes]:

@@ -183,7 +183,26 @@ def write_zip(
     force_zip64: bool = False,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=compression, allowZip64=True) as archive:
+    _write_members(path, members, compression, force_zip64)
+
+
+def zip_in_memory(
+    members: Mapping[str, bytes],
+    *,
+    compression: int = zipfile.ZIP_DEFLATED,
+    force_zip64: bool = False,
+) -> bytes:
+    """The zip :func:`write_zip` writes, as bytes."""
+    buffer = io.BytesIO()
+    _write_members(buffer, members, compression, force_zip64)
+    return buffer.getvalue()
+
+
+def _write_members(
+    file: Path | io.BytesIO, members: Mapping[str, bytes], compression: int, force_zip64: bool
+) -> None:
+    """Members in the given order, fixed dates and modes: the same members, the same bytes."""
+    with zipfile.ZipFile(file, "w", compression=compression, allowZip64=True) as archive:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = compression
