@@ -162,7 +162,9 @@ def run_groups(settings: Settings, groups: Sequence[str], rows: list[Row]) -> No
             log(f"measuring: {name}")
             try:
                 rows.extend(GROUPS[name](workspace))
-            except Exception as exc:  # a broken row must not cost the other rows
+            # A broken row must not cost the other rows (a procedure that stops with
+            # SystemExit, as bench/s3_rows.py does when run alone, included).
+            except (Exception, SystemExit) as exc:
                 traceback.print_exc()
                 rows.append(failed_row(name, f"benchmark error: {type(exc).__name__}: {exc}"))
 

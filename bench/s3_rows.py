@@ -13,6 +13,7 @@ Rounds alternate between the contenders; the median is reported with peak memory
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -83,6 +84,10 @@ def free_port() -> int:
 
 @contextmanager
 def moto_server(log: Path) -> Iterator[str]:
+    if importlib.util.find_spec("moto") is None:
+        raise RuntimeError(
+            f"moto's S3 server is not installed in {sys.prefix}: pip install '.[test]'"
+        )
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
