@@ -18,15 +18,16 @@ from typing import cast
 
 import pytest
 
+from hyperkvasir_cli.transfer import connection
 from hyperkvasir_cli.transfer.connection import (
     DECIDE_SECONDS,
     FAST_LINK_RATE,
     PROBE_BYTES,
     ConnectionJob,
-    ConnectionWorker,
     SharedState,
+    adapt,
 )
-from hyperkvasir_cli.transfer.segments import MAX_PIECE
+from hyperkvasir_cli.transfer.range_request import CHUNK_SIZE
 from hyperkvasir_cli.transfer.sidecar import Segment, Sidecar
 from tests.cli import run_cli
 from tests.conftest import FakeClock
@@ -119,46 +120,32 @@ def download_over_link(
     return part, ranges_asked(server)
 
 
-def test_a_link_one_connection_fills_is_fetched_over_one_connection(
+@pytest.mark.parametrize(
+    "rate",
+    [
+        pytest.param(2 * FAST_LINK_RATE, id="loopback-or-fast-mirror"),
+        pytest.param(FAST_LINK_RATE * 1.25, id="just-fast-enough"),
+    ],
+)
+def test_a_link_one_connection_fills_is_fetched_as_one_connection_would(
+    rate: float,
     served_large: tuple[Path, bytes],
     http_server: LocalServer,
     data_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    part, asked = download_over_link(
-        served_large, http_server, data_dir, monkeypatch, 2 * FAST_LINK_RATE
-    )
-    assert part["connections"] == 1
-    assert asked[0] == (0, PROBE_BYTES - 1)
-    # Pieces while it decides (a second's worth: 128 MiB would do, the file has 96), then
-    # nothing more to decide: no byte asked for twice, none missed, in order.
-    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(asked))
-    assert asked[-1][1] == LARGE - 1
-
-
-def test_once_a_second_showed_a_fast_link_the_rest_is_one_request(
-    served_large: tuple[Path, bytes],
-    http_server: LocalServer,
-    data_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    rate = FAST_LINK_RATE * 1.25  # 80 MiB/s: decided after about 80 of the 96 MiB
     part, asked = download_over_link(served_large, http_server, data_dir, monkeypatch, rate)
     assert part["connections"] == 1
-    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(asked))
-    last_first, last_end = asked[-1]
-    assert last_end == LARGE - 1
-    # The last request started once a second had gone and asked for everything left.
-    assert last_first >= rate * DECIDE_SECONDS
-    # Pieces sized to end that second, not for four connections: few requests in all.
-    assert all(b - a + 1 <= MAX_PIECE for a, b in asked[:-1]) and len(asked) <= 4
+    # The first MiB, then the rest in one request: what `--connections 1` asks.
+    assert asked == [(0, PROBE_BYTES - 1), (PROBE_BYTES, LARGE - 1)]
+    assert http_server.body_bytes(FILE) == LARGE
 
 
 @pytest.mark.parametrize(
     "rate",
     [
         pytest.param(8 * MIB, id="mirror-limiting-each-connection"),
-        # The real server: its first MiB takes four seconds, and that decides it.
+        # The real server: a second is a quarter of its first MiB, and that decides it.
         pytest.param(256 * 1024, id="slow-server"),
     ],
 )
@@ -172,9 +159,14 @@ def test_a_link_one_connection_cannot_fill_lets_the_others_join(
     part, asked = download_over_link(served, http_server, data_dir, monkeypatch, rate)
     assert part["connections"] == 4  # the default
     assert asked[0] == (0, PROBE_BYTES - 1)
-    ordered = sorted(asked)
-    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ordered))
-    assert ordered[-1][1] == SMALL - 1
+    # The first connection's request was cut a little ahead of where it was after a
+    # second: what it received past the cut is all that crossed the wire twice.
+    decided_at = rate * DECIDE_SECONDS
+    sent = http_server.body_bytes(FILE)
+    assert SMALL <= sent <= SMALL + CHUNK_SIZE + 64 * 1024
+    later = sorted(asked[1:])
+    assert later[0][0] <= decided_at + CHUNK_SIZE + 64 * 1024 < later[-1][0]
+    assert later[-1][1] == SMALL - 1
 
 
 @pytest.mark.parametrize(
@@ -211,63 +203,83 @@ class Joiners:
 
     def __init__(self) -> None:
         self.started: list[int] = []
+        self.preallocated: list[int] = []
 
     def __call__(self, count: int) -> None:
         self.started.append(count)
 
 
-def deciding_worker(connections: int = 4) -> tuple[ConnectionWorker, SharedState, Joiners]:
-    joiners = Joiners()
-    # Only what a decision reads of the job: the count asked for, and whom to tell.
-    job = SimpleNamespace(connections=connections, add_connections=joiners, clock=FakeClock())
-    sidecar = Sidecar(
-        url="http://mirror/f",
-        size=1024 * MIB,
-        etag='"v1"',
-        segments=[Segment(start=0, end=MIB, done=MIB), Segment(start=MIB, end=1024 * MIB)],
+class StepClock(FakeClock):
+    def monotonic(self) -> float:
+        return self.elapsed
+
+
+def deciding(
+    offset: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ConnectionJob, SharedState, Joiners, StepClock, Segment]:
+    """A 1 GiB download whose first connection, alone while the count adapts, is at
+    ``offset`` of its request for the whole file."""
+    joiners, clock = Joiners(), StepClock()
+    # Only what a decision reads of the job: the count asked for, the clock, whom to tell,
+    # and the file to preallocate (recorded here, not done: 1 GiB of disk for nothing).
+    job = SimpleNamespace(connections=4, add_connections=joiners, clock=clock, fd=-1)
+    monkeypatch.setattr(
+        connection, "preallocate", lambda fd, size: joiners.preallocated.append(size)
     )
-    shared = SharedState(sidecar=sidecar, deciding=True, deciding_since=0.0)
-    worker = ConnectionWorker(cast(ConnectionJob, job), shared, probe=False)
-    return worker, shared, joiners
+    in_flight = Segment(start=0, end=1024 * MIB, done=offset)
+    shared = SharedState(
+        sidecar=Sidecar(url="http://mirror/f", size=1024 * MIB, etag='"v1"', segments=[in_flight]),
+        deciding=True,
+    )
+    shared.busy.add(id(in_flight))
+    return cast(ConnectionJob, job), shared, joiners, clock, in_flight
 
 
 @pytest.mark.parametrize(
-    ("pieces", "lone"),
+    ("fetched", "lone"),
     [
-        # loopback: 64 MiB pieces in 0.08 s each, a second's worth decides
-        ([(64 * MIB, 0.08)] * 13, True),
-        # a 1 Gbit/s LAN: 110 MiB/s
-        ([(MIB, 0.01), (32 * MIB, 0.29), (64 * MIB, 0.58), (64 * MIB, 0.58)], True),
-        # nginx's limit_rate 20m: its first 20 MiB come at once, then 20 MiB/s
-        ([(MIB, 0.001), (16 * MIB, 0.01), (32 * MIB, 0.75), (64 * MIB, 3.2)], False),
-        # the real server: the first MiB alone takes four seconds
-        ([(MIB, 4.0)], False),
+        (800 * MIB, True),  # loopback
+        (110 * MIB, True),  # a 1 Gbit/s LAN
+        (40 * MIB, False),  # nginx's limit_rate 20m: 20 MiB at once, then 20 MiB/s
+        (256 * 1024, False),  # the real server
     ],
 )
 def test_a_second_of_the_first_connection_decides(
-    pieces: list[tuple[int, float]], lone: bool
+    fetched: int, lone: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker, shared, joiners = deciding_worker()
-    now = 0.0
-    for moved, seconds in pieces:
-        assert shared.deciding
-        now += seconds
-        worker._decide(moved, now)
-    assert not shared.deciding  # decided with the last piece, not before
-    assert shared.lone is lone
+    job, shared, joiners, clock, in_flight = deciding(fetched, monkeypatch)
+    shared.fetched = fetched
+    clock.elapsed = 0.99
+    adapt(job, shared)
+    assert shared.deciding and joiners.started == []  # not before a second
+    clock.elapsed = 1.0
+    adapt(job, shared)
+    assert not shared.deciding and shared.lone is lone
+    segments = shared.sidecar.segments
     if lone:
-        assert shared.allowed == 1 and joiners.started == [0]
-        assert worker._connections() == 1
+        # Nothing cut, nobody started: the request for the whole file goes on.
+        assert joiners.started == [] and joiners.preallocated == [] and segments == [in_flight]
+        assert in_flight.end == 1024 * MIB
     else:
+        # Cut on a 64 KiB boundary past the write that may be in progress, and the rest
+        # shared: three joiners, each with its first piece reserved right after the cut.
         assert joiners.started == [3] and shared.allowed == 4
+        assert joiners.preallocated == [1024 * MIB]  # the joiners write out of order
+        assert in_flight.end is not None and in_flight.end % (64 * 1024) == 0
+        assert fetched + CHUNK_SIZE <= in_flight.end <= fetched + CHUNK_SIZE + 64 * 1024
+        reserved = sorted(shared.reserved, key=lambda s: s.start)
+        assert reserved[0].start == in_flight.end and len(reserved) == 3
+        assert all(a.end == b.start for a, b in itertools.pairwise(segments))
+        assert segments[-1].end == 1024 * MIB
 
 
-def test_a_clock_that_does_not_move_never_decides() -> None:
-    worker, shared, joiners = deciding_worker()
+def test_a_clock_that_does_not_move_never_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    job, shared, joiners, _, in_flight = deciding(512 * MIB, monkeypatch)
+    shared.fetched = 512 * MIB
     for _ in range(100):
-        worker._decide(64 * MIB, 0.0)
-    assert worker._deciding_piece() == MAX_PIECE  # the rest in few requests
+        adapt(job, shared)
     assert shared.deciding and not shared.lone and joiners.started == []
+    assert shared.sidecar.segments == [in_flight]
 
 
 def test_the_threshold_is_well_above_a_slow_server_and_below_a_fast_link() -> None:

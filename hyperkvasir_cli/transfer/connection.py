@@ -38,8 +38,6 @@ from hyperkvasir_cli.transfer.ratelimit import RateLimiter
 from hyperkvasir_cli.transfer.resume import OVERLAP_BYTES, Verdict, continuation_overlap
 from hyperkvasir_cli.transfer.retry import RetryPolicy
 from hyperkvasir_cli.transfer.segments import (
-    MAX_PIECE,
-    MIN_PIECE,
     claim_piece,
     is_finished,
     merge_finished,
@@ -59,13 +57,14 @@ DIRECT_READ_RATE = 8 * 1024 * 1024
 # connection for the next piece (even a TLS handshake on a slow server) costs little
 # next to it, and reading it through httpx costs a copy of every byte.
 DIRECT_READ_BYTES = 16 * 1024 * 1024
-# When the number of connections is left to adapt, the first connection fetches alone for
-# DECIDE_SECONDS: at FAST_LINK_RATE or more, it is on a link that one connection fills (a
-# LAN, loopback, a fast mirror), where more connections only cost CPU, and it fetches the
-# rest alone; slower, and the others join (a server that limits each connection, or a long
-# path whose TCP ramp-up more connections share). A second is long enough that a server's
-# burst (nginx's limit_rate lets a second's worth through at once) does not pass for a
-# fast link; a slow server's first MiB alone takes longer, so the others join at once.
+# When the number of connections is left to adapt, the first connection asks for the whole
+# file, as one connection would, and after DECIDE_SECONDS its rate decides: at
+# FAST_LINK_RATE or more it is on a link that one connection fills (a LAN, loopback, a fast
+# mirror), where more connections only cost CPU, and it goes on alone; slower (a server
+# that limits each connection, or a long path whose TCP ramp-up more connections share),
+# its request is cut a little ahead of where it is and the others join. A second is long
+# enough that a server's burst (nginx's limit_rate lets a second's worth through at once)
+# does not pass for a fast link; on the real server it costs a quarter of a MiB.
 FAST_LINK_RATE = 64 * 1024 * 1024
 DECIDE_SECONDS = 1.0
 # How long an idle connection waits before looking again for a piece someone gave back.
@@ -119,13 +118,15 @@ class SharedState:
     reserved: list[Segment] = field(default_factory=list)
     # Bytes per second of the last piece any connection finished (0: none yet).
     piece_rate: float = 0.0
-    # Adaptive: the others wait until the first connection's rate is known; meanwhile it
-    # counts the bytes of the pieces it finished since its first body began.
+    # Adaptive: the first connection fetches alone until its rate decides (see adapt());
+    # the time and the count of bytes fetched when it began.
     deciding: bool = False
-    deciding_since: float | None = None
-    deciding_bytes: int = 0
-    # Adaptive: the first piece showed a fast link, so one connection does the rest.
+    deciding_since: float = 0.0
+    deciding_from: int = 0
+    # Adaptive: the first connection's rate showed a fast link; it does the rest alone.
     lone: bool = False
+    # Adaptive: looks whether the time to decide has come (set by the engine).
+    adapt: Callable[[], None] | None = None
 
     def count(self, amount: int) -> None:
         """Bytes received by a connection (written, or compared with held ones), for the
@@ -135,6 +136,8 @@ class SharedState:
         interpreter lock."""
         with self.lock:
             self.fetched += amount
+        if self.deciding and self.adapt is not None:
+            self.adapt()
 
     def piece_ended(self) -> None:
         """A piece is complete or given back: the hasher and the coordinator look now."""
@@ -191,8 +194,6 @@ class ConnectionWorker:
                 merge_finished(segments, self.s.busy)
                 if not sidecar.accepts_ranges:
                     size = sidecar.size or 0  # one request for everything
-                elif self.s.deciding:
-                    size = self._deciding_piece()
                 else:
                     size = piece_size(unclaimed_bytes(segments, self.s.busy), self._connections())
                 segment = claim_piece(segments, self.s.busy, max(size, 1))
@@ -203,20 +204,6 @@ class ConnectionWorker:
                     return None
             self.s.released.wait(IDLE_WAIT)
             self.s.released.clear()
-
-    def _deciding_piece(self) -> int:
-        """While the first connection fetches alone to learn the link's rate: a piece that
-        should end about when DECIDE_SECONDS have passed, so the decision comes on time
-        (the caller holds the lock)."""
-        since = self.s.deciding_since
-        if since is None or self.s.deciding_bytes == 0:
-            return MIN_PIECE
-        elapsed = self.job.clock.monotonic() - since
-        if elapsed <= 0:
-            return MAX_PIECE  # a clock that does not move (a test's): no decision comes
-        rate = self.s.deciding_bytes / elapsed
-        wanted = int(rate * max(DECIDE_SECONDS - elapsed, 0.0))
-        return min(max(wanted, MIN_PIECE), MAX_PIECE)
 
     def _count_use(self, segment: Segment) -> Segment:
         """``segment``, after counting this connection as used (the caller holds the lock)."""
@@ -230,8 +217,8 @@ class ConnectionWorker:
         asked, unless nothing pins the file's version. Then one: each continuation is
         checked against the bytes just before it (its overlap), which a piece of another
         connection would not have on disk yet, so versions could mix unseen at its start.
-        One as well when the count adapts and the first piece showed a fast link."""
-        if self.s.lone:
+        One as well while an adapting count decides, and once it decided on one."""
+        if self.s.lone or self.s.deciding:
             return 1
         return self.job.connections if self.s.sidecar.validators.if_range else 1
 
@@ -239,20 +226,7 @@ class ConnectionWorker:
         """Once the server confirms ranges (of a file of known size): how many more
         connections to start, each with a first piece reserved, so that a fast first
         connection cannot take every piece before they start. The caller holds the lock."""
-        connections = self._connections()
-        count = connections - 1
-        if count <= 0 or self.s.sidecar.size is None:
-            return 0
-        self.s.allowed = connections
-        segments = self.s.sidecar.segments
-        for _ in range(count):
-            size = piece_size(unclaimed_bytes(segments, self.s.busy), connections)
-            piece = claim_piece(segments, self.s.busy, size)
-            if piece is None:
-                break
-            self.s.busy.add(id(piece))
-            self.s.reserved.append(piece)
-        return count
+        return prepare_joiners(self.s, self._connections())
 
     def _loop(self) -> None:
         attempt = 0
@@ -354,10 +328,6 @@ class ConnectionWorker:
             raise RestartNeeded(opened.judgement.reason)
         self._accept(opened)
         assert self.s.writer is not None
-        body_started = self.job.clock.monotonic()
-        with self.s.lock:
-            if self.s.deciding and self.s.deciding_since is None:
-                self.s.deciding_since = body_started
         copy_body(
             opened.response,
             segment,
@@ -369,34 +339,12 @@ class ConnectionWorker:
             direct=direct,
             overlap=overlap,
         )
-        ended = self.job.clock.monotonic()
+        elapsed = self.job.clock.monotonic() - started
         moved = segment.offset - start
         # A clock that did not move (a test's) counts as a fast link.
-        rate = _rate(moved, ended - started)
+        rate = moved / elapsed if elapsed > 0 else float("inf")
         with self.s.lock:
             self.s.piece_rate = rate
-        if segment.complete:
-            self._decide(moved, ended)
-
-    def _decide(self, moved: int, now: float) -> None:
-        """Adaptive: after a piece of the first connection, whether the others join. The
-        rate counts from its first body's start (the first answer's record and
-        preallocation aside), requests between pieces included."""
-        with self.s.lock:
-            if not self.s.deciding or self.s.deciding_since is None:
-                return
-            self.s.deciding_bytes += moved
-            elapsed = now - self.s.deciding_since
-            if elapsed < DECIDE_SECONDS:
-                return  # a clock that does not move (a test's) never decides: one connection
-            self.s.deciding = False
-            if self.s.deciding_bytes / elapsed >= FAST_LINK_RATE:
-                self.s.lone = True
-                self.s.allowed = 1
-                joiners = 0
-            else:
-                joiners = self._prepare_joiners()
-        self.job.add_connections(joiners)
 
     def _accept(self, opened: OpenedRange) -> None:
         """The first answer fixes the file's size and version; later ones only confirm.
@@ -413,13 +361,15 @@ class ConnectionWorker:
                 self.probe = False
                 self._learn_the_file(opened)
                 snapshot = sidecar.model_copy(deep=True)
+            alone = first_confirmation and self._connections() < self.job.connections
             if first_confirmation and self.job.adaptive and self._connections() > 1:
-                # The others wait until this piece's rate is known (see _decide).
+                # Alone until the rate decides (see adapt()).
                 self.s.deciding = True
+                self.s.deciding_since = self.job.clock.monotonic()
+                self.s.deciding_from = self.s.fetched
                 joiners = 0
             else:
                 joiners = self._prepare_joiners() if first_confirmation else 0
-            alone = first_confirmation and self._connections() < self.job.connections
         if alone:
             self.job.progress.note(
                 f"{self.job.label}: the server sends no ETag or Last-Modified, so nothing pins "
@@ -450,14 +400,66 @@ class ConnectionWorker:
             # a lone connection (one asked for, or a file without validators) keeps one
             # segment from 0 (a `.part` that grows in order, trusted up to its length), and
             # a server without ranges sends everything to this one request.
-            split = sidecar.accepts_ranges and self._connections() > 1
+            split = sidecar.accepts_ranges and self._connections() > 1 and not self.job.adaptive
             first.end = min(PROBE_BYTES, sidecar.size) if split else sidecar.size
             rest = [Segment(start=first.end, end=sidecar.size)] if first.end < sidecar.size else []
             sidecar.segments = [first, *rest]
 
 
-def _rate(moved: int, elapsed: float) -> float:
-    return moved / elapsed if elapsed > 0 else float("inf")
+def prepare_joiners(shared: SharedState, connections: int) -> int:
+    """How many more connections to start, each with a first piece reserved, so that a
+    fast first connection cannot take every piece before they start (the caller holds the
+    lock)."""
+    count = connections - 1
+    if count <= 0 or shared.sidecar.size is None:
+        return 0
+    shared.allowed = connections
+    segments = shared.sidecar.segments
+    for _ in range(count):
+        size = piece_size(unclaimed_bytes(segments, shared.busy), connections)
+        piece = claim_piece(segments, shared.busy, size)
+        if piece is None:
+            break
+        shared.busy.add(id(piece))
+        shared.reserved.append(piece)
+    return count
+
+
+def adapt(job: ConnectionJob, shared: SharedState) -> None:
+    """An adapting count: once the first connection has fetched alone for DECIDE_SECONDS,
+    its rate decides. Fast: it goes on alone. Slower: its request is cut a little ahead of
+    where it is (past any write in progress, so no byte is written outside its segment)
+    and the others join, each with a piece reserved. Called at every write while deciding
+    and by the coordinator (a stalled link writes nothing)."""
+    now = job.clock.monotonic()
+    with shared.lock:
+        if not shared.deciding:
+            return
+        elapsed = now - shared.deciding_since
+        if elapsed < DECIDE_SECONDS:
+            return  # a clock that does not move (a test's) never decides: one connection
+        shared.deciding = False
+        if (shared.fetched - shared.deciding_from) / elapsed >= FAST_LINK_RATE:
+            shared.lone = True
+            return
+        segments = shared.sidecar.segments
+        for segment in list(segments):
+            if id(segment) in shared.busy and segment.end is not None:
+                cut = segment.offset + CHUNK_SIZE + _CUT_MARGIN
+                cut -= cut % _CUT_MARGIN
+                if cut < segment.end:
+                    segments.append(Segment(start=cut, end=segment.end))
+                    segment.end = cut
+        segments.sort(key=lambda s: s.start)
+        joiners = prepare_joiners(shared, job.connections)
+        size = shared.sidecar.size
+    if joiners and size is not None:
+        preallocate(job.fd, size)
+    job.add_connections(joiners)
+
+
+# A cut lands on a 64 KiB boundary beyond the write in progress (at most CHUNK_SIZE).
+_CUT_MARGIN = 64 * 1024
 
 
 def unexpected_size(opened: OpenedRange, expected: int | None) -> UrlFailed | None:

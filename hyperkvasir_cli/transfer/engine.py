@@ -12,6 +12,7 @@ written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -21,7 +22,12 @@ import httpx
 
 from hyperkvasir_cli.core.clock import Clock
 from hyperkvasir_cli.core.progress import ProgressReporter
-from hyperkvasir_cli.transfer.connection import ConnectionJob, ConnectionWorker, SharedState
+from hyperkvasir_cli.transfer.connection import (
+    ConnectionJob,
+    ConnectionWorker,
+    SharedState,
+    adapt,
+)
 from hyperkvasir_cli.transfer.partial import PartialFile
 from hyperkvasir_cli.transfer.prefix_hash import PrefixHasher
 from hyperkvasir_cli.transfer.range_request import PartialWriter, RestartNeeded, UrlFailed
@@ -156,6 +162,8 @@ class TransferEngine:
                 self.ensure_space(sidecar.size or 0)
             crew = _Crew(shared)
             crew.job = self._job(url, fd, crew.add)
+            if self.options.adaptive:
+                shared.adapt = functools.partial(adapt, crew.job, shared)
             result = self._coordinate(crew, fresh)
             return dataclasses.replace(result, resumed_from=kept)
         finally:
@@ -199,6 +207,8 @@ class TransferEngine:
             while True:
                 shared.wake.wait(0.25)
                 shared.wake.clear()
+                if shared.deciding and shared.adapt is not None:
+                    shared.adapt()  # a stalled first connection writes nothing to decide on
                 with shared.lock:
                     failure = shared.failure
                 shown.update()
