@@ -27,6 +27,7 @@ class Import:
     module: str  # the module imported (a module of the package, or anything else)
     line: int
     eager: bool  # runs when the importing module loads (not in a function or TYPE_CHECKING)
+    typing_only: bool = False  # under TYPE_CHECKING: never runs
 
 
 def module_name(path: Path) -> str:
@@ -56,28 +57,31 @@ def _resolve(name: str, path: Path, node: ast.ImportFrom) -> str:
     return f"{package}.{node.module}" if node.module else package
 
 
-def _imports(name: str, path: Path, body: list[ast.stmt], eager: bool) -> Iterator[Import]:
+def _imports(
+    name: str, path: Path, body: list[ast.stmt], eager: bool, typing_only: bool = False
+) -> Iterator[Import]:
     for node in body:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield Import(alias.name, node.lineno, eager)
+                yield Import(alias.name, node.lineno, eager, typing_only)
         elif isinstance(node, ast.ImportFrom):
             source = _resolve(name, path, node)
-            yield Import(source, node.lineno, eager)
+            yield Import(source, node.lineno, eager, typing_only)
             for alias in node.names:  # `from package import module`
                 if f"{source}.{alias.name}" in modules():
-                    yield Import(f"{source}.{alias.name}", node.lineno, eager)
+                    yield Import(f"{source}.{alias.name}", node.lineno, eager, typing_only)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield from _imports(name, path, node.body, False)
+            yield from _imports(name, path, node.body, False, typing_only)
         elif isinstance(node, ast.If):
-            late = not eager or _is_type_checking(node.test)
-            yield from _imports(name, path, node.body, eager and not late)
-            yield from _imports(name, path, node.orelse, eager)
+            typing = typing_only or _is_type_checking(node.test)
+            late = not eager or typing
+            yield from _imports(name, path, node.body, eager and not late, typing)
+            yield from _imports(name, path, node.orelse, eager, typing_only)
         else:
             for field in ("body", "orelse", "finalbody", "handlers"):
                 inner = getattr(node, field, None)
                 if isinstance(inner, list) and inner and isinstance(inner[0], ast.AST):
-                    yield from _imports(name, path, inner, eager)  # type: ignore[arg-type]
+                    yield from _imports(name, path, inner, eager, typing_only)  # type: ignore[arg-type]
 
 
 @cache
@@ -105,6 +109,22 @@ def eager_graph() -> dict[str, set[str]]:
         }
         graph[name] = targets
     return graph
+
+
+def running_graph() -> dict[str, set[str]]:
+    """Every import that runs, late ones (inside functions) included; TYPE_CHECKING
+    imports and packages' ``__init__`` (each a face that hands names on) aside."""
+    faces = {name for name, path in modules().items() if path.name == "__init__.py"}
+    return {
+        name: {
+            found.module
+            for found in imports_of(name)
+            if not found.typing_only and found.module in modules()
+        }
+        - faces
+        - {name}
+        for name in modules()
+    }
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -184,6 +204,12 @@ def test_no_module_imports_the_public_face() -> None:
 
 def test_no_modules_import_each_other_in_a_loop() -> None:
     assert cycles(eager_graph()) == []
+
+
+def test_no_modules_call_each_other_in_a_loop_even_through_late_imports() -> None:
+    # A late import keeps a heavy library out of start-up; it is no licence for two
+    # modules to lean on each other: what both need belongs below them.
+    assert cycles(running_graph()) == []
 
 
 def test_the_cycle_finder_finds_a_loop() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from hyperkvasir_cli.cli.render_stats import (
+from hyperkvasir_cli.cli.render_parts import (
     PartReport,
     Section,
     bar,

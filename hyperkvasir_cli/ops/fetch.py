@@ -26,7 +26,7 @@ def ensure_archive(session: Session, part: Part) -> Path:
         return path
     # The HTTP client and the download engine load only when something must be fetched.
     from hyperkvasir_cli.ops.downloader import download_options, make_downloader
-    from hyperkvasir_cli.ops.downloads import note_requests
+    from hyperkvasir_cli.ops.requests import note_requests
 
     session.info(f"{part.name} is not on disk yet; downloading it")
     with session.locked():

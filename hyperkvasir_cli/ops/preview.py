@@ -173,7 +173,7 @@ def preview_sync(
 ) -> Preview:
     """What `sync` would do for ``parts`` (no request: --check-remote is not asked)."""
     from hyperkvasir_cli.ops.downloader import download_options, make_downloader
-    from hyperkvasir_cli.ops.sync import archive_was_deleted
+    from hyperkvasir_cli.ops.status import archive_was_deleted
 
     options = download_options(session, mirrors=mirrors)
     downloader = make_downloader(session)

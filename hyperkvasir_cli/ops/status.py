@@ -158,3 +158,14 @@ def complete_tree(session: Session, part: Part) -> Path | None:
     if marker is None or any(marker.selection.values()):
         return None
     return target / part.root if part.root else target
+
+
+def archive_was_deleted(session: Session, part: Part) -> bool:
+    """Extracted, then the archive removed on purpose (`extract --delete-archive`)."""
+    record = session.record(part)
+    return (
+        record is not None
+        and record.archive is None
+        and (record.extracted_to is not None or bool(record.copies))
+        and not session.layout.archive_path(part).exists()
+    )

@@ -77,17 +77,6 @@ def parts_to_sync(session: Session, names: list[str] | None, all_parts: bool) ->
     return [p for p in session.manifest.parts if p.name in recorded]
 
 
-def archive_was_deleted(session: Session, part: Part) -> bool:
-    """Extracted, then the archive removed on purpose (`extract --delete-archive`)."""
-    record = session.record(part)
-    return (
-        record is not None
-        and record.archive is None
-        and (record.extracted_to is not None or bool(record.copies))
-        and not session.layout.archive_path(part).exists()
-    )
-
-
 def refresh_if_changed(
     session: Session, part: Part, options: DownloadOptions, step: SyncStep
 ) -> bool:
@@ -157,6 +146,7 @@ def sync_part(
     from hyperkvasir_cli.ops.download import DownloadOptions
     from hyperkvasir_cli.ops.downloader import make_downloader
     from hyperkvasir_cli.ops.extract import extract_part, summary
+    from hyperkvasir_cli.ops.status import archive_was_deleted
 
     step = SyncStep(part.name) if step is None else step
     deleted = archive_was_deleted(session, part)

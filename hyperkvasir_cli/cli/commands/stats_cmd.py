@@ -15,7 +15,7 @@ from hyperkvasir_cli.core.errors import UsageError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from hyperkvasir_cli.cli.render_stats import Section
+    from hyperkvasir_cli.cli.render_parts import Section
     from hyperkvasir_cli.ops.stats import Counted, StatsReport
 
 
