@@ -10,12 +10,20 @@ environment variable is set:
 - ``HK_TEST_FREEZE=TEXT``: after an ``os.replace`` whose destination contains TEXT, stop
   there (for at most a minute), so a test can kill the process at that exact point.
 - ``HK_TEST_HOSTNAME=NAME``: the machine's host name, as every usual API reports it.
+
+Always: Ctrl-C (SIGINT) raises KeyboardInterrupt in the child, as at a terminal, even when
+the suite runs as a background job: a shell without job control starts those with SIGINT
+ignored, every child inherits that, and Python then leaves it ignored.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _events_path = os.environ.get("HK_TEST_EVENTS")
 _freeze_at = os.environ.get("HK_TEST_FREEZE")
