@@ -90,8 +90,8 @@ class ConnectionJob:
     ensure_space: Callable[[int], None]
     # Starts that many more connections (each with a piece reserved for it).
     add_connections: Callable[[int], None]
-    # ``connections`` is a ceiling: the others join only when the first MiB came slower
-    # than FAST_LINK_RATE (the count was left to its default).
+    # ``connections`` is a ceiling (the count was left to its default): the others join
+    # only when the first connection's first second came slower than FAST_LINK_RATE.
     adaptive: bool = False
 
 
