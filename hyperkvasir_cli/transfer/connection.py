@@ -136,6 +136,10 @@ class SharedState:
         interpreter lock."""
         with self.lock:
             self.fetched += amount
+        self.look_to_adapt()
+
+    def look_to_adapt(self) -> None:
+        """While an adapting count decides: whether its time has come (see adapt())."""
         if self.deciding and self.adapt is not None:
             self.adapt()
 

@@ -207,8 +207,7 @@ class TransferEngine:
             while True:
                 shared.wake.wait(0.25)
                 shared.wake.clear()
-                if shared.deciding and shared.adapt is not None:
-                    shared.adapt()  # a stalled first connection writes nothing to decide on
+                shared.look_to_adapt()  # a stalled first connection writes nothing to decide on
                 with shared.lock:
                     failure = shared.failure
                 shown.update()
