@@ -119,7 +119,9 @@ class Bench:
         self.args, self.endpoint = args, endpoint
         self.work = Path(args.work).resolve()
         self.env = {
-            **os.environ,
+            # Without PYTHONDONTWRITEBYTECODE (some sandboxes set it): an installed package
+            # has its bytecode cached, as both contenders' site-packages here do.
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             **KEYS,
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": "us-east-1",

@@ -22,6 +22,7 @@ from hyperkvasir_cli.core.errors import HyperkvasirError, UsageError
 if TYPE_CHECKING:
     from hyperkvasir_cli.core.manifest import Manifest, Part
     from hyperkvasir_cli.ops.session import Session
+    from hyperkvasir_cli.transfer.part_digests import PartDigests
     from hyperkvasir_cli.transfer.s3_upload import UploadResult
 
 MANIFEST_NAME = "manifest.yaml"
@@ -73,6 +74,7 @@ def push_parts(
     UsageError (exit 2) before anything is sent when ``to`` is not an s3:// URL or a part
     has no verified archive here; ConfigError (exit 3) without the s3 extra.
     """
+    from hyperkvasir_cli.transfer.part_digests import PartDigests
     from hyperkvasir_cli.transfer.s3_client import is_s3_url, parse_s3_url, s3_filesystem
 
     if not is_s3_url(to):
@@ -85,13 +87,20 @@ def push_parts(
     if not parts:
         raise UsageError("name the parts to push", hint="for example: push labeled-images")
     archives = [(part, *_verified_archive(session, part)) for part in parts]
-    s3_filesystem(session.environ)  # the extra's absence is said before any work
     result = PushResult(prefix.url, prefix.child(MANIFEST_NAME).url)
     with session.locked(wait_lock):
-        for part, path, sha256 in archives:
-            url = prefix.child(part.file).url
-            upload = _push_one(session, part, path, sha256, url, parts_in_flight)
-            result.parts.append(PushedPart(part.name, upload))
+        # The first archive's digests start now: the S3 client takes half a second to make.
+        ahead: PartDigests | None = PartDigests(archives[0][1], archives[0][2])
+        try:
+            s3_filesystem(session.environ)  # the extra's absence is said before any work
+            for part, path, sha256 in archives:
+                url = prefix.child(part.file).url
+                digests, ahead = ahead, None
+                upload = _push_one(session, part, path, sha256, url, parts_in_flight, digests)
+                result.parts.append(PushedPart(part.name, upload))
+        finally:
+            if ahead is not None:
+                ahead.close()
         result.manifest_written = _write_manifest(session, result)
     return result
 
@@ -121,7 +130,13 @@ def _verified_archive(session: Session, part: Part) -> tuple[Path, str]:
 
 
 def _push_one(
-    session: Session, part: Part, path: Path, sha256: str, url: str, in_flight: int
+    session: Session,
+    part: Part,
+    path: Path,
+    sha256: str,
+    url: str,
+    in_flight: int,
+    digests: PartDigests | None,
 ) -> UploadResult:
     from hyperkvasir_cli.transfer.s3_upload import upload_archive
 
@@ -135,6 +150,7 @@ def _push_one(
         label=f"push {part.name}",
         concurrency=in_flight,
         environ=session.environ,
+        digests=digests,
     )
     if upload.action == "unchanged":
         session.info(f"{part.name}: {url} already holds this archive; nothing sent")

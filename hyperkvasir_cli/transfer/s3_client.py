@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hyperkvasir_cli.core.errors import ConfigError, NetworkError
 
 if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
     from s3fs import S3FileSystem
 
 S3_SCHEME = "s3://"
@@ -44,6 +45,7 @@ MAX_POOL_CONNECTIONS = 32
 
 _lock = threading.Lock()
 _filesystems: dict[tuple[object, ...], S3FileSystem] = {}
+_sessions: dict[tuple[object, ...], AioSession] = {}
 
 
 def is_s3_url(url: str) -> bool:
@@ -102,19 +104,25 @@ def s3_filesystem(
     ConfigError (exit 3) naming the install command when the extra is missing.
     """
     env = os.environ if environ is None else environ
-    cache_key = (*(env.get(k) for k in _ENV_KEYS), sign_payload)
+    identity = tuple(env.get(k) for k in _ENV_KEYS)
+    cache_key = (*identity, sign_payload)
     with _lock:
         found = _filesystems.get(cache_key)
         if found is not None:
             return found
         try:
             import s3fs
+            from aiobotocore.session import AioSession
         except ImportError as exc:
             raise ConfigError(
                 "s3:// URLs need s3fs, which is not installed", hint=S3_EXTRA_HINT
             ) from exc
+        # One botocore session per identity: its loader parses the S3 service model once
+        # (a quarter of a second), however many clients (signed, unsigned) are made from it.
+        shared = _sessions.setdefault(identity, AioSession())
         filesystem = s3fs.S3FileSystem(
             skip_instance_cache=True,
+            session=shared,
             config_kwargs={
                 "max_pool_connections": MAX_POOL_CONNECTIONS,
                 # Completing a multipart upload of gigabytes can take minutes on some

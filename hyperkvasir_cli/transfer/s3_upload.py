@@ -8,8 +8,12 @@ The contract of :func:`upload_archive`:
   refuses a part damaged on the way. The upload's id is kept in a state file; after a
   kill, the next run lists the pending upload's parts and sends only those missing or not
   matching the local bytes.
-- The whole file's sha256 is computed while the parts go up; if it is not the expected
-  one, the upload is aborted and nothing is published (IntegrityError, exit 5).
+- Each part's MD5 and CRC32 and the whole file's sha256 come from
+  :class:`~hyperkvasir_cli.transfer.part_digests.PartDigests`, which hashes the file ahead
+  of the sending (from before the S3 client exists). A whole file whose sha256 is not the
+  expected one stops the parts, aborts the upload, and nothing is published
+  (IntegrityError, exit 5). A part whose bytes changed between being hashed and being sent
+  is refused by the server (its Content-MD5), and found changed here: IntegrityError too.
 - After completing, the object is checked: its size, its sha256 metadata and its
   multipart ETag (the MD5 of the parts' MD5s) must be what was sent, else IntegrityError.
 - The object's metadata holds ``sha256`` and ``size``, so any reader can verify it.
@@ -27,7 +31,6 @@ import hashlib
 import io
 import os
 import threading
-import zlib
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -39,6 +42,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from hyperkvasir_cli.core.atomic import atomic_write_text
 from hyperkvasir_cli.core.errors import IntegrityError, NetworkError
 from hyperkvasir_cli.core.progress import ProgressReporter
+from hyperkvasir_cli.transfer.part_digests import (
+    MIB,
+    DigestsStopped,
+    PartDigests,
+    PlannedPart,
+    part_size_for,
+    plan_parts,
+    read_part,
+)
 from hyperkvasir_cli.transfer.s3_client import (
     S3Location,
     call,
@@ -53,39 +65,13 @@ from hyperkvasir_cli.transfer.s3_client import (
 if TYPE_CHECKING:
     from s3fs import S3FileSystem
 
-MIB = 1024 * 1024
-MIN_PART_SIZE = 8 * MIB  # S3's minimum is 5 MiB (for all parts but the last)
-TARGET_PARTS = 1000  # one page of ListParts
-MAX_PARTS = 10_000  # S3's limit
+__all__ = ["MIB", "UploadResult", "multipart_etag", "part_size_for", "plan_parts", "upload_archive"]
+
 PART_ATTEMPTS = 3  # a part whose bytes the server found damaged is sent again
 PART_CHECKSUM: Literal["CRC32"] = "CRC32"
 # What a store that does not know a checksum algorithm answers to one being declared.
 CHECKSUM_REFUSALS = {400, 501}
 UploadAction = Literal["uploaded", "resumed", "unchanged"]
-
-
-def part_size_for(size: int) -> int:
-    """Parts of at least 8 MiB, whole MiB, few enough that one ListParts page holds them."""
-    wanted = max(MIN_PART_SIZE, -(-size // TARGET_PARTS))
-    return -(-wanted // MIB) * MIB
-
-
-@dataclass(frozen=True)
-class PlannedPart:
-    number: int  # 1-based, as S3 counts
-    offset: int
-    length: int
-
-
-def plan_parts(size: int, part_size: int) -> list[PlannedPart]:
-    """The parts of a file of ``size`` bytes; an empty file is one empty part."""
-    count = max(1, -(-size // part_size))
-    if count > MAX_PARTS:
-        raise ValueError(f"{count} parts of {part_size} B exceed S3's {MAX_PARTS}")
-    return [
-        PlannedPart(n + 1, n * part_size, min(part_size, size - n * part_size))
-        for n in range(count)
-    ]
 
 
 def multipart_etag(part_md5s: list[bytes]) -> str:
@@ -120,10 +106,6 @@ class DonePart:
         if self.crc32 is not None:
             named["ChecksumCRC32"] = self.crc32
         return named
-
-
-def crc32_base64(data: bytes | memoryview) -> str:
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
 
 
 @dataclass
@@ -168,44 +150,48 @@ class _Upload:
     location: S3Location
     upload_id: str
     fd: int
+    digests: PartDigests
     progress: ProgressReporter
     remote: dict[int, tuple[str, int]]  # part number -> (ETag, size) already on the server
     checksum: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
-    whole: _InOrderSha256 = field(init=False)
     bytes_sent: int = 0
     sent: int = 0
     kept: int = 0
 
-    def __post_init__(self) -> None:
-        self.whole = _InOrderSha256(self.stop)
-
     def halt(self) -> None:
-        """Parts not started are not sent, parts waiting for their turn give up."""
-        self.whole.halt()
+        """Parts not started are not sent; parts waiting for their digests give up."""
+        self.stop.set()
+        self.digests.stop()
 
     def run_part(self, part: PlannedPart) -> DonePart:
         """Send one part unless the server already holds these bytes."""
         if self.stop.is_set():
             raise _Stopped
-        body = self._read(part)
-        with body.getbuffer() as data:
-            digest = hashlib.md5(data).digest()
-            crc32 = crc32_base64(data) if self.checksum else None
-            self.whole.add(part.number, data)
-        etag = f'"{digest.hex()}"'
+        try:
+            digests = self.digests.part(part.number)
+        except DigestsStopped:
+            raise _Stopped from None
+        crc32 = digests.crc32 if self.checksum else None
+        etag = f'"{digests.md5.hex()}"'
         if self.remote.get(part.number) == (etag, part.length):
             with self.lock:
                 self.kept += 1
             self.progress.advance(part.length)
-            return DonePart(part.number, digest, etag, crc32)
-        answer = self._send(part, body, digest, crc32)
+            return DonePart(part.number, digests.md5, etag, crc32)
+        body = self._read(part)
+        answer = self._send(part, body, digests.md5, crc32)
+        returned = str(answer.get("ETag") or etag)
+        if returned != etag and _not_the_bytes_hashed(body, digests.md5):
+            # A store that checks no Content-MD5 took other bytes than those hashed (a store
+            # with its own kind of ETag took the right ones: those are not looked at again).
+            raise _changed(part)
         with self.lock:
             self.sent += 1
             self.bytes_sent += part.length
         self.progress.advance(part.length)
-        return DonePart(part.number, digest, str(answer.get("ETag") or etag), crc32)
+        return DonePart(part.number, digests.md5, returned, crc32)
 
     def _read(self, part: PlannedPart) -> io.BytesIO:
         """The part's bytes, read straight into the buffer that is sent (no second copy:
@@ -215,12 +201,7 @@ class _Upload:
             body.seek(part.length - 1)
             body.write(b"\0")  # sizes the buffer; every byte is overwritten below
         with body.getbuffer() as view:
-            got = 0
-            while got < part.length:  # one call reads at most ~2 GiB
-                read = os.preadv(self.fd, [view[got:]], part.offset + got)
-                if not read:
-                    raise IntegrityError(f"the archive shrank while uploading (part {part.number})")
-                got += read
+            read_part(self.fd, part, view)
         body.seek(0)
         return body
 
@@ -244,10 +225,28 @@ class _Upload:
                 )
             except Exception as exc:
                 damaged = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
-                if error_code(exc) in damaged and attempt < PART_ATTEMPTS:
-                    continue
-                raise _refusal(self.location.url, exc) from exc
+                if error_code(exc) not in damaged:
+                    raise _refusal(self.location.url, exc) from exc
+                if _not_the_bytes_hashed(body, digest):
+                    raise _changed(part) from exc
+                if attempt == PART_ATTEMPTS:
+                    raise _refusal(self.location.url, exc) from exc
         raise AssertionError("unreachable")
+
+
+def _not_the_bytes_hashed(body: io.BytesIO, md5: bytes) -> bool:
+    """Whether the bytes sent are not those the part's digests were worked out from: the
+    archive changed between the two reads."""
+    with body.getbuffer() as sent:
+        return hashlib.md5(sent).digest() != md5
+
+
+def _changed(part: PlannedPart) -> IntegrityError:
+    return IntegrityError(
+        f"the archive changed while uploading (part {part.number}); nothing was published",
+        hint="run `hyperkvasir checksum` on it, download it again if it is damaged, "
+        "then push again",
+    )
 
 
 class _Stopped(Exception):
@@ -274,20 +273,39 @@ def upload_archive(
     label: str,
     concurrency: int = 4,
     environ: Mapping[str, str] | None = None,
+    digests: PartDigests | None = None,
 ) -> UploadResult:
-    """Put the archive at ``path`` (whose sha256 must be ``sha256``) at ``url``."""
+    """Put the archive at ``path`` (whose sha256 must be ``sha256``) at ``url``.
+
+    ``digests`` are the archive's, started earlier by the caller (a head start while the
+    S3 client is made); they are closed on return either way."""
+    with digests or PartDigests(path, sha256) as hashing:
+        return _upload(hashing, url, sha256, state_path, progress, label, concurrency, environ)
+
+
+def _upload(
+    digests: PartDigests,
+    url: str,
+    sha256: str,
+    state_path: Path,
+    progress: ProgressReporter,
+    label: str,
+    concurrency: int,
+    environ: Mapping[str, str] | None,
+) -> UploadResult:
     location = parse_s3_url(url)
     fs = s3_filesystem(environ)
-    size = path.stat().st_size
+    size = digests.size
     try:
         current = head_object(fs, location)
     except Exception as exc:
         raise _refusal(url, exc) from exc
     if object_holds(current, sha256, size):
+        digests.stop()
         state_path.unlink(missing_ok=True)
         etag = current.get("ETag") if current else None
         return UploadResult(url, size, sha256, "unchanged", etag=etag)
-    part_size = part_size_for(size)
+    part_size = digests.part_size
     pending = _resume_state(fs, location, state_path, sha256, size, part_size)
     listed = None if pending is None else _list_parts(fs, location, pending.upload_id)
     if pending is None or listed is None:
@@ -295,15 +313,15 @@ def upload_archive(
         state_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(state_path, pending.model_dump_json(indent=2))
     remote = listed or {}
-    parts = plan_parts(size, part_size)
+    digests.widen()
     progress.start(label, size)
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(digests.path, os.O_RDONLY)
     try:
         parts_fs = s3_filesystem(environ, sign_payload=False)  # each part has its Content-MD5
         upload = _Upload(
-            parts_fs, location, pending.upload_id, fd, progress, remote, pending.checksum
+            parts_fs, location, pending.upload_id, fd, digests, progress, remote, pending.checksum
         )
-        done = _send_parts(upload, parts, concurrency, sha256, path)
+        done = _send_parts(upload, digests.parts, concurrency)
     finally:
         os.close(fd)
         progress.finish()
@@ -313,7 +331,7 @@ def upload_archive(
     state_path.unlink(missing_ok=True)
     action: UploadAction = "resumed" if upload.kept else "uploaded"
     return UploadResult(
-        url, size, sha256, action, etag, upload.bytes_sent, len(parts), upload.sent, upload.kept
+        url, size, sha256, action, etag, upload.bytes_sent, len(done), upload.sent, upload.kept
     )
 
 
@@ -414,69 +432,38 @@ def _create(
     )
 
 
-def _send_parts(
-    upload: _Upload, parts: list[PlannedPart], concurrency: int, sha256: str, path: Path
-) -> list[DonePart]:
-    """Every part sent or kept, in order; the file's sha256 checked from the same reads."""
+def _send_parts(upload: _Upload, parts: list[PlannedPart], concurrency: int) -> list[DonePart]:
+    """Every part sent or kept, in order, and the whole file found to be the verified one.
+
+    A failure stops the other parts. When the archive is not the verified one (another
+    sha256, a part changed or gone while sending), the upload is aborted: its parts are
+    of no use to a rerun."""
     executor = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="upload-part")
     try:
-        futures: list[Future[DonePart]] = [executor.submit(upload.run_part, part) for part in parts]
-        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in finished if f.exception() is not None]
-        if failed:
+        try:
+            futures: list[Future[DonePart]] = [
+                executor.submit(upload.run_part, part) for part in parts
+            ]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.exception() is not None for f in finished):
+                upload.halt()
+                wait(futures)
+                errors = [f.exception() for f in futures if f.exception() is not None]
+                first = upload.digests.error or next(
+                    (e for e in errors if not isinstance(e, _Stopped)), errors[0]
+                )
+                assert first is not None
+                raise first
+            upload.digests.sha256()  # the expected one, else IntegrityError
+        except BaseException:
             upload.halt()
-            wait(futures)
-            errors = [f.exception() for f in futures if f.exception() is not None]
-            first = next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
-            assert first is not None
-            raise first
-    except BaseException:
-        upload.halt()
-        executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+    except IntegrityError:
+        _abort(upload.fs, upload.location, upload.upload_id)
         raise
     executor.shutdown(wait=True)
-    if upload.whole.hexdigest != sha256:
-        _abort(upload.fs, upload.location, upload.upload_id)
-        raise IntegrityError(
-            f"{path}: sha256 {upload.whole.hexdigest}, expected {sha256}; nothing was published",
-            hint="the archive changed since it was verified: run `hyperkvasir checksum` "
-            "and download it again",
-        )
     return [f.result() for f in futures]
-
-
-class _InOrderSha256:
-    """The whole file's sha256, fed with the very bytes each part sends, in part order.
-
-    A part's worker waits here for the parts before it: they were taken from the queue
-    earlier, by workers that wait only on parts before theirs, so the first waiting part
-    always moves on. :meth:`halt` wakes every waiter with :class:`_Stopped`.
-    """
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._digest = hashlib.sha256()
-        self._next = 1
-        self._turn = threading.Condition()
-        self._stop = stop
-
-    def add(self, number: int, data: memoryview) -> None:
-        with self._turn:
-            while self._next != number:
-                if self._stop.is_set():
-                    raise _Stopped
-                self._turn.wait()
-            self._digest.update(data)
-            self._next += 1
-            self._turn.notify_all()
-
-    def halt(self) -> None:
-        with self._turn:
-            self._stop.set()
-            self._turn.notify_all()
-
-    @property
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
 
 
 def _complete(
