@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 import signal
 import subprocess
@@ -237,7 +236,7 @@ def test_a_part_that_fails_stops_the_upload_and_its_error_is_told(
 ) -> None:
     read = s3_upload._Upload._read
 
-    def first_fails(upload: s3_upload._Upload, part: s3_upload.PlannedPart) -> io.BytesIO:
+    def first_fails(upload: s3_upload._Upload, part: s3_upload.PlannedPart) -> bytearray:
         if part.number == 1:
             raise IntegrityError("part 1 unreadable")
         return read(upload, part)
@@ -256,10 +255,10 @@ def test_a_part_changed_after_it_was_hashed_is_never_published(
     that changed in between are caught by the part's ETag (moto checks no Content-MD5)."""
     read = s3_upload._Upload._read
 
-    def second_changes(upload: s3_upload._Upload, part: s3_upload.PlannedPart) -> io.BytesIO:
+    def second_changes(upload: s3_upload._Upload, part: s3_upload.PlannedPart) -> bytearray:
         body = read(upload, part)
         if part.number == 2:
-            body.getbuffer()[100] ^= 0xFF
+            body[100] ^= 0xFF
         return body
 
     monkeypatch.setattr(s3_upload._Upload, "_read", second_changes)

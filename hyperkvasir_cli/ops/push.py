@@ -75,7 +75,7 @@ def push_parts(
     has no verified archive here; ConfigError (exit 3) without the s3 extra.
     """
     from hyperkvasir_cli.transfer.part_digests import PartDigests
-    from hyperkvasir_cli.transfer.s3_client import is_s3_url, parse_s3_url, s3_filesystem
+    from hyperkvasir_cli.transfer.s3_client import is_s3_url, parse_s3_url, s3_api
 
     if not is_s3_url(to):
         raise UsageError(
@@ -92,7 +92,7 @@ def push_parts(
         # The first archive's digests start now: the S3 client takes half a second to make.
         ahead: PartDigests | None = PartDigests(archives[0][1], archives[0][2])
         try:
-            s3_filesystem(session.environ)  # the extra's absence is said before any work
+            s3_api(session.environ)  # the extra's absence is said before any work
             for part, path, sha256 in archives:
                 url = prefix.child(part.file).url
                 digests, ahead = ahead, None

@@ -1,19 +1,28 @@
-"""Object storage through fsspec/s3fs: ``s3://bucket/key`` URLs, one client, plain calls.
+"""Object storage: ``s3://bucket/key`` URLs, the clients that reach them, plain calls.
 
-s3fs (the optional extra ``hyperkvasir[s3]``) is imported only when an ``s3://`` URL is
-used, so ``import hyperkvasir_cli`` and ``--help`` stay light. The endpoint, region and
-credentials come the standard way, through botocore's own resolution:
-``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``), ``AWS_ACCESS_KEY_ID`` /
-``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE`` and the AWS config files.
+Two ways in, both from the optional extra ``hyperkvasir[s3]`` and imported only when an
+``s3://`` URL is used, so ``import hyperkvasir_cli`` and ``--help`` stay light:
 
-Every call runs on s3fs's own event loop thread and returns botocore's answer as a dict;
-S3's refusals stay :class:`botocore.exceptions.ClientError` for the caller to judge (see
-:func:`error_status`). Nothing here knows about terminals.
+- :func:`s3_filesystem`, fsspec/s3fs, for files: ranged reads of archives (downloads) and
+  shards written under a prefix (export). Its calls run on s3fs's own event loop thread.
+- :func:`s3_api`, botocore's own client (the one s3fs drives underneath, with the same
+  configuration), for the object API: HEAD, small objects (manifests) and multipart
+  uploads (push). Each call is a plain blocking request on the caller's thread, so the
+  threads sending parts send in parallel, without an event loop between them and the
+  socket; and it starts in a quarter of the time (no aiohttp, no aiobotocore to import).
+
+The endpoint, region and credentials come the standard way, through botocore's own
+resolution: ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``), ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE`` and the AWS config files. Every call returns
+botocore's answer as a dict; S3's refusals stay :class:`botocore.exceptions.ClientError`
+for the caller to judge (see :func:`error_status`). Nothing here knows about terminals.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from hyperkvasir_cli.core.errors import ConfigError, NetworkError
 
 if TYPE_CHECKING:
-    from aiobotocore.session import AioSession
     from s3fs import S3FileSystem
 
 S3_SCHEME = "s3://"
@@ -45,7 +53,18 @@ MAX_POOL_CONNECTIONS = 32
 
 _lock = threading.Lock()
 _filesystems: dict[tuple[object, ...], S3FileSystem] = {}
-_sessions: dict[tuple[object, ...], AioSession] = {}
+_apis: dict[tuple[object, ...], S3Api] = {}
+_botocore_sessions: dict[tuple[object, ...], Any] = {}
+# What both ways in configure alike: completing a multipart upload of gigabytes can take
+# minutes on some stores, and a shorter wait would retry a completion that is under way;
+# Content-MD5 is sent by us where it matters (upload parts, small objects), and the newer
+# default CRC checksums are not understood by every S3-compatible store.
+_CLIENT_CONFIG: dict[str, Any] = {
+    "max_pool_connections": MAX_POOL_CONNECTIONS,
+    "read_timeout": 600,
+    "request_checksum_calculation": "when_required",
+    "response_checksum_validation": "when_required",
+}
 
 
 def is_s3_url(url: str) -> bool:
@@ -90,57 +109,31 @@ def parse_s3_url(url: str) -> S3Location:
     return S3Location(bucket, key)
 
 
-def s3_filesystem(
-    environ: Mapping[str, str] | None = None, *, sign_payload: bool = True
-) -> S3FileSystem:
-    """The s3fs file system for the current endpoint and identity (one per combination).
-
-    ``sign_payload=False`` gives one whose requests do not hash their body into the
-    signature (``UNSIGNED-PAYLOAD``): only for requests that carry a Content-MD5, which is
-    signed, so the store still refuses a body changed on the way. Over plain HTTP botocore
-    otherwise reads every byte once more for a sha256 (over HTTPS it already skips that
-    when Content-MD5 is present).
+def s3_filesystem(environ: Mapping[str, str] | None = None) -> S3FileSystem:
+    """The s3fs file system for the current endpoint and identity (one per identity).
 
     ConfigError (exit 3) naming the install command when the extra is missing.
     """
     env = os.environ if environ is None else environ
-    identity = tuple(env.get(k) for k in _ENV_KEYS)
-    cache_key = (*identity, sign_payload)
+    cache_key = tuple(env.get(k) for k in _ENV_KEYS)
     with _lock:
         found = _filesystems.get(cache_key)
         if found is not None:
             return found
         try:
             import s3fs
-            from aiobotocore.session import AioSession
         except ImportError as exc:
             raise ConfigError(
                 "s3:// URLs need s3fs, which is not installed", hint=S3_EXTRA_HINT
             ) from exc
-        # One botocore session per identity: its loader parses the S3 service model once
-        # (a quarter of a second), however many clients (signed, unsigned) are made from it.
-        shared = _sessions.setdefault(identity, AioSession())
-        filesystem = s3fs.S3FileSystem(
-            skip_instance_cache=True,
-            session=shared,
-            config_kwargs={
-                "max_pool_connections": MAX_POOL_CONNECTIONS,
-                # Completing a multipart upload of gigabytes can take minutes on some
-                # stores; a shorter wait would retry a completion that is under way.
-                "read_timeout": 600,
-                # Content-MD5 is sent by us where it matters (upload parts); the newer
-                # default CRC checksums are not understood by every S3-compatible store.
-                "request_checksum_calculation": "when_required",
-                "response_checksum_validation": "when_required",
-                **({} if sign_payload else {"s3": {"payload_signing_enabled": False}}),
-            },
-        )
+        filesystem = s3fs.S3FileSystem(skip_instance_cache=True, config_kwargs=dict(_CLIENT_CONFIG))
         _filesystems[cache_key] = filesystem
         return filesystem
 
 
 def call(filesystem: S3FileSystem, operation: str, **arguments: Any) -> dict[str, Any]:
-    """Run one S3 API operation (``get_object``, ``upload_part``...) and return its answer.
+    """Run one S3 API operation (``get_object``, ``head_bucket``...) through s3fs's client
+    and return its answer.
 
     ``ClientError`` passes through (S3 said no); a failure to reach the endpoint or to find
     credentials becomes NetworkError (exit 4) or ConfigError (exit 3) with a hint.
@@ -158,6 +151,61 @@ def call(filesystem: S3FileSystem, operation: str, **arguments: Any) -> dict[str
         return answer
     except Exception as exc:
         raise translate_failure(exc) from exc
+
+
+class S3Api:
+    """botocore's S3 client for one endpoint and identity: blocking calls, safe to share
+    between threads (see :func:`s3_api`)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        """Run one S3 API operation (``head_object``, ``upload_part``...); failures as
+        :func:`call` tells them."""
+        try:
+            answer: dict[str, Any] = getattr(self._client, operation)(**arguments)
+            return answer
+        except Exception as exc:
+            raise translate_failure(exc) from exc
+
+
+def s3_api(environ: Mapping[str, str] | None = None, *, sign_payload: bool = True) -> S3Api:
+    """botocore's S3 client for the current endpoint and identity, configured as s3fs's.
+
+    ``sign_payload=False`` gives one whose requests do not hash their body into the
+    signature (``UNSIGNED-PAYLOAD``): only for requests that carry a Content-MD5, which is
+    signed, so the store still refuses a body changed on the way. Over plain HTTP botocore
+    otherwise reads every byte once more for a sha256 (over HTTPS it already skips that
+    when Content-MD5 is present). Both kinds come from one botocore session, which reads
+    the S3 service model once.
+
+    ConfigError (exit 3) naming the install command when the extra is missing: without
+    s3fs, downloads from the objects pushed would fail, so its presence is checked too.
+    """
+    env = os.environ if environ is None else environ
+    identity = tuple(env.get(k) for k in _ENV_KEYS)
+    with _lock:
+        key = (*identity, sign_payload)
+        found = _apis.get(key)
+        if found is not None:
+            return found
+        try:
+            if importlib.util.find_spec("s3fs") is None:
+                raise ImportError("s3fs")
+            import botocore.session
+            from botocore.config import Config
+        except ImportError as exc:
+            raise ConfigError(
+                "s3:// URLs need s3fs, which is not installed", hint=S3_EXTRA_HINT
+            ) from exc
+        session = _botocore_sessions.get(identity)
+        if session is None:
+            session = _botocore_sessions[identity] = botocore.session.Session()
+        signing = {} if sign_payload else {"s3": {"payload_signing_enabled": False}}
+        client = session.create_client("s3", config=Config(**_CLIENT_CONFIG, **signing))
+        api = _apis[key] = S3Api(client)
+        return api
 
 
 def translate_failure(exc: Exception) -> Exception:
@@ -185,11 +233,12 @@ def translate_failure(exc: Exception) -> Exception:
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - s3fs depends on it
-        return False
-    return isinstance(exc, (aiohttp.ClientConnectionError, OSError))
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(exc, (HTTPClientError, OSError)):  # botocore's (urllib3's) and the OS's
+        return True
+    aiohttp = sys.modules.get("aiohttp")  # s3fs's, when it was used
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientConnectionError)
 
 
 def error_status(exc: BaseException) -> int | None:
@@ -221,10 +270,10 @@ def describe_refusal(exc: BaseException) -> str:
     return f"{error.get('Code', 'error')} (HTTP {status}): {error.get('Message', '')}".strip()
 
 
-def head_object(filesystem: S3FileSystem, location: S3Location) -> dict[str, Any] | None:
+def head_object(api: S3Api, location: S3Location) -> dict[str, Any] | None:
     """The object's HeadObject answer, or None when there is no such object."""
     try:
-        return call(filesystem, "head_object", Bucket=location.bucket, Key=location.key)
+        return api.call("head_object", Bucket=location.bucket, Key=location.key)
     except Exception as exc:
         if error_status(exc) == 404:
             return None
@@ -234,12 +283,11 @@ def head_object(filesystem: S3FileSystem, location: S3Location) -> dict[str, Any
 def read_object(url: str, environ: Mapping[str, str] | None = None) -> bytes:
     """A small object's bytes (a manifest). NetworkError (exit 4) when it cannot be read."""
     location = parse_s3_url(url)
-    filesystem = s3_filesystem(environ)
+    api = s3_api(environ)
     try:
-        answer = call(filesystem, "get_object", Bucket=location.bucket, Key=location.key)
-        from fsspec.asyn import sync
-
-        data: bytes = sync(filesystem.loop, answer["Body"].read)
+        answer = api.call("get_object", Bucket=location.bucket, Key=location.key)
+        with answer["Body"] as body:
+            data: bytes = body.read()
         return data
     except Exception as exc:
         if error_status(exc) is None:
@@ -253,7 +301,7 @@ def read_object(url: str, environ: Mapping[str, str] | None = None) -> bytes:
 def read_object_if_present(url: str, environ: Mapping[str, str] | None = None) -> bytes | None:
     """Like :func:`read_object`, None when there is no such object."""
     location = parse_s3_url(url)
-    if head_object(s3_filesystem(environ), location) is None:
+    if head_object(s3_api(environ), location) is None:
         return None
     return read_object(url, environ)
 
@@ -266,10 +314,9 @@ def write_object(
     import hashlib
 
     location = parse_s3_url(url)
-    filesystem = s3_filesystem(environ)
+    api = s3_api(environ)
     try:
-        call(
-            filesystem,
+        api.call(
             "put_object",
             Bucket=location.bucket,
             Key=location.key,
