@@ -18,6 +18,7 @@ from tests.downloads import part_entry, write_manifest, zip_bytes
 from tests.http_server import LocalServer
 from tests.s3_server import Bucket, MotoServer
 from tests.same import assert_same_bytes
+from tests.socks_proxy import dead_port
 from tests.zips import BuiltArchive, build_labeled_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,3 +172,35 @@ def test_a_missing_manifest_in_the_bucket_is_a_clear_error(s3_bucket: Bucket) ->
     assert result.exit_code in (3, 4), result.stderr
     assert s3_bucket.url("nothing/manifest.yaml") in result.stderr
     assert "hint:" in result.stderr
+
+
+def test_push_to_an_endpoint_that_does_not_answer_is_a_network_error(
+    s3_bucket: Bucket, http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = zip_bytes(100_000)
+    manifest = _serve(http_server, tmp_path, content)
+    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    holder, closed = dead_port()
+    with holder:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's retries would back off
+        push = ["push", "labeled-images", "--to", "s3://lab/hk/"]
+        result = run_cli("--manifest", str(manifest), *push)
+    assert result.exit_code == 4, result.stderr
+    assert "object storage unreachable" in result.stderr and "AWS_ENDPOINT_URL" in result.stderr
+
+
+def test_push_without_the_extra_names_the_install_command(
+    s3_bucket: Bucket, http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyperkvasir_cli.transfer import s3_client
+
+    content = zip_bytes(100_000)
+    manifest = _serve(http_server, tmp_path, content)
+    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # what an install without the extra has
+    monkeypatch.setattr(s3_client, "_apis", {})
+    result = run_cli("--manifest", str(manifest), "push", "labeled-images", "--to", "s3://lab/hk/")
+    assert result.exit_code == 3, result.stderr
+    assert "pip install 'hyperkvasir[s3]'" in result.stderr
+    assert s3_bucket.keys() == []
