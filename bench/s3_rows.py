@@ -259,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.prepare()
         peers = bool(bench.aws)
         if "push" in only or "sync" in only:
+            bench.push_ours()  # untimed: moto's first gigabyte is its process growing too
+            if peers:
+                bench.push_aws()
             ours, *theirs = rounds(
                 args.repeat, bench.push_ours, *([bench.push_aws] if peers else [])
             )
