@@ -29,8 +29,11 @@ def failure_error(
     kinds = {f.kind for f in failures.values()}
     # A source that served other bytes than the manifest's is the finding that matters
     # (exit 5), even when the other URLs could not be reached (a node off the internet
-    # syncing from a bucket whose object was overwritten).
-    served_other_bytes = bool(kinds & {"bad-content", "rejected"}) and "certificate" not in kinds
+    # syncing from a bucket whose object was overwritten): whether found by the sha256 or,
+    # before a byte was fetched, by the size the source gave.
+    served_other_bytes = (
+        bool(kinds & {"bad-content", "rejected", "wrong-file"}) and "certificate" not in kinds
+    )
     if kinds & MISMATCHES and (kinds <= MISMATCHES | {"web-page"} or served_other_bytes):
         hint = "every URL was tried"
         if kinds & {"bad-content", "not-zip", "web-page"}:
