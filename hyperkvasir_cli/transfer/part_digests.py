@@ -12,8 +12,9 @@ own, a part at a time, and works all three out.
 - A part's sender never waits for the parts before it: it waits only for its own part's
   digests (:meth:`PartDigests.part`), which are published as soon as they are known. The
   sha256 is fed in part order by the digest threads among themselves.
-- The file is read once here and once more by the sender, from the page cache: the second
-  read costs far less than holding parts in memory until their turn to be sent.
+- The file is read once here and once more by the sender (:meth:`PartDigests.read`), from
+  the page cache: the second read costs far less than holding parts in memory until their
+  turn to be sent.
 - The first failure (a file that shrank, a whole file whose sha256 is not the expected
   one) is kept in :attr:`PartDigests.error`; every sender waiting then stops.
 """
@@ -35,6 +36,9 @@ MIN_PART_SIZE = 8 * MIB  # S3's minimum is 5 MiB (for all parts but the last)
 TARGET_PARTS = 1000  # one page of ListParts
 MAX_PARTS = 10_000  # S3's limit
 DIGEST_THREADS = 2  # while sending: MD5s in parallel; the sha256, in order, is quicker
+CHANGED_HINT = (
+    "the archive changed since it was verified: run `hyperkvasir checksum` and download it again"
+)
 
 
 def part_size_for(size: int) -> int:
@@ -74,9 +78,7 @@ def read_part(fd: int, part: PlannedPart, into: memoryview) -> None:
         read = os.preadv(fd, [into[got : part.length]], part.offset + got)
         if not read:
             raise IntegrityError(
-                f"the archive shrank while uploading (part {part.number})",
-                hint="the archive changed since it was verified: run `hyperkvasir checksum` "
-                "and download it again",
+                f"the archive shrank while uploading (part {part.number})", hint=CHANGED_HINT
             )
         got += read
 
@@ -136,6 +138,11 @@ class PartDigests:
                 )
                 self._threads.append(thread)
                 thread.start()
+
+    def read(self, part: PlannedPart, into: memoryview) -> None:
+        """Read a part again (a sender's read), through the file the digests were read from:
+        open until :meth:`close`."""
+        read_part(self._fd, part, into)
 
     def part(self, number: int) -> Digests:
         """Part ``number``'s digests, once known; DigestsStopped if they never will be."""
@@ -216,6 +223,5 @@ class PartDigests:
             return
         self.error = IntegrityError(
             f"{self.path}: sha256 {found}, expected {self._expected}; nothing was published",
-            hint="the archive changed since it was verified: run `hyperkvasir checksum` "
-            "and download it again",
+            hint=CHANGED_HINT,
         )

@@ -123,12 +123,14 @@ def s3_filesystem(environ: Mapping[str, str] | None = None) -> S3FileSystem:
         try:
             import s3fs
         except ImportError as exc:
-            raise ConfigError(
-                "s3:// URLs need s3fs, which is not installed", hint=S3_EXTRA_HINT
-            ) from exc
+            raise _extra_missing() from exc
         filesystem = s3fs.S3FileSystem(skip_instance_cache=True, config_kwargs=dict(_CLIENT_CONFIG))
         _filesystems[cache_key] = filesystem
         return filesystem
+
+
+def _extra_missing() -> ConfigError:
+    return ConfigError("s3:// URLs need s3fs, which is not installed", hint=S3_EXTRA_HINT)
 
 
 def call(filesystem: S3FileSystem, operation: str, **arguments: Any) -> dict[str, Any]:
@@ -196,9 +198,7 @@ def s3_api(environ: Mapping[str, str] | None = None, *, sign_payload: bool = Tru
             import botocore.session
             from botocore.config import Config
         except ImportError as exc:
-            raise ConfigError(
-                "s3:// URLs need s3fs, which is not installed", hint=S3_EXTRA_HINT
-            ) from exc
+            raise _extra_missing() from exc
         session = _botocore_sessions.get(identity)
         if session is None:
             session = _botocore_sessions[identity] = botocore.session.Session()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -48,7 +47,6 @@ from hyperkvasir_cli.transfer.part_digests import (
     PlannedPart,
     part_size_for,
     plan_parts,
-    read_part,
 )
 from hyperkvasir_cli.transfer.s3_client import (
     S3Api,
@@ -145,7 +143,6 @@ class _Upload:
     api: S3Api
     location: S3Location
     upload_id: str
-    fd: int
     digests: PartDigests
     progress: ProgressReporter
     remote: dict[int, tuple[str, int]]  # part number -> (ETag, size) already on the server
@@ -193,7 +190,7 @@ class _Upload:
         """The part's bytes, read straight into the buffer that is sent: a bytes-like body
         goes to the socket in one ``sendall`` (a file-like one would in 8 KiB pieces)."""
         body = bytearray(part.length)
-        read_part(self.fd, part, memoryview(body))
+        self.digests.read(part, memoryview(body))
         return body
 
     def _send(
@@ -303,15 +300,13 @@ def _upload(
     remote = listed or {}
     digests.widen()
     progress.start(label, size)
-    fd = os.open(digests.path, os.O_RDONLY)
     try:
         parts_api = s3_api(environ, sign_payload=False)  # each part has its Content-MD5
         upload = _Upload(
-            parts_api, location, pending.upload_id, fd, digests, progress, remote, pending.checksum
+            parts_api, location, pending.upload_id, digests, progress, remote, pending.checksum
         )
         done = _send_parts(upload, digests.parts, concurrency)
     finally:
-        os.close(fd)
         progress.finish()
     expected_etag = multipart_etag([part.md5 for part in done])
     _complete(api, location, pending.upload_id, done, expected_etag)
