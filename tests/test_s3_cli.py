@@ -37,6 +37,15 @@ def _serve(server: LocalServer, tmp_path: Path, content: bytes, **extra: object)
     return write_manifest(tmp_path / "manifest.yaml", [entry])
 
 
+def _verified_here(server: LocalServer, tmp_path: Path, content: bytes, **extra: object) -> Path:
+    """The manifest of a part served by ``server``, its archive downloaded and verified in
+    this machine's data folder (what `push` needs)."""
+    manifest = _serve(server, tmp_path, content, **extra)
+    downloaded = run_cli("--manifest", str(manifest), "download", "labeled-images")
+    assert downloaded.exit_code == 0, downloaded.stderr
+    return manifest
+
+
 def _fresh_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
     """Another node: its own config and data folder."""
     monkeypatch.setenv("HYPERKVASIR_CONFIG", str(tmp_path / name / "config.yaml"))
@@ -52,8 +61,7 @@ def test_push_then_any_node_syncs_from_the_buckets_manifest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     content = labeled_zip.path.read_bytes()
-    manifest = _serve(http_server, tmp_path, content, root="labeled-images")
-    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    manifest = _verified_here(http_server, tmp_path, content, root="labeled-images")
     pushed = run_cli(
         "--manifest", str(manifest), "push", "labeled-images", "--to", s3_bucket.url("hk/"),
         "--json",
@@ -91,8 +99,7 @@ def test_a_second_push_sends_nothing(
     s3_bucket: Bucket, http_server: LocalServer, tmp_path: Path
 ) -> None:
     content = zip_bytes(300_000)
-    manifest = _serve(http_server, tmp_path, content)
-    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    manifest = _verified_here(http_server, tmp_path, content)
     to = s3_bucket.url("hk/")
     assert run_cli("--manifest", str(manifest), "push", "labeled-images", "--to", to).exit_code == 0
     again = run_cli("--manifest", str(manifest), "push", "labeled-images", "--to", to, "--json")
@@ -110,8 +117,7 @@ def test_push_killed_with_sigkill_then_rerun_resends_few_bytes(
 ) -> None:
     size = 2 * 8 * MIB + 1000
     content = zip_bytes(size)
-    manifest = _serve(http_server, tmp_path, content)
-    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    manifest = _verified_here(http_server, tmp_path, content)
     argv = ["--manifest", str(manifest), "push", "labeled-images", "--to", s3_bucket.url("hk/")]
     moto_server.gate.hold_after(1)
     child = subprocess.Popen(
@@ -148,8 +154,7 @@ def test_an_object_overwritten_behind_the_tools_back_fails_a_fresh_download(
     """Other bytes are found by the sha256, or by the size before a byte is fetched:
     either way exit 5, the origin being out of reach or not."""
     content = zip_bytes(300_000)
-    manifest = _serve(http_server, tmp_path, content)
-    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    manifest = _verified_here(http_server, tmp_path, content)
     to = s3_bucket.url("hk/")
     assert run_cli("--manifest", str(manifest), "push", "labeled-images", "--to", to).exit_code == 0
     s3_bucket.put("hk/" + LABELED_ZIP, zip_bytes(other_size, seed=4))
@@ -181,9 +186,7 @@ def test_a_missing_manifest_in_the_bucket_is_a_clear_error(s3_bucket: Bucket) ->
 def test_push_to_an_endpoint_that_does_not_answer_is_a_network_error(
     s3_bucket: Bucket, http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    content = zip_bytes(100_000)
-    manifest = _serve(http_server, tmp_path, content)
-    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    manifest = _verified_here(http_server, tmp_path, zip_bytes(100_000))
     holder, closed = dead_port()
     with holder:
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed}")
@@ -199,9 +202,7 @@ def test_push_without_the_extra_names_the_install_command(
 ) -> None:
     from hyperkvasir_cli.transfer import s3_client
 
-    content = zip_bytes(100_000)
-    manifest = _serve(http_server, tmp_path, content)
-    assert run_cli("--manifest", str(manifest), "download", "labeled-images").exit_code == 0
+    manifest = _verified_here(http_server, tmp_path, zip_bytes(100_000))
     monkeypatch.setitem(sys.modules, "s3fs", None)  # what an install without the extra has
     monkeypatch.setattr(s3_client, "_apis", {})
     result = run_cli("--manifest", str(manifest), "push", "labeled-images", "--to", "s3://lab/hk/")
