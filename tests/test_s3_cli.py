@@ -209,3 +209,21 @@ def test_push_without_the_extra_names_the_install_command(
     assert result.exit_code == 3, result.stderr
     assert "pip install 'hyperkvasir[s3]'" in result.stderr
     assert s3_bucket.keys() == []
+
+
+def test_push_through_a_proxy_that_does_not_answer_names_the_proxy_and_no_proxy(
+    s3_bucket: Bucket, http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = _verified_here(http_server, tmp_path, zip_bytes(100_000))
+    holder, closed = dead_port()
+    with holder:
+        for name in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{closed}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's retries would back off
+        push = ["push", "labeled-images", "--to", s3_bucket.url("hk/")]
+        through = run_cli("--manifest", str(manifest), *push)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct = run_cli("--manifest", str(manifest), *push)
+    assert through.exit_code == 4, through.stderr
+    assert f"127.0.0.1:{closed}" in through.stderr and "no_proxy" in through.stderr
+    assert direct.exit_code == 0, direct.stderr

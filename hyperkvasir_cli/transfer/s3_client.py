@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 S3_SCHEME = "s3://"
 S3_EXTRA_HINT = "install the extra for object storage: pip install 'hyperkvasir[s3]'"
-# The variables that choose the endpoint and the identity: a change means another client.
+# The variables that choose the endpoint, the identity and the way there: a change means
+# another client.
 _ENV_KEYS = (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
@@ -47,6 +48,13 @@ _ENV_KEYS = (
     "AWS_REGION",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
+    # botocore takes the proxies when the client is made: another proxy, another client.
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
 )
 # Connections s3fs may keep to the endpoint: enough for every segment and upload slot.
 MAX_POOL_CONNECTIONS = 32
@@ -215,10 +223,17 @@ def translate_failure(exc: Exception) -> Exception:
         EndpointConnectionError,
         NoCredentialsError,
         PartialCredentialsError,
+        ProxyConnectionError,
     )
 
     if isinstance(exc, ClientError):
         return exc  # type: ignore[no-any-return]
+    if isinstance(exc, ProxyConnectionError):
+        return NetworkError(
+            f"object storage unreachable: {exc}",
+            hint="the proxy named above could not be used: check it, or list the endpoint's "
+            "host in no_proxy (NO_PROXY) to connect directly",
+        )
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return ConfigError(
             f"object storage: {exc}",
